@@ -1,0 +1,33 @@
+# The alumnos service: Flask under Granian, one replica per container behind Traefik.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Only what the wheel needs (pyproject force-includes k6/); tests and results stay out.
+COPY pyproject.toml README.md ./
+COPY alumnos_cli/ alumnos_cli/
+COPY service/ service/
+COPY k6/ k6/
+
+RUN pip install --no-cache-dir . \
+    && groupadd --system --gid 10001 alumnos \
+    && useradd --system --uid 10001 --gid alumnos --no-create-home --shell /usr/sbin/nologin alumnos
+
+# Granian loads wsgi:app from the working directory; wsgi.py imports the package from /app.
+WORKDIR /app/service
+ENV PYTHONPATH=/app
+
+# Numeric, so a runtime that enforces non-root can check it without reading /etc/passwd.
+USER 10001:10001
+
+EXPOSE 5000
+
+# The slim image has no curl: Python asks /health, which does no I/O (a slow database never fails it).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)"]
+
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "5000", "--workers", "4", "--blocking-threads", "4", "--backlog", "2048", "wsgi:app"]

@@ -1,0 +1,89 @@
+"""PostgreSQL plumbing shared by the commands: reachability, creation, facts for metadata."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
+from alumnos_cli.errors import ServiceUnreachable
+from alumnos_cli.settings import mask_password
+from service.db import driver_url
+
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+def engine_for(url: str | URL) -> Engine:
+    """An engine with a short connect timeout, so an unreachable server fails fast."""
+    return create_engine(driver_url(url), connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+
+
+def unreachable(url: str, exc: Exception) -> ServiceUnreachable:
+    """The one error for a PostgreSQL that does not answer."""
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return ServiceUnreachable(
+        f"PostgreSQL at {mask_password(url)} is unreachable: {reason}",
+        "start PostgreSQL, or point ALUMNOS_DATABASE_URL / --database-url at a running server",
+    )
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in url when it does not exist yet."""
+    target = make_url(url)
+    maintenance = engine_for(target.set(database="postgres")).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with maintenance.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            ).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    except OperationalError as exc:
+        raise unreachable(url, exc) from None
+    except ProgrammingError as exc:
+        raise ServiceUnreachable(
+            f"cannot create database {target.database!r}: {str(exc.orig).strip()}",
+            "create it yourself or use a role with CREATEDB",
+        ) from None
+    finally:
+        maintenance.dispose()
+
+
+def is_reachable(url: str) -> bool:
+    """True when a connection to url succeeds now."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def server_version(url: str) -> str | None:
+    """PostgreSQL's version string, or None when it does not answer."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SHOW server_version")).scalar_one())
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def row_count(url: str) -> int | None:
+    """Rows in the alumnos table (exact), or None when the table or server is missing."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM alumnos")).scalar_one())
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()

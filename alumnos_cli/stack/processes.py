@@ -1,0 +1,69 @@
+"""Processes that `up` started: recorded with their start time so `down` never kills a stranger."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it start past the last ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+@dataclass(frozen=True)
+class RecordedProcess:
+    """A process leader we started, identified by pid and start time."""
+
+    pid: int
+    started: int
+
+    @classmethod
+    def of(cls, pid: int) -> RecordedProcess:
+        """Record a just-started process."""
+        return cls(pid=pid, started=start_ticks(pid) or 0)
+
+    def alive(self) -> bool:
+        """True while this very process (not a reused pid) runs and is not a zombie."""
+        if start_ticks(self.pid) != self.started:
+            return False
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """SIGTERM its process group, SIGKILL after timeout; True when it was running."""
+        if not self.alive():
+            return False
+        _signal_group(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _reap(self.pid)
+            if not self.alive():
+                return True
+            time.sleep(0.1)
+        _signal_group(self.pid, signal.SIGKILL)
+        _reap(self.pid)
+        return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    # When the caller is the parent (tests, one-process use), collect the exit status.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,100 @@
+"""What `up` started, kept as JSON in the state directory for `down` and `status`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from alumnos_cli.errors import AlumnosError
+from alumnos_cli.stack.processes import RecordedProcess
+
+STATE_FILE = "stack.json"
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """The Granian server started by `up`."""
+
+    process: RecordedProcess
+    url: str
+    host: str
+    port: int
+    workers: int
+    blocking_threads: int
+    cache: bool
+    log: str
+
+
+@dataclass(frozen=True)
+class PostgresRecord:
+    """A private PostgreSQL cluster started by `up` because none answered."""
+
+    data_dir: str
+    port: int
+    url: str
+    log: str
+    bin_dir: str
+
+
+@dataclass(frozen=True)
+class StackState:
+    """Everything `down` must stop and `status` must show."""
+
+    mode: str
+    database_url: str
+    redis_url: str
+    service: ServiceRecord
+    postgres: PostgresRecord | None = None
+
+    def to_json(self) -> str:
+        """Serialise for the state file."""
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> StackState:  # type: ignore[type-arg]
+        """Rebuild from the state file's JSON."""
+        service = dict(raw["service"])
+        service["process"] = RecordedProcess(**service["process"])
+        postgres = PostgresRecord(**raw["postgres"]) if raw.get("postgres") else None
+        return cls(mode=raw["mode"], database_url=raw["database_url"],
+                   redis_url=raw["redis_url"], service=ServiceRecord(**service),
+                   postgres=postgres)
+
+
+def state_path(state_dir: Path) -> Path:
+    """Where the state file lives."""
+    return state_dir / STATE_FILE
+
+
+def load_state(state_dir: Path) -> StackState | None:
+    """The recorded stack, or None when `up` has not run (or `down` cleaned up)."""
+    path = state_path(state_dir)
+    if not path.exists():
+        return None
+    try:
+        return StackState.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AlumnosError(f"the stack state file {path} is corrupt ({exc})",
+                           "stop any leftover processes, delete the file, and run `alumnos up`"
+                           ) from None
+
+
+def save_state(state_dir: Path, state: StackState) -> None:
+    """Write the state file atomically."""
+    path = state_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(state.to_json())
+    tmp.replace(path)
+
+
+def recorded_settings(state_dir: Path) -> dict[str, str]:
+    """Settings `up` recorded for the other commands (the private cluster's URL, say)."""
+    try:
+        state = load_state(state_dir)
+    except AlumnosError:
+        return {}
+    if state is None or state.postgres is None:
+        return {}
+    return {"database_url": state.postgres.url}

@@ -1,0 +1,37 @@
+// Shared request, checks and metrics: what counts as a good page.
+import http from 'k6/http';
+import { check } from 'k6';
+import { Rate } from 'k6/metrics';
+import { BASE_URL, PAGE_LIMIT, PAGE_PATH } from './config.js';
+
+// Share of responses that were exactly 200, as the reference report gives it.
+export const status200 = new Rate('http_200');
+
+/** GET one page of alumnos and check its status and shape. */
+export function getPage(offset) {
+  const res = http.get(`${BASE_URL}${PAGE_PATH}?limit=${PAGE_LIMIT}&offset=${offset}`, {
+    tags: { name: 'alumnos_page' },
+  });
+  status200.add(res.status === 200);
+  check(res, {
+    'status is 200': (r) => r.status === 200,
+    'page has items': (r) => r.status === 200 && Array.isArray(r.json('items')),
+  });
+  return res;
+}
+
+/** Fail before any load when the target is not the alumnos service (wrong URL, no data). */
+export function verifyTarget() {
+  const res = http.get(`${BASE_URL}${PAGE_PATH}?limit=1&offset=0`, { tags: { name: 'verify' } });
+  if (res.status !== 200) {
+    throw new Error(`target ${BASE_URL}${PAGE_PATH} answered ${res.status}, not 200: ${res.body}`);
+  }
+  const body = res.json();
+  if (!body || !Array.isArray(body.items) || typeof body.total !== 'number') {
+    throw new Error(`target ${BASE_URL} does not return an alumnos page: ${res.body}`);
+  }
+  if (body.total < 1) {
+    throw new Error(`target ${BASE_URL} has no alumnos; run alumnos seed first`);
+  }
+  return { total: body.total };
+}

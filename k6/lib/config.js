@@ -1,0 +1,34 @@
+// Load settings from the environment, so one script serves any target and load.
+// alumnos bench sets them; by hand: k6 run -e BASE_URL=http://127.0.0.1:8080 -e VUS=200 -e DURATION=2m k6/spike_tests.js
+
+export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+export const VUS = parseInt(__ENV.VUS || '10', 10);
+export const DURATION = __ENV.DURATION || '30s';
+export const PAGE_LIMIT = parseInt(__ENV.PAGE_LIMIT || '100', 10);
+export const PAGE_PATH = '/api/v1/alumno/alumno';
+
+// p(99) is not in k6's default trend stats; the report needs it.
+export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(50)', 'p(90)', 'p(95)', 'p(99)'];
+
+// Targets, as k6 thresholds: a run that misses them exits with code 99.
+export const THRESHOLDS = {
+  http_req_failed: ['rate<0.01'],
+  http_req_duration: ['p(95)<2000'],
+};
+
+/** Seconds in a k6 duration string such as "2m", "90s" or "1m30s". */
+export function durationSeconds(text) {
+  const units = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let total = 0;
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  let match;
+  let consumed = '';
+  while ((match = re.exec(text)) !== null) {
+    total += parseFloat(match[1]) * units[match[2]];
+    consumed += match[0];
+  }
+  if (consumed !== text || total <= 0) {
+    throw new Error(`DURATION must look like 30s, 2m or 1m30s, got "${text}"`);
+  }
+  return total;
+}

@@ -1,0 +1,86 @@
+"""The alumnos service: a Flask application factory."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from service.api import bp as api_bp
+from service.cache import PageCache
+from service.config import cache_enabled, load_config
+from service.db import AlumnosRepository, TableMissing, make_engine
+from service.health import bp as health_bp
+from service.problems import BadParameter, problem
+
+HOSTNAME = socket.gethostname()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, PostgreSQL and Redis clients, blueprints, error handlers."""
+    app = Flask(__name__)
+    app.config.update(load_config(config))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    engine = make_engine(app.config["DATABASE_URL"], int(app.config["DB_POOL_SIZE"]))
+    app.extensions["alumnos.repository"] = AlumnosRepository(engine)
+    cache = _build_cache(app.config) if cache_enabled(app.config) else None
+    app.extensions["alumnos.cache"] = cache
+    app.register_blueprint(api_bp)
+    app.register_blueprint(health_bp)
+    _register_error_handlers(app)
+    app.after_request(_identify)
+    return app
+
+
+def _build_cache(config: Mapping[str, Any]) -> PageCache:
+    return PageCache(
+        config["REDIS_URL"],
+        prefix=config["CACHE_PREFIX"],
+        ttl=float(config["CACHE_TTL_SECONDS"]),
+        timeout=float(config["REDIS_TIMEOUT_SECONDS"]),
+        retry_after=float(config["REDIS_RETRY_AFTER_SECONDS"]),
+    )
+
+
+def _identify(response: Response) -> Response:
+    """Say which process served the request and what the cache did."""
+    response.headers["X-Served-By"] = f"{HOSTNAME}:{os.getpid()}"
+    response.headers["X-Cache"] = g.get("cache_status", "BYPASS")
+    return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(BadParameter)
+    def bad_parameter(exc: BadParameter) -> Response:
+        return problem(400, "Bad Request", exc.detail, slug="invalid-parameter")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        headers = {}
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        slug = (exc.name or "error").lower().replace(" ", "-")
+        return problem(exc.code or 500, exc.name, exc.description or exc.name, slug=slug,
+                       headers=headers)
+
+    @app.errorhandler(TableMissing)
+    def not_seeded(_exc: TableMissing) -> Response:
+        return problem(503, "Service Unavailable",
+                       "the alumnos table does not exist yet; run `alumnos seed`",
+                       slug="not-seeded", headers={"Retry-After": "30"})
+
+    @app.errorhandler(OperationalError)
+    def database_down(_exc: DBAPIError) -> Response:
+        return problem(503, "Service Unavailable", "PostgreSQL is unreachable; retry shortly",
+                       slug="database-unavailable", headers={"Retry-After": "5"})
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        app.logger.exception("unexpected error", exc_info=exc)
+        return problem(500, "Internal Server Error", "an unexpected error occurred",
+                       slug="internal-error")

@@ -1,0 +1,94 @@
+"""The API blueprint: pages of alumnos, one alumno, and a trivial ping for the ceiling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, g, request
+
+from service.cache import PageCache
+from service.db import AlumnosRepository
+from service.params import page_params
+from service.problems import problem
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+JSON = "application/json"
+PAGE_PATH = "/api/v1/alumno/alumno"
+
+
+def _repository() -> AlumnosRepository:
+    return current_app.extensions["alumnos.repository"]
+
+
+def _cache() -> PageCache | None:
+    return current_app.extensions["alumnos.cache"]
+
+
+def cached_response(key: str, build: Callable[[], bytes | None]) -> Response:
+    """Serve key from Redis, or build the body (bytes or None for 404), store it, serve it."""
+    cache = _cache()
+    lookup = cache.get(key) if cache else None
+    if lookup is not None and lookup.body is not None:
+        g.cache_status = "HIT"
+        return Response(lookup.body, mimetype=JSON)
+    body = build()
+    if body is None:
+        g.cache_status = "BYPASS"
+        return problem(404, "Not Found", f"no alumno with id {key.split(':')[-1]}",
+                       slug="not-found")
+    if lookup is not None and cache is not None:
+        cache.put(key, lookup.generation, body)
+        g.cache_status = "MISS"
+    return Response(body, mimetype=JSON)
+
+
+@bp.get("/alumno/alumno")
+def list_alumnos() -> Response:
+    """A page of alumnos in id order, by offset or after an id (keyset)."""
+    limit, offset, after = page_params(request.args)
+    if after is None:
+        return cached_response(f"page:{limit}:{offset}", lambda: _offset_page(limit, offset))
+    return cached_response(f"after:{limit}:{after}", lambda: _keyset_page(limit, after))
+
+
+def _offset_page(limit: int, offset: int) -> bytes:
+    items, total = _repository().page(limit=limit, offset=offset)
+    has_next = offset + limit < total
+    next_url = f"{PAGE_PATH}?{urlencode({'limit': limit, 'offset': offset + limit})}"
+    return _envelope(items, {"limit": limit, "offset": offset, "total": total,
+                             "next": next_url if has_next else None})
+
+
+def _keyset_page(limit: int, after: int) -> bytes:
+    items, total = _repository().page(limit=limit, after=after)
+    rows = json.loads(items)
+    next_url = None
+    if len(rows) == limit:
+        next_url = f"{PAGE_PATH}?{urlencode({'limit': limit, 'after': rows[-1]['id']})}"
+    return _envelope(items, {"limit": limit, "after": after, "total": total, "next": next_url})
+
+
+def _envelope(items_json: str, fields: dict[str, object]) -> bytes:
+    # The items arrive as JSON text from PostgreSQL; splice instead of parse + re-serialise.
+    tail = json.dumps(fields)[1:]
+    return f'{{"items": {items_json}, {tail}'.encode()
+
+
+@bp.get("/alumno/alumno/<int:alumno_id>")
+def get_alumno(alumno_id: int) -> Response:
+    """One alumno by id; 404 problem when absent."""
+    def build() -> bytes | None:
+        row = _repository().row_json(alumno_id)
+        return None if row is None else row.encode()
+
+    return cached_response(f"row:{alumno_id}", build)
+
+
+@bp.get("/ping")
+def ping() -> Response:
+    """The trivial endpoint: same app and middleware, no I/O. Its req/s is the ceiling."""
+    g.cache_status = "BYPASS"
+    return Response(b'{"pong": true}', mimetype=JSON)

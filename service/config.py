@@ -1,0 +1,35 @@
+"""Service configuration: defaults, overridden by ALUMNOS_* environment, overridden by a mapping."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/alumnos",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CACHE": "on",
+    "CACHE_PREFIX": "alumnos",
+    "CACHE_TTL_SECONDS": 60,
+    "REDIS_TIMEOUT_SECONDS": 0.2,
+    # After a Redis failure, requests skip Redis for this long instead of each paying the timeout.
+    "REDIS_RETRY_AFTER_SECONDS": 5.0,
+    "DB_POOL_SIZE": 8,
+}
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults < ALUMNOS_<KEY> environment variables < explicit overrides."""
+    config = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(f"ALUMNOS_{key}")
+        if raw:
+            config[key] = type(default)(raw)
+    config.update(overrides or {})
+    return config
+
+
+def cache_enabled(config: Mapping[str, Any]) -> bool:
+    """ALUMNOS_CACHE=off (or false/0/no) turns the cache off for measurements."""
+    return str(config["CACHE"]).strip().lower() not in {"off", "false", "0", "no"}
