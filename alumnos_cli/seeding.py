@@ -58,7 +58,7 @@ def validate_request(count: int, seed: int, batch_rows: int) -> None:
 
 def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool = False,
                  batch_rows: int = DEFAULT_BATCH_ROWS, progress: Progress | None = None,
-                 ) -> SeedResult:
+                 cache_prefix: str = CACHE_PREFIX) -> SeedResult:
     """Make the alumnos table hold exactly `count` generated rows for `seed`."""
     validate_request(count, seed, batch_rows)
     ensure_database(settings.database_url)
@@ -84,7 +84,7 @@ def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool =
         engine.dispose()
     # ANALYZE (outside any transaction) gives the service's first queries good plans.
     _analyze(settings.database_url)
-    invalidated = invalidate_cache(settings.redis_url)
+    invalidated = invalidate_cache(settings.redis_url, cache_prefix)
     return SeedResult(before, count, time.perf_counter() - started, invalidated)
 
 

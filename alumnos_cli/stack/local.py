@@ -29,6 +29,9 @@ from alumnos_cli.stack.state import (
 )
 
 SERVICE_DIR = Path(service.__file__).resolve().parent
+# Servers outlive the Popen objects that started them; keeping the objects avoids a
+# "subprocess is still running" ResourceWarning when a caller (a test) lives on.
+_STARTED: list[subprocess.Popen[bytes]] = []
 HEALTH_TIMEOUT_SECONDS = 30.0
 
 
@@ -142,6 +145,7 @@ def _start_granian(settings: Settings, options: ServiceOptions) -> RecordedProce
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: `down` stops all its workers
         )
+    _STARTED.append(child)
     return RecordedProcess.of(child.pid)
 
 

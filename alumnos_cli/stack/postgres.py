@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -62,10 +63,19 @@ def _run(argv: list[str]) -> None:
                            "see the PostgreSQL log in the state directory")
 
 
-def start_private_cluster(state_dir: Path) -> PostgresRecord:
-    """Create (once) and start a cluster under state_dir/postgres on a free local port."""
-    bin_dir = find_bin_dir()
+def cluster_root(state_dir: Path) -> Path:
+    """state_dir/postgres, unless the service user could not reach it (a root-only home)."""
     root = (state_dir / "postgres").resolve()
+    if os.geteuid() != 0 or all(os.stat(p).st_mode & 0o001 for p in root.parents if p.exists()):
+        return root
+    digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+    return Path("/var/tmp") / f"alumnos-postgres-{digest}"
+
+
+def start_private_cluster(state_dir: Path) -> PostgresRecord:
+    """Create (once) and start a cluster under the state directory on a free local port."""
+    bin_dir = find_bin_dir()
+    root = cluster_root(state_dir)
     data_dir, socket_dir, log = root / "data", root / "run", root / "postgres.log"
     socket_dir.mkdir(parents=True, exist_ok=True)
     _hand_over(root)

@@ -1,0 +1,108 @@
+"""alumnos bench with the real k6 against the real service, and the report of that run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alumnos_cli.bench import BenchRequest, run_bench
+from alumnos_cli.errors import K6Error
+from alumnos_cli.main import app
+from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.settings import Settings
+from alumnos_cli.stack import local
+from alumnos_cli.stack.ports import free_port
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+@pytest.fixture
+def stack(settings: Settings) -> Iterator[local.UpResult]:
+    seed_alumnos(settings, count=500, seed=8)
+    result = local.up(settings, local.ServiceOptions(port=free_port(18180), workers=1,
+                                                     blocking_threads=2))
+    yield result
+    local.down(settings)
+
+
+def _cli(settings: Settings, *args: str) -> object:
+    folders = ["--results-dir", str(settings.results_dir)]
+    if args[0] == "bench":
+        folders += ["--state-dir", str(settings.state_dir)]
+    return runner.invoke(app, [*args, *folders], env={"COLUMNS": "200"})
+
+
+def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
+                                                         settings: Settings) -> None:
+    result = _cli(settings, "bench", "--scenario", "smoke", "--vus", "2", "--duration", "3s")
+    assert result.exit_code == 0, result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert meta["status"] == "finished" and meta["k6_exit_code"] == 0
+    assert meta["url"] == stack.state.service.url
+    assert meta["rows"] == 500
+    assert meta["stack"] == {"mode": "local", "workers": 1, "blocking_threads": 2,
+                             "cache": True}
+    assert meta["versions"]["k6"].startswith("v1.")
+    assert meta["versions"]["postgresql"]
+    assert meta["machine"]["cpu_count"] >= 1
+    requests = summary["metrics"]["http_reqs"]["values"]["count"]
+    assert requests > 10
+    assert summary["metrics"]["http_200"]["values"]["rate"] == 1
+
+    report = _cli(settings, "report")
+    assert report.exit_code == 0, report.output
+    assert f"{requests:,}" in report.output
+    assert "2 VUs for 3 s" in report.output
+    assert "100.00%" in report.output
+
+
+def test_bench_refuses_a_target_that_is_not_the_service(settings: Settings) -> None:
+    class NotAlumnos(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"no such page")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotAlumnos)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = _cli(settings, "bench", "--url", url, "--duration", "2s")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 1
+    assert "is not a working alumnos service (HTTP 404)" in result.output
+    assert not settings.results_dir.exists() or not any(settings.results_dir.iterdir())
+
+
+def test_a_failing_k6_is_reported_and_its_run_marked_failed(
+        stack: local.UpResult, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # k6 reads K6_* options from its environment; an invalid one makes the real k6 fail.
+    monkeypatch.setenv("K6_VUS", "not-a-number")
+    with pytest.raises(K6Error, match="k6 failed with exit code"):
+        run_bench(settings, BenchRequest(scenario="smoke", vus=1, duration_seconds=2))
+    [run_dir] = list(settings.results_dir.iterdir())
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "failed"
+    report = _cli(settings, "report")
+    assert report.exit_code == 1
+    assert "has status 'failed'" in report.output
+
+
+def test_spike_scenario_ramps_to_the_peak(stack: local.UpResult, settings: Settings) -> None:
+    result = run_bench(settings, BenchRequest(scenario="spike", vus=5, duration_seconds=4))
+    summary = json.loads((Path(result.run_dir) / "summary.json").read_text())
+    assert summary["metrics"]["vus_max"]["values"]["max"] == 5
+    assert result.thresholds_ok

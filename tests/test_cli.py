@@ -1,0 +1,110 @@
+"""The CLI edge: help, version, and bad input turned into one clear error with exit code 1."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alumnos_cli import __version__
+from alumnos_cli.main import app
+
+runner = CliRunner()
+COMMANDS = ["seed", "up", "down", "status", "bench", "report"]
+SAMPLE_RUN = Path(__file__).parent / "data" / "runs" / "20261127T022841Z-spike"
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"alumnos {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert f"Example: alumnos {command}" in result.output
+
+
+def test_negative_count_is_refused_cleanly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["seed", "--count", "-5", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "--count must be between 1 and 90,000,000, got -5" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_database_is_refused_cleanly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["seed", "--count", "10", "--state-dir", str(tmp_path),
+                                 "--database-url", "postgresql://postgres@127.0.0.1:1/alumnos"])
+    assert result.exit_code == 1
+    assert "is unreachable" in result.output
+    assert "next:" in result.output
+
+
+def test_report_on_empty_results_folder(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no benchmark runs" in result.output
+
+
+def test_report_of_a_stored_run(tmp_path: Path) -> None:
+    shutil.copytree(SAMPLE_RUN, tmp_path / SAMPLE_RUN.name)
+    result = runner.invoke(app, ["report", "--results-dir", str(tmp_path)],
+                           env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    for expected in ("32,474", "100.00%", "0.00%", "1,623.5 req/s", "26.5 ms", "63.5 ms",
+                     "98.4 ms", "193.8 ms", "50 VUs for 20 s", "2,000,000", "p(95)<2000"):
+        assert expected in result.output, expected
+
+
+def test_report_names_the_corrupt_file(tmp_path: Path) -> None:
+    run = tmp_path / SAMPLE_RUN.name
+    shutil.copytree(SAMPLE_RUN, run)
+    (run / "summary.json").write_text('{"metrics": {"http_reqs": ')
+    result = runner.invoke(app, ["report", run.name, "--results-dir", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "summary.json is not valid JSON" in result.output
+
+
+def test_report_refuses_an_unfinished_run(tmp_path: Path) -> None:
+    run = tmp_path / SAMPLE_RUN.name
+    shutil.copytree(SAMPLE_RUN, run)
+    meta = (run / "meta.json").read_text().replace('"finished"', '"running"')
+    (run / "meta.json").write_text(meta)
+    result = runner.invoke(app, ["report", "--results-dir", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "has status 'running'" in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--duration", "abc"], "--duration must look like"),
+    (["--duration", "0s"], "--duration must be between"),
+    (["--vus", "0"], "--vus must be between"),
+    (["--scenario", "nope"], "unknown scenario 'nope'"),
+    (["--url", "127.0.0.1:8080"], "--url must start with http"),
+    (["--url", "http://127.0.0.1:1"], "nothing answers at http://127.0.0.1:1"),
+])
+def test_bench_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["bench", "--results-dir", str(tmp_path), "--state-dir",
+                                 str(tmp_path), *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert not any(tmp_path.glob("*/meta.json")), "a refused run must not leave a run folder"
+
+
+def test_bench_without_a_stack(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--state-dir", str(tmp_path), "--results-dir",
+                                 str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert "no running stack" in result.output
+
+
+def test_down_without_a_stack(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["down", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "nothing to stop" in result.output

@@ -1,0 +1,211 @@
+"""The service against the real PostgreSQL and Redis, through Flask's test client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.settings import Settings
+from service import create_app
+from service.db import driver_url
+from service.schema import COLUMNS
+
+ROWS = 250
+PAGE = "/api/v1/alumno/alumno"
+
+
+@pytest.fixture
+def seeded(settings: Settings, cache_prefix: str) -> Settings:
+    seed_alumnos(settings, count=ROWS, seed=4, cache_prefix=cache_prefix)
+    return settings
+
+
+def _app(settings: Settings, prefix: str, **extra: object) -> Flask:
+    config = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+              "CACHE_PREFIX": prefix, **extra}
+    return create_app(config)
+
+
+@pytest.fixture
+def client(seeded: Settings, cache_prefix: str) -> Iterator[FlaskClient]:
+    app = _app(seeded, cache_prefix)
+    yield app.test_client()
+    app.extensions["alumnos.repository"].engine.dispose()
+
+
+def _sql_rows(url: str, sql: str) -> list[dict[str, object]]:
+    engine = create_engine(driver_url(url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(sql)).mappings().all()
+    finally:
+        engine.dispose()
+    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+            for r in rows]
+
+
+def test_page_has_the_documented_shape_and_equals_sql(client: FlaskClient,
+                                                      seeded: Settings) -> None:
+    response = client.get(f"{PAGE}?limit=100&offset=0")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert list(body) == ["items", "limit", "offset", "total", "next"]
+    assert (body["limit"], body["offset"], body["total"]) == (100, 0, ROWS)
+    assert body["next"] == f"{PAGE}?limit=100&offset=100"
+    assert [list(item) for item in body["items"]] == [list(COLUMNS)] * 100
+    expected = _sql_rows(seeded.database_url,
+                         "SELECT * FROM alumnos ORDER BY id LIMIT 100 OFFSET 0")
+    assert body["items"] == expected
+
+
+def test_pages_do_not_overlap_or_skip(client: FlaskClient) -> None:
+    ids: list[int] = []
+    url: str | None = f"{PAGE}?limit=70&offset=0"
+    while url:
+        body = client.get(url).get_json()
+        ids += [item["id"] for item in body["items"]]
+        url = body["next"]
+    assert ids == list(range(1, ROWS + 1))
+
+
+def test_offset_past_the_end_is_an_empty_last_page(client: FlaskClient) -> None:
+    body = client.get(f"{PAGE}?limit=10&offset={ROWS + 5}").get_json()
+    assert (body["items"], body["next"], body["total"]) == ([], None, ROWS)
+    last = client.get(f"{PAGE}?limit=10&offset={ROWS - 10}").get_json()
+    assert [i["id"] for i in last["items"]] == list(range(ROWS - 9, ROWS + 1))
+    assert last["next"] is None
+
+
+def test_keyset_pagination_walks_every_row(client: FlaskClient) -> None:
+    ids: list[int] = []
+    url: str | None = f"{PAGE}?limit=100&after=0"
+    while url:
+        body = client.get(url).get_json()
+        ids += [item["id"] for item in body["items"]]
+        url = body["next"]
+    assert ids == list(range(1, ROWS + 1))
+
+
+@pytest.mark.parametrize(("query", "parameter"), [
+    ("limit=-1", "limit"), ("limit=abc", "limit"), ("limit=1e3", "limit"), ("limit=", "limit"),
+    ("limit=0", "limit"), ("limit=1001", "limit"), ("offset=-1", "offset"),
+    ("offset=99999999999999999999", "offset"), ("limit=5&limit=6", "limit"),
+    ("offset=1.5", "offset"), ("after=x", "after"), ("after=3&offset=2", "after"),
+])
+def test_bad_parameters_get_a_400_problem(client: FlaskClient, query: str,
+                                          parameter: str) -> None:
+    response = client.get(f"{PAGE}?{query}")
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert set(problem) == {"type", "title", "status", "detail"}
+    assert problem["status"] == 400
+    assert f"'{parameter}'" in problem["detail"]
+
+
+def test_repeated_equal_parameters_and_unknown_ones_are_accepted(client: FlaskClient) -> None:
+    response = client.get(f"{PAGE}?limit=5&limit=5&colour=blue")
+    assert response.status_code == 200
+    assert len(response.get_json()["items"]) == 5
+
+
+def test_single_alumno_and_404(client: FlaskClient) -> None:
+    assert client.get(f"{PAGE}/17").get_json()["id"] == 17
+    missing = client.get(f"{PAGE}/{ROWS + 1}")
+    assert missing.status_code == 404
+    assert missing.mimetype == "application/problem+json"
+
+
+def test_wrong_method_and_unknown_path_are_problems(client: FlaskClient) -> None:
+    wrong = client.post(PAGE)
+    assert wrong.status_code == 405
+    assert wrong.mimetype == "application/problem+json"
+    assert "GET" in wrong.headers["Allow"]
+    unknown = client.get("/api/v1/nope")
+    assert unknown.status_code == 404
+    assert unknown.get_json()["status"] == 404
+
+
+def test_second_request_is_a_cache_hit_with_the_same_bytes(client: FlaskClient) -> None:
+    first = client.get(f"{PAGE}?limit=3&offset=9")
+    second = client.get(f"{PAGE}?limit=3&offset=9")
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert first.data == second.data
+    assert second.headers["X-Served-By"].endswith(f":{__import__('os').getpid()}")
+
+
+def test_reseed_invalidates_cached_pages(client: FlaskClient, seeded: Settings,
+                                         cache_prefix: str) -> None:
+    before = client.get(f"{PAGE}?limit=2&offset=0").get_json()
+    assert client.get(f"{PAGE}?limit=2&offset=0").headers["X-Cache"] == "HIT"
+    seed_alumnos(seeded, count=ROWS, seed=99, reset=True, cache_prefix=cache_prefix)
+    after = client.get(f"{PAGE}?limit=2&offset=0")
+    assert after.headers["X-Cache"] == "MISS"
+    assert after.get_json()["items"] != before["items"]
+
+
+def test_cache_off_bypasses_redis(seeded: Settings, cache_prefix: str,
+                                  redis_client: redis.Redis) -> None:
+    app = _app(seeded, cache_prefix, CACHE="off")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get(f"{PAGE}?limit=2").headers["X-Cache"] == "BYPASS"
+    assert list(redis_client.scan_iter(f"{cache_prefix}:g*:*")) == []
+
+
+def test_redis_down_still_answers_from_postgres(seeded: Settings, cache_prefix: str) -> None:
+    app = _app(seeded, cache_prefix, REDIS_URL="redis://127.0.0.1:1/0")
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get(f"{PAGE}?limit=4&offset=4")
+        assert response.status_code == 200
+        assert response.headers["X-Cache"] == "BYPASS"
+        assert [i["id"] for i in response.get_json()["items"]] == [5, 6, 7, 8]
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"] == {"postgresql": "ok", "redis": "down"}
+
+
+def test_unseeded_database_is_a_503_not_a_500(settings: Settings, cache_prefix: str) -> None:
+    client = _app(settings, cache_prefix).test_client()
+    response = client.get(PAGE)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "alumnos seed" in response.get_json()["detail"]
+
+
+def test_postgres_down_is_a_503_with_retry_after(settings: Settings, cache_prefix: str) -> None:
+    client = _app(settings, cache_prefix,
+                  DATABASE_URL="postgresql://postgres@127.0.0.1:1/x").test_client()
+    response = client.get(PAGE)
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"] == "5"
+    assert client.get("/health").status_code == 200
+
+
+def test_unexpected_error_is_a_500_problem_without_internals(client: FlaskClient) -> None:
+    app = client.application
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internals")
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "secret" not in response.get_data(as_text=True)
+    assert json.loads(response.data)["title"] == "Internal Server Error"
+
+
+def test_ping_and_health(client: FlaskClient) -> None:
+    assert client.get("/api/v1/ping").get_json() == {"pong": True}
+    assert client.get("/health").get_json() == {"status": "ok"}
+    assert client.get("/ready").status_code == 200
