@@ -65,6 +65,12 @@ def is_reachable(url: str) -> bool:
         engine.dispose()
 
 
+def server_reachable(url: str) -> bool:
+    """True when the server answers, even if the database in url does not exist yet."""
+    maintenance = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    return is_reachable(url) or is_reachable(maintenance)
+
+
 def server_version(url: str) -> str | None:
     """PostgreSQL's version string, or None when it does not answer."""
     engine = engine_for(url)

@@ -1,4 +1,4 @@
-"""One frozen settings object. Precedence: command-line flag > ALUMNOS_* environment > default."""
+"""One frozen settings object: command-line flag > ALUMNOS_* environment > default."""
 
 from __future__ import annotations
 
@@ -31,15 +31,19 @@ class Settings:
         recorded: Mapping[str, str] | None = None,
         **flags: str | Path | None,
     ) -> Settings:
-        """Build settings: flag (None = not given) > environment > recorded by `up` > default."""
+        """Build settings: flag (None = not given) > recorded by `up` > environment > default.
+
+        `up` records a URL only when it had to start a private PostgreSQL because the
+        configured one did not answer; while that stack runs, the private one is the database.
+        """
         env = os.environ if env is None else env
         recorded = recorded or {}
         values: dict[str, str | Path] = {}
         for field in fields(cls):
             candidates = (
                 flags.get(field.name),
-                env.get(f"ALUMNOS_{field.name.upper()}"),
                 recorded.get(field.name),
+                env.get(f"ALUMNOS_{field.name.upper()}"),
                 DEFAULTS[field.name],
             )
             values[field.name] = next(c for c in candidates if c)

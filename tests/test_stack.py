@@ -112,9 +112,7 @@ def test_unreachable_postgres_starts_a_private_cluster(
         private_url = result.state.postgres.url
         assert is_reachable(private_url)
         # Other commands pick the recorded URL up when no flag or environment says otherwise.
-        recorded = resolve_settings(state_dir=dead.state_dir)
-        if "ALUMNOS_DATABASE_URL" not in os.environ:
-            assert recorded.database_url == private_url
+        assert resolve_settings(state_dir=dead.state_dir).database_url == private_url
         seed_alumnos(dead.with_database_url(private_url), count=50)
         page = local.http_get(f"{result.state.service.url}/api/v1/alumno/alumno?limit=1")
         assert page is not None and b'"total": 50' in page[1]
@@ -124,3 +122,27 @@ def test_unreachable_postgres_starts_a_private_cluster(
     finally:
         local.down(dead)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_missing_database_on_a_live_server_is_created_not_replaced(
+        postgres_server: str, tmp_path: Path, options: local.ServiceOptions) -> None:
+    from sqlalchemy import make_url
+
+    name = f"alumnos_test_missing_{os.getpid()}"
+    url = make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    settings = Settings.resolve(env={}, database_url=url, state_dir=tmp_path / "s")
+    try:
+        result = local.up(settings, options)
+        assert not result.started_postgres
+        assert result.state.database_url == url
+        assert is_reachable(url)
+    finally:
+        local.down(settings)
+        from sqlalchemy import text
+
+        from tests.conftest import _admin_engine
+
+        engine = _admin_engine()
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

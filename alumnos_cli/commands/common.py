@@ -34,7 +34,7 @@ StateDir = Annotated[Path | None, typer.Option(
 
 def resolve_settings(*, database_url: str | None = None, redis_url: str | None = None,
                      results_dir: Path | None = None, state_dir: Path | None = None) -> Settings:
-    """Flags > environment > what `up` recorded (a private cluster's URL) > defaults."""
+    """Flags > the private cluster `up` recorded, if any > environment > defaults."""
     first = Settings.resolve(state_dir=state_dir)
     return Settings.resolve(recorded=recorded_settings(first.state_dir),
                             database_url=database_url, redis_url=redis_url,

@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 
 import service
-from alumnos_cli.database import ensure_database, is_reachable, row_count
+from alumnos_cli.database import ensure_database, is_reachable, row_count, server_reachable
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
 from alumnos_cli.settings import Settings, mask_password
 from alumnos_cli.stack.ports import port_is_free
@@ -110,7 +110,7 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
         raise AlumnosError(f"port {options.port} on {options.host} is already in use",
                            "stop what listens there, or choose another with --port")
     postgres = None
-    if not is_reachable(settings.database_url):
+    if not server_reachable(settings.database_url):
         postgres = start_private_cluster(settings.state_dir)
         settings = settings.with_database_url(postgres.url)
     ensure_database(settings.database_url)
