@@ -146,3 +146,24 @@ def test_missing_database_on_a_live_server_is_created_not_replaced(
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+def test_private_cluster_from_the_pgserver_wheel(tmp_path: Path) -> None:
+    from alumnos_cli.stack.postgres import (
+        pgserver_bin_dir,
+        start_private_cluster,
+        stop_private_cluster,
+    )
+
+    bin_dir = pgserver_bin_dir()
+    assert bin_dir is not None, "pgserver is a dependency of alumnos"
+    state_dir = tmp_path / "wheel"
+    root = cluster_root(state_dir)
+    try:
+        record = start_private_cluster(state_dir, bin_dir=bin_dir)
+        assert record.bin_dir == str(bin_dir)
+        assert is_reachable(record.url.replace("/alumnos", "/postgres"))
+        stop_private_cluster(record)
+        assert not is_reachable(record.url.replace("/alumnos", "/postgres"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

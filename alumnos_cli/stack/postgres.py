@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -18,18 +19,23 @@ from alumnos_cli.stack.state import PostgresRecord
 SERVICE_USER = "postgres"
 
 
+def pgserver_bin_dir() -> Path | None:
+    """The server binaries shipped in the pgserver wheel, when it is installed."""
+    # Located, not imported: importing pgserver starts its own machinery and warns.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
 def find_bin_dir() -> Path:
     """A directory holding initdb and pg_ctl: system binaries first, then the pgserver wheel."""
     candidates: list[Path] = []
     if initdb := shutil.which("initdb"):
         candidates.append(Path(initdb).resolve().parent)
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    try:
-        import pgserver  # type: ignore[import-not-found]
-
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
-    except ImportError:
-        pass
+    if wheel := pgserver_bin_dir():
+        candidates.append(wheel)
     for directory in candidates:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory
@@ -72,9 +78,9 @@ def cluster_root(state_dir: Path) -> Path:
     return Path("/var/tmp") / f"alumnos-postgres-{digest}"
 
 
-def start_private_cluster(state_dir: Path) -> PostgresRecord:
+def start_private_cluster(state_dir: Path, bin_dir: Path | None = None) -> PostgresRecord:
     """Create (once) and start a cluster under the state directory on a free local port."""
-    bin_dir = find_bin_dir()
+    bin_dir = bin_dir or find_bin_dir()
     root = cluster_root(state_dir)
     data_dir, socket_dir, log = root / "data", root / "run", root / "postgres.log"
     socket_dir.mkdir(parents=True, exist_ok=True)
