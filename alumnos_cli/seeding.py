@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import redis
 from sqlalchemy import Connection, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from alumnos_cli.database import engine_for, ensure_database, unreachable
@@ -94,6 +95,7 @@ def _prepare(conn: Connection, *, count: int, seed: int, reset: bool) -> int:
         seed_state.drop(conn, checkfirst=True)
         alumnos.drop(conn, checkfirst=True)
     metadata.create_all(conn, tables=[alumnos, seed_state])
+    _check_schema_is_current(conn)
     state = conn.execute(select(seed_state).where(seed_state.c.id == 1)).mappings().first()
     present = int(conn.execute(text("SELECT count(*) FROM alumnos")).scalar_one())
     if state is None and present:
@@ -109,13 +111,24 @@ def _prepare(conn: Connection, *, count: int, seed: int, reset: bool) -> int:
         # Unique indexes are rebuilt after the load: far cheaper than maintaining them per row.
         for index in UNIQUE_INDEXES:
             index.drop(conn, checkfirst=True)
-    values = {"seed": seed, "target_count": count, "loaded_count": present,
+    values = {"seed": seed, "target_count": count, "row_count": present,
               "status": "complete" if present == count else "loading"}
     if state is None:
         conn.execute(seed_state.insert().values(id=1, **values))
     else:
         conn.execute(seed_state.update().where(seed_state.c.id == 1).values(**values))
     return present
+
+
+def _check_schema_is_current(conn: Connection) -> None:
+    """Refuse tables left by an older alumnos (no write-tracking triggers)."""
+    triggers = conn.execute(text(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'alumnos'::regclass "
+        "AND tgname LIKE 'alumnos_track_%'")).scalar_one()
+    columns = {c["name"] for c in sa_inspect(conn).get_columns(seed_state.name)}
+    if triggers != 4 or not {"row_count", "version"} <= columns:
+        raise AlumnosError("the alumnos table was created by an older alumnos",
+                           "add --reset to recreate it")
 
 
 def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
@@ -127,9 +140,7 @@ def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
         for rows, chunk in _prefetched(copy_chunks(seed, start, stop, batch_rows)):
             with raw.cursor() as cur:
                 cur.copy_expert(COPY_SQL, io.StringIO(chunk))
-                loaded += rows
-                cur.execute("UPDATE alumnos_seed_state SET loaded_count = %s WHERE id = 1",
-                            (loaded,))
+                loaded += rows  # the table's trigger adds them to row_count in this transaction
             raw.commit()
             if progress:
                 progress(loaded, stop)

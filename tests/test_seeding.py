@@ -34,7 +34,7 @@ def test_seed_loads_exact_count_with_unique_indexes(settings: Settings) -> None:
                            "WHERE tablename = 'alumnos'")
     assert indexes == ("alumnos_email_key,alumnos_nro_documento_key,alumnos_nro_legajo_key,"
                        "alumnos_pkey")
-    assert _scalar(url, "SELECT status || ':' || loaded_count FROM alumnos_seed_state") == \
+    assert _scalar(url, "SELECT status || ':' || row_count FROM alumnos_seed_state") == \
         "complete:3000"
 
 

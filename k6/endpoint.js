@@ -1,0 +1,36 @@
+// Endpoint: constant VUs on one path (TARGET_PATH), for calibration and speed comparisons.
+// The ceiling: TARGET_PATH=/api/v1/ping. A deep page: TARGET_PATH='/api/v1/alumno/alumno?limit=100&offset=1999900'.
+import http from 'k6/http';
+import { check } from 'k6';
+import { BASE_URL, DURATION, SUMMARY_TREND_STATS, THRESHOLDS, VUS } from './lib/config.js';
+import { status200 } from './lib/checks.js';
+import { writeSummary } from './lib/summary.js';
+
+const TARGET_PATH = __ENV.TARGET_PATH || '/api/v1/alumno/alumno?limit=100&offset=0';
+
+export const options = {
+  scenarios: {
+    endpoint: { executor: 'constant-vus', vus: VUS, duration: DURATION },
+  },
+  thresholds: THRESHOLDS,
+  summaryTrendStats: SUMMARY_TREND_STATS,
+  // Status only: keeping 25 KB bodies costs k6 CPU that the server under test then lacks.
+  discardResponseBodies: true,
+};
+
+export function setup() {
+  const res = http.get(`${BASE_URL}${TARGET_PATH}`);
+  if (res.status !== 200) {
+    throw new Error(`${BASE_URL}${TARGET_PATH} answered ${res.status}, not 200: ${res.body}`);
+  }
+}
+
+export default function () {
+  const res = http.get(`${BASE_URL}${TARGET_PATH}`, { tags: { name: 'endpoint' } });
+  status200.add(res.status === 200);
+  check(res, { 'status is 200': (r) => r.status === 200 });
+}
+
+export function handleSummary(data) {
+  return writeSummary(data);
+}
