@@ -18,7 +18,7 @@ from alumnos_cli.database import engine_for, ensure_database, unreachable
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.generate import MAX_ROWS, copy_chunks
 from alumnos_cli.settings import Settings
-from service.cache import invalidate_all
+from service.cache import PROPAGATION_SECONDS, invalidate_all
 from service.schema import COLUMNS, UNIQUE_INDEXES, alumnos, metadata, seed_state
 
 DEFAULT_BATCH_ROWS = 50_000
@@ -205,8 +205,10 @@ def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> bool:
     client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
     try:
         invalidate_all(client, prefix)
-        return True
     except redis.RedisError:
         return False
     finally:
         client.close()
+    # Workers re-read the generation at least this often: after the wait, none serves old pages.
+    time.sleep(PROPAGATION_SECONDS)
+    return True

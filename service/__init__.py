@@ -11,11 +11,13 @@ from flask import Flask, Response, g
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from service import metrics
 from service.api import bp as api_bp
 from service.cache import PageCache
 from service.config import cache_enabled, load_config
 from service.db import AlumnosRepository, TableMissing, make_engine
 from service.health import bp as health_bp
+from service.openapi import bp as openapi_bp
 from service.problems import BadParameter, problem
 
 HOSTNAME = socket.gethostname()
@@ -32,6 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["alumnos.cache"] = cache
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
+    metrics.install(app)
+    app.register_blueprint(openapi_bp)
     _register_error_handlers(app)
     app.after_request(_identify)
     return app
@@ -44,6 +48,7 @@ def _build_cache(config: Mapping[str, Any]) -> PageCache:
         ttl=float(config["CACHE_TTL_SECONDS"]),
         timeout=float(config["REDIS_TIMEOUT_SECONDS"]),
         retry_after=float(config["REDIS_RETRY_AFTER_SECONDS"]),
+        near_bytes=int(config["NEAR_CACHE_BYTES"]),
     )
 
 

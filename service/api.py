@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from service.cache import PageCache
 from service.db import AlumnosRepository
-from service.params import page_params
+from service.params import MAX_BIGINT, page_params
 from service.problems import problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -28,20 +28,22 @@ def _cache() -> PageCache | None:
 
 
 def cached_response(key: str, build: Callable[[], bytes | None]) -> Response:
-    """Serve key from Redis, or build the body (bytes or None for 404), store it, serve it."""
+    """Serve key from the cache, or build the body (None means 404) and cache it."""
     cache = _cache()
     lookup = cache.get(key) if cache else None
-    if lookup is not None and lookup.body is not None:
-        g.cache_status = "HIT"
-        return Response(lookup.body, mimetype=JSON)
-    body = build()
-    if body is None:
+    if lookup is None:
         g.cache_status = "BYPASS"
+        body = build()
+    elif lookup.body is not None:
+        g.cache_status = "HIT"
+        body = lookup.body
+    else:
+        assert cache is not None
+        body, built = cache.fill(key, lookup.generation, build)
+        g.cache_status = "MISS" if built else "HIT"
+    if body is None:
         return problem(404, "Not Found", f"no alumno with id {key.split(':')[-1]}",
                        slug="not-found")
-    if lookup is not None and cache is not None:
-        cache.put(key, lookup.generation, body)
-        g.cache_status = "MISS"
     return Response(body, mimetype=JSON)
 
 
@@ -51,7 +53,8 @@ def list_alumnos() -> Response:
     limit, offset, after = page_params(request.args)
     if after is None:
         return cached_response(f"page:{limit}:{offset}", lambda: _offset_page(limit, offset))
-    return cached_response(f"after:{limit}:{after}", lambda: _keyset_page(limit, after))
+    return cached_response(f"after:{limit}:{after}:{offset}",
+                           lambda: _keyset_page(limit, after, offset))
 
 
 def _offset_page(limit: int, offset: int) -> bytes:
@@ -62,13 +65,14 @@ def _offset_page(limit: int, offset: int) -> bytes:
                              "next": next_url if has_next else None})
 
 
-def _keyset_page(limit: int, after: int) -> bytes:
-    items, total = _repository().page(limit=limit, after=after)
+def _keyset_page(limit: int, after: int, offset: int) -> bytes:
+    items, total = _repository().page(limit=limit, offset=offset, after=after)
     rows = json.loads(items)
     next_url = None
     if len(rows) == limit:
         next_url = f"{PAGE_PATH}?{urlencode({'limit': limit, 'after': rows[-1]['id']})}"
-    return _envelope(items, {"limit": limit, "after": after, "total": total, "next": next_url})
+    fields = {"limit": limit, "after": after, "offset": offset, "total": total, "next": next_url}
+    return _envelope(items, fields)
 
 
 def _envelope(items_json: str, fields: dict[str, object]) -> bytes:
@@ -80,6 +84,9 @@ def _envelope(items_json: str, fields: dict[str, object]) -> bytes:
 @bp.get("/alumno/alumno/<int:alumno_id>")
 def get_alumno(alumno_id: int) -> Response:
     """One alumno by id; 404 problem when absent."""
+    if alumno_id > MAX_BIGINT:  # no such id can exist; PostgreSQL would reject the number
+        return problem(404, "Not Found", f"no alumno with id {alumno_id}", slug="not-found")
+
     def build() -> bytes | None:
         row = _repository().row_json(alumno_id)
         return None if row is None else row.encode()

@@ -28,7 +28,7 @@ _PAGE_FROM_SQL = text(
 _KEYSET_SQL = text(
     f"SELECT s.version, s.row_count, (SELECT coalesce(json_agg(p ORDER BY p.id), '[]')::text "
     f"FROM (SELECT {_FIELDS} FROM {alumnos.name} WHERE id > :after ORDER BY id "
-    f"LIMIT :limit) p) FROM {_STATE} s WHERE s.id = 1"
+    f"LIMIT :limit OFFSET :offset) p) FROM {_STATE} s WHERE s.id = 1"
 )
 _SHAPE_SQL = text(
     f"SELECT s.version, s.row_count, (SELECT min(id) FROM {alumnos.name}), "
@@ -48,7 +48,8 @@ _PLAIN_PAGE_SQL = text(
 )
 _PLAIN_KEYSET_SQL = text(
     f"SELECT coalesce(json_agg(p ORDER BY p.id), '[]')::text FROM "
-    f"(SELECT {_FIELDS} FROM {alumnos.name} WHERE id > :after ORDER BY id LIMIT :limit) p"
+    f"(SELECT {_FIELDS} FROM {alumnos.name} WHERE id > :after ORDER BY id "
+    f"LIMIT :limit OFFSET :offset) p"
 )
 _COUNT_SQL = text(f"SELECT count(*) FROM {alumnos.name}")
 COUNT_CACHE_SECONDS = 5.0
@@ -104,14 +105,24 @@ class AlumnosRepository:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.queries = 0  # page and row queries sent, for /metrics and the stampede test
+        self._queries = 0
+        self._queries_lock = threading.Lock()
         self._shape: TableShape | None = None
         self._shape_lock = threading.Lock()
         self._counted: tuple[float, int] | None = None
 
+    @property
+    def queries(self) -> int:
+        """Page and row queries sent so far, for /metrics and the stampede test."""
+        return self._queries
+
+    def _count_query(self) -> None:
+        with self._queries_lock:
+            self._queries += 1
+
     def page(self, *, limit: int, offset: int = 0, after: int | None = None) -> tuple[str, int]:
         """A JSON array of rows in id order (from offset, or after an id) and the exact total."""
-        self.queries += 1
+        self._count_query()
         with self._connect() as conn:
             for _ in range(3):
                 shape = self._shape or self._refresh_shape(conn, None)
@@ -122,7 +133,8 @@ class AlumnosRepository:
                     row = conn.execute(_PAGE_FROM_SQL, {"start": start, "skip": skip,
                                                         "limit": limit}).one()
                 else:
-                    row = conn.execute(_KEYSET_SQL, {"after": after, "limit": limit}).one()
+                    row = conn.execute(_KEYSET_SQL, {"after": after, "limit": limit,
+                                                     "offset": offset}).one()
                 version, total, items = row
                 if (version, total) == (shape.version, shape.row_count) or after is not None:
                     return str(items), int(total)
@@ -132,7 +144,7 @@ class AlumnosRepository:
 
     def row_json(self, alumno_id: int) -> str | None:
         """One alumno as a JSON object, or None."""
-        self.queries += 1
+        self._count_query()
         with self._connect() as conn:
             value = conn.execute(_ROW_SQL, {"id": alumno_id}).scalar_one_or_none()
         return None if value is None else str(value)
@@ -179,7 +191,8 @@ class AlumnosRepository:
         if after is None:
             items = conn.execute(_PLAIN_PAGE_SQL, {"limit": limit, "offset": offset}).scalar_one()
         else:
-            items = conn.execute(_PLAIN_KEYSET_SQL, {"limit": limit, "after": after}).scalar_one()
+            items = conn.execute(_PLAIN_KEYSET_SQL, {"limit": limit, "after": after,
+                                                     "offset": offset}).scalar_one()
         now = time.monotonic()
         if not self._counted or now - self._counted[0] >= COUNT_CACHE_SECONDS:
             self._counted = (now, int(conn.execute(_COUNT_SQL).scalar_one()))

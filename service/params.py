@@ -29,11 +29,13 @@ def int_param(args: MultiDict[str, str], name: str, *, default: int | None, low:
 
 
 def page_params(args: MultiDict[str, str]) -> tuple[int, int, int | None]:
-    """limit (1..1000, default 100), offset (>= 0, default 0) and after (an id >= 0, optional)."""
+    """limit (1..1000, default 100), offset (>= 0, default 0), after (an id >= 0, optional).
+
+    With after, offset counts rows past that id: `after=500&offset=20` skips the first 20
+    rows whose id is above 500.
+    """
     limit = int_param(args, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     offset = int_param(args, "offset", default=0, low=0)
     after = int_param(args, "after", default=None, low=0)
-    if after is not None and "offset" in args:
-        raise BadParameter("after", "'after' and 'offset' cannot be combined; use one of them")
     assert limit is not None and offset is not None
     return limit, offset, after

@@ -65,12 +65,15 @@ def test_offset_pages_equal_sql_offset(gapped: tuple[FlaskClient, list[int]], li
 
 
 @settings(PROPERTY, max_examples=100)
-@given(limit=st.integers(1, 1000), after=st.integers(0, ROWS + 50))
+@given(limit=st.integers(1, 1000), after=st.integers(0, ROWS + 50),
+       offset=st.one_of(st.none(), st.integers(0, ROWS)))
 def test_keyset_pages_equal_sql_keyset(gapped: tuple[FlaskClient, list[int]], limit: int,
-                                       after: int) -> None:
+                                       after: int, offset: int | None) -> None:
     client, ids = gapped
-    got, _ = _ids(client, f"limit={limit}&after={after}")
-    assert got == [i for i in ids if i > after][:limit]
+    query = f"limit={limit}&after={after}" + ("" if offset is None else f"&offset={offset}")
+    got, _ = _ids(client, query)
+    skip = offset or 0
+    assert got == [i for i in ids if i > after][skip:skip + limit]
 
 
 def test_sparse_table_uses_bookmarks_and_follows_later_writes(

@@ -98,7 +98,7 @@ def test_keyset_pagination_walks_every_row(client: FlaskClient) -> None:
     ("limit=-1", "limit"), ("limit=abc", "limit"), ("limit=1e3", "limit"), ("limit=", "limit"),
     ("limit=0", "limit"), ("limit=1001", "limit"), ("offset=-1", "offset"),
     ("offset=99999999999999999999", "offset"), ("limit=5&limit=6", "limit"),
-    ("offset=1.5", "offset"), ("after=x", "after"), ("after=3&offset=2", "after"),
+    ("offset=1.5", "offset"), ("after=x", "after"), ("after=-3", "after"),
 ])
 def test_bad_parameters_get_a_400_problem(client: FlaskClient, query: str,
                                           parameter: str) -> None:
