@@ -177,11 +177,20 @@ class PageCache:
             self.counters.read_through += 1
             return build(), True
         try:
+            # The previous filler may have finished between our miss and our lock.
+            filled = self.client.get(self._key(generation, key))
+            if filled is not None:
+                self.counters.waited_hits += 1
+                self.near.put(generation, key, filled)
+                return filled, False
             body = build()
             if body is not None:
                 self._store(generation, key, body)
             self.counters.misses += 1
             return body, True
+        except redis.RedisError:
+            self._back_off()
+            return build(), True
         finally:
             self._quietly(lambda: self._release(keys=[lock], args=[token]))
 

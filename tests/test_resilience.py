@@ -1,0 +1,156 @@
+"""The cache under a stampede and a dying Redis; the service through a PostgreSQL restart."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from alumnos_cli.database import is_reachable
+from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.settings import Settings
+from alumnos_cli.stack.ports import free_port
+from alumnos_cli.stack.postgres import cluster_root, start_private_cluster, stop_private_cluster
+from service import create_app
+from service.cache import GENERATION_MAX_AGE
+
+PAGE = "/api/v1/alumno/alumno"
+
+
+@pytest.fixture
+def seeded(settings: Settings, cache_prefix: str) -> Settings:
+    seed_alumnos(settings, count=400, seed=12, cache_prefix=cache_prefix)
+    return settings
+
+
+def _app(settings: Settings, **config: object) -> Flask:
+    return create_app({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+                       **config})
+
+
+def test_stampede_on_a_cold_key_sends_one_database_query(seeded: Settings,
+                                                         cache_prefix: str) -> None:
+    app = _app(seeded, CACHE_PREFIX=cache_prefix, DB_POOL_SIZE=20)
+    repository = app.extensions["alumnos.repository"]
+    before = repository.queries
+    barrier = threading.Barrier(40)
+    results: list[tuple[int, str, bytes]] = []
+
+    def cold_request() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.get(f"{PAGE}?limit=50&offset=77")
+        results.append((response.status_code, response.headers["X-Cache"], response.data))
+
+    threads = [threading.Thread(target=cold_request) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {status for status, _, _ in results} == {200}
+    assert len({body for _, _, body in results}) == 1
+    assert [cache for _, cache, _ in results].count("MISS") == 1
+    assert repository.queries - before == 1
+    counters = app.extensions["alumnos.cache"].counters
+    assert counters.misses == 1
+    assert counters.waited_hits + counters.redis_hits + counters.near_hits == 39
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis server of the test's own, which the test may kill."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port(16400)
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis.RedisError:
+            time.sleep(0.1)
+    client.close()
+    yield url, server
+    server.kill()
+    server.wait()
+
+
+def test_redis_dying_mid_test_never_fails_a_request(
+        seeded: Settings, private_redis: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, server = private_redis
+    app = _app(seeded, REDIS_URL=url, REDIS_RETRY_AFTER_SECONDS=0.5)
+    client = app.test_client()
+    query = f"{PAGE}?limit=5&offset=10"
+    expected = client.get(query).get_json()["items"]
+    assert client.get(query).headers["X-Cache"] == "HIT"
+    server.kill()
+    server.wait()
+    # Past the generation's freshness bound the near cache can no longer prove its pages current.
+    time.sleep(GENERATION_MAX_AGE * 1.5)
+    cache = app.extensions["alumnos.cache"]
+    for _ in range(20):
+        response = client.get(query)
+        assert response.status_code == 200
+        assert response.headers["X-Cache"] == "BYPASS"
+        assert response.get_json()["items"] == expected
+    # After the first failure Redis is skipped, not asked (and waited for) by every request.
+    assert not cache.available
+    assert cache.counters.bypassed == 20
+
+
+def test_postgres_down_gives_503_and_the_service_recovers_without_restart(
+        tmp_path: Path, cache_prefix: str, settings: Settings) -> None:
+    state_dir = tmp_path / "pg"
+    root = cluster_root(state_dir)
+    record = start_private_cluster(state_dir)
+    try:
+        private = settings.with_database_url(record.url)
+        seed_alumnos(private, count=30, cache_prefix=cache_prefix)
+        app = _app(private, CACHE="off")
+        client = app.test_client()
+        assert client.get(f"{PAGE}?limit=2").status_code == 200
+        stop_private_cluster(record)
+        down = client.get(f"{PAGE}?limit=2")
+        assert down.status_code == 503
+        assert down.mimetype == "application/problem+json"
+        assert down.headers["Retry-After"] == "5"
+        assert client.get("/ready").status_code == 503
+        assert client.get("/health").status_code == 200
+        record = start_private_cluster(state_dir)
+        assert record.url == private.database_url, "the cluster came back on another port"
+        assert is_reachable(record.url)
+        back = client.get(f"{PAGE}?limit=2")
+        assert back.status_code == 200
+        assert back.get_json()["total"] == 30
+        app.extensions["alumnos.repository"].engine.dispose()
+    finally:
+        stop_private_cluster(record)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_metrics_count_requests_cache_and_queries(seeded: Settings, cache_prefix: str) -> None:
+    app = _app(seeded, CACHE_PREFIX=cache_prefix)
+    client = app.test_client()
+    for _ in range(3):
+        client.get(f"{PAGE}?limit=3")
+    client.get(f"{PAGE}?limit=-1")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'route="/api/v1/alumno/alumno",method="GET",status="200"} 3' in text
+    assert 'route="/api/v1/alumno/alumno",method="GET",status="400"} 1' in text
+    assert 'route="/api/v1/alumno/alumno",le="+Inf"} 4' in text
+    assert 'event="misses"} 1' in text
+    assert 'event="near_hits"} 2' in text
+    assert "alumnos_db_queries_total" in text
