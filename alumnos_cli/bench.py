@@ -20,6 +20,7 @@ from alumnos_cli.database import row_count, server_version
 from alumnos_cli.errors import AlumnosError, K6Error, ServiceUnreachable
 from alumnos_cli.k6 import (
     THRESHOLDS_FAILED,
+    K6Outcome,
     LiveSample,
     find_k6,
     k6_version,
@@ -34,7 +35,10 @@ from alumnos_cli.stack.local import http_get, running_state
 SCENARIOS: dict[str, str] = {
     "spike": "spike_tests.js",
     "smoke": "smoke.js",
+    "endpoint": "endpoint.js",
 }
+CEILING_PATH = "/api/v1/ping"
+CALIBRATION_DIR = "calibration"
 MAX_VUS = 5_000
 MAX_DURATION_SECONDS = 6 * 3600
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -60,6 +64,8 @@ class BenchRequest:
     vus: int
     duration_seconds: int
     url: str | None = None
+    path: str | None = None  # endpoint scenario: the path to load
+    calibrate: bool = False  # also run the same load on the ping endpoint
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,11 @@ def validate(request: BenchRequest) -> None:
                            f"choose one of: {', '.join(sorted(SCENARIOS))}")
     if not 1 <= request.vus <= MAX_VUS:
         raise AlumnosError(f"--vus must be between 1 and {MAX_VUS}, got {request.vus}")
+    if request.path is not None and not request.path.startswith("/"):
+        raise AlumnosError(f"--path must start with /, got {request.path!r}")
+    if request.path is not None and request.scenario != "endpoint":
+        raise AlumnosError("--path applies to the endpoint scenario only",
+                           "add --scenario endpoint")
 
 
 def target_url(settings: Settings, url: str | None) -> str:
@@ -121,21 +132,41 @@ def run_bench(settings: Settings, request: BenchRequest,
     run_dir = new_run_dir(settings.results_dir, request.scenario)
     meta = run_metadata(settings, request, url=url, binary=binary, script=script)
     write_json(run_dir / META_FILE, meta)
-    env = dict(os.environ, BASE_URL=url, VUS=str(request.vus),
-               DURATION=f"{request.duration_seconds}s",
-               SUMMARY_PATH=str((run_dir / SUMMARY_FILE).resolve()),
-               K6_NO_USAGE_REPORT="true")
-    outcome = run_k6(binary, script, env, run_dir / K6_LOG_FILE, on_sample)
+    outcome = _run_scenario(binary, script, request, url, run_dir, on_sample)
+    calibration = None
+    if request.calibrate and outcome.exit_code in (0, THRESHOLDS_FAILED):
+        calibration_dir = run_dir / CALIBRATION_DIR
+        calibration_dir.mkdir()
+        calibration = _run_scenario(binary, script, request, url, calibration_dir, on_sample,
+                                    path=CEILING_PATH)
+        meta["calibration"] = {"path": CEILING_PATH, "folder": CALIBRATION_DIR,
+                               "k6_exit_code": calibration.exit_code}
     meta["finished_at"] = _now()
     meta["k6_exit_code"] = outcome.exit_code
-    has_summary = (run_dir / SUMMARY_FILE).exists()
-    meta["status"] = "finished" if has_summary and outcome.exit_code in (0, THRESHOLDS_FAILED) \
-        else "failed"
+    finished = [(run_dir, outcome)] + ([(run_dir / CALIBRATION_DIR, calibration)]
+                                       if calibration else [])
+    failed = [(folder, o) for folder, o in finished
+              if not (folder / SUMMARY_FILE).exists() or o.exit_code not in (0, THRESHOLDS_FAILED)]
+    meta["status"] = "failed" if failed else "finished"
     write_json(run_dir / META_FILE, meta)
-    if meta["status"] == "failed":
-        raise K6Error(f"k6 failed with exit code {outcome.exit_code}: {tail(outcome.log)}",
-                      f"full log in {outcome.log}")
+    if failed:
+        _, bad = failed[0]
+        raise K6Error(f"k6 failed with exit code {bad.exit_code}: {tail(bad.log)}",
+                      f"full log in {bad.log}")
     return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0)
+
+
+def _run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, folder: Path,
+                  on_sample: Callable[[LiveSample], None] | None,
+                  path: str | None = None) -> K6Outcome:
+    env = dict(os.environ, BASE_URL=url, VUS=str(request.vus),
+               DURATION=f"{request.duration_seconds}s",
+               SUMMARY_PATH=str((folder / SUMMARY_FILE).resolve()),
+               K6_NO_USAGE_REPORT="true")
+    target = path or request.path
+    if target:
+        env["TARGET_PATH"] = target
+    return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample)
 
 
 def _now() -> str:
@@ -158,6 +189,8 @@ def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary:
         "script": script.name,
         "script_sha256": hashlib.sha256(script.read_bytes()).hexdigest(),
         "vus": request.vus,
+        "path": request.path,
+        "calibrate": request.calibrate,
         "duration_seconds": request.duration_seconds,
         "url": url,
         "command": " ".join(["alumnos", *sys.argv[1:]]),

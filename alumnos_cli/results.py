@@ -62,7 +62,18 @@ def _values(summary: dict[str, Any], metric: str, file: str) -> dict[str, Any]:
 
 def figures(run: StoredRun) -> RunFigures:
     """Extract the figures from a stored run's k6 summary."""
-    summary, file = run.summary, str(run.path / "summary.json")
+    return summary_figures(run.summary, str(run.path / "summary.json"))
+
+
+def ceiling_figures(run: StoredRun) -> RunFigures | None:
+    """The figures of the calibration run (same load on /api/v1/ping), when there is one."""
+    if run.calibration is None:
+        return None
+    return summary_figures(run.calibration, str(run.path / "calibration" / "summary.json"))
+
+
+def summary_figures(summary: dict[str, Any], file: str) -> RunFigures:
+    """Extract the figures from one k6 summary document."""
     reqs = _values(summary, "http_reqs", file)
     duration = _values(summary, "http_req_duration", file)
     failed = _values(summary, "http_req_failed", file)

@@ -60,6 +60,7 @@ class StoredRun:
     path: Path
     meta: dict[str, Any]
     summary: dict[str, Any]
+    calibration: dict[str, Any] | None = None  # k6 summary of the same load on the ceiling
 
 
 def list_runs(results_dir: Path) -> list[Path]:
@@ -91,4 +92,8 @@ def load_run(path: Path) -> StoredRun:
     if status != "finished":
         raise RunFolderError(f"run {path.name} has status {status!r}, not 'finished'",
                              f"see {path / K6_LOG_FILE}; run alumnos bench again")
-    return StoredRun(path=path, meta=meta, summary=read_json(path / SUMMARY_FILE))
+    calibration = None
+    if meta.get("calibration"):
+        calibration = read_json(path / meta["calibration"]["folder"] / SUMMARY_FILE)
+    return StoredRun(path=path, meta=meta, summary=read_json(path / SUMMARY_FILE),
+                     calibration=calibration)

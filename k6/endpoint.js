@@ -1,10 +1,10 @@
 // Endpoint: constant VUs on one path (TARGET_PATH), for calibration and speed comparisons.
 // The ceiling: TARGET_PATH=/api/v1/ping. A deep page: TARGET_PATH='/api/v1/alumno/alumno?limit=100&offset=1999900'.
 import http from 'k6/http';
-import { check } from 'k6';
 import { BASE_URL, DURATION, SUMMARY_TREND_STATS, THRESHOLDS, VUS } from './lib/config.js';
 import { status200 } from './lib/checks.js';
 import { writeSummary } from './lib/summary.js';
+import { check } from 'k6';
 
 const TARGET_PATH = __ENV.TARGET_PATH || '/api/v1/alumno/alumno?limit=100&offset=0';
 

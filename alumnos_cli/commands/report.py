@@ -8,7 +8,7 @@ import typer
 
 from alumnos_cli.commands.common import ResultsDir, console, handle_errors, resolve_settings
 from alumnos_cli.render.terminal import run_report
-from alumnos_cli.results import figures
+from alumnos_cli.results import ceiling_figures, figures
 from alumnos_cli.runs import load_run, resolve_run
 
 
@@ -25,4 +25,4 @@ def report(
     """
     settings = resolve_settings(results_dir=results_dir)
     stored = load_run(resolve_run(settings.results_dir, run))
-    console.print(run_report(stored, figures(stored)))
+    console.print(run_report(stored, figures(stored), ceiling_figures(stored)))

@@ -43,8 +43,8 @@ def configuration_table(meta: dict[str, Any]) -> Table:
     return table
 
 
-def results_table(figures: RunFigures) -> Table:
-    """The reference report's figures, plus percentiles."""
+def results_table(figures: RunFigures, ceiling: RunFigures | None = None) -> Table:
+    """The reference report's figures, plus percentiles and the share of the ceiling."""
     table = Table(title="Results", title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
@@ -66,6 +66,10 @@ def results_table(figures: RunFigures) -> Table:
         ("data received", _bytes(figures.data_received_bytes)),
     ):
         table.add_row(name, value)
+    if ceiling is not None and ceiling.requests_per_second > 0:
+        share = figures.requests_per_second / ceiling.requests_per_second
+        table.add_row("ceiling (ping, same load)", f"{ceiling.requests_per_second:,.1f} req/s")
+        table.add_row("share of the ceiling", f"{share:.2f}")
     return table
 
 
@@ -81,9 +85,9 @@ def thresholds_table(figures: RunFigures) -> Table:
     return table
 
 
-def run_report(run: StoredRun, figures: RunFigures) -> Group:
+def run_report(run: StoredRun, figures: RunFigures, ceiling: RunFigures | None = None) -> Group:
     """The whole terminal report of one run."""
-    parts: list[Table] = [configuration_table(run.meta), results_table(figures)]
+    parts: list[Table] = [configuration_table(run.meta), results_table(figures, ceiling)]
     if figures.thresholds:
         parts.append(thresholds_table(figures))
     return Group(f"[bold]Run {run.path.name}[/]", *parts)

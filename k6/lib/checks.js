@@ -2,13 +2,16 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';
-import { BASE_URL, PAGE_LIMIT, PAGE_PATH } from './config.js';
+import { BASE_URL, PAGE_LIMIT, PAGE_PATH, TARGET_PATH } from './config.js';
 
 // Share of responses that were exactly 200, as the reference report gives it.
 export const status200 = new Rate('http_200');
 
-/** GET one page of alumnos and check its status and shape. */
+/** GET one page of alumnos and check its status and shape (or TARGET_PATH, when set). */
 export function getPage(offset) {
+  if (TARGET_PATH) {
+    return getTarget();
+  }
   const res = http.get(`${BASE_URL}${PAGE_PATH}?limit=${PAGE_LIMIT}&offset=${offset}`, {
     tags: { name: 'alumnos_page' },
   });
@@ -17,6 +20,14 @@ export function getPage(offset) {
     'status is 200': (r) => r.status === 200,
     'page has items': (r) => r.status === 200 && Array.isArray(r.json('items')),
   });
+  return res;
+}
+
+/** GET TARGET_PATH and check its status only. */
+export function getTarget() {
+  const res = http.get(`${BASE_URL}${TARGET_PATH}`, { tags: { name: 'target' } });
+  status200.add(res.status === 200);
+  check(res, { 'status is 200': (r) => r.status === 200 });
   return res;
 }
 

@@ -6,6 +6,8 @@ export const VUS = parseInt(__ENV.VUS || '10', 10);
 export const DURATION = __ENV.DURATION || '30s';
 export const PAGE_LIMIT = parseInt(__ENV.PAGE_LIMIT || '100', 10);
 export const PAGE_PATH = '/api/v1/alumno/alumno';
+// Calibration: the same load on another path (the trivial /api/v1/ping) measures the ceiling.
+export const TARGET_PATH = __ENV.TARGET_PATH || '';
 
 // p(99) is not in k6's default trend stats; the report needs it.
 export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(50)', 'p(90)', 'p(95)', 'p(99)'];
