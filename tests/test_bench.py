@@ -106,3 +106,32 @@ def test_spike_scenario_ramps_to_the_peak(stack: local.UpResult, settings: Setti
     summary = json.loads((Path(result.run_dir) / "summary.json").read_text())
     assert summary["metrics"]["vus_max"]["values"]["max"] == 5
     assert result.thresholds_ok
+
+
+def test_calibrate_runs_the_same_load_on_ping_and_report_gives_the_share(
+        stack: local.UpResult, settings: Settings) -> None:
+    result = _cli(settings, "bench", "--scenario", "smoke", "--vus", "2", "--duration", "2s",
+                  "--calibrate")
+    assert result.exit_code == 0, result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["calibration"]["path"] == "/api/v1/ping"
+    ping = json.loads((run_dir / "calibration" / "summary.json").read_text())
+    ping_rate = ping["metrics"]["http_reqs"]["values"]["rate"]
+    page_rate = json.loads((run_dir / "summary.json").read_text())[
+        "metrics"]["http_reqs"]["values"]["rate"]
+    report = _cli(settings, "report")
+    assert report.exit_code == 0, report.output
+    assert f"{ping_rate:,.1f} req/s" in report.output
+    assert f"{page_rate / ping_rate:.2f}" in report.output
+
+
+def test_endpoint_scenario_loads_the_given_path(stack: local.UpResult, settings: Settings) -> None:
+    path = "/api/v1/alumno/alumno?limit=10&offset=490"
+    result = run_bench(settings, BenchRequest(scenario="endpoint", vus=2, duration_seconds=2,
+                                              path=path))
+    meta = json.loads((result.run_dir / "meta.json").read_text())
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert meta["path"] == path
+    assert summary["metrics"]["http_200"]["values"]["rate"] == 1
+    assert summary["metrics"]["http_reqs"]["values"]["count"] > 2

@@ -88,6 +88,8 @@ def test_report_refuses_an_unfinished_run(tmp_path: Path) -> None:
     (["--scenario", "nope"], "unknown scenario 'nope'"),
     (["--url", "127.0.0.1:8080"], "--url must start with http"),
     (["--url", "http://127.0.0.1:1"], "nothing answers at http://127.0.0.1:1"),
+    (["--path", "/api/v1/ping"], "--path applies to the endpoint scenario only"),
+    (["--scenario", "endpoint", "--path", "api"], "--path must start with /"),
 ])
 def test_bench_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     result = runner.invoke(app, ["bench", "--results-dir", str(tmp_path), "--state-dir",

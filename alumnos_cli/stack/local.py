@@ -185,6 +185,8 @@ def down(settings: Settings) -> list[str]:
         stop_private_cluster(state.postgres)
         stopped.append(f"private PostgreSQL (port {state.postgres.port})")
     state_path(settings.state_dir).unlink(missing_ok=True)
+    # Let the Popen objects of servers this process started learn that they have ended.
+    _STARTED[:] = [child for child in _STARTED if child.poll() is None]
     return stopped
 
 
