@@ -52,17 +52,21 @@ def ensure_database(url: str) -> None:
         maintenance.dispose()
 
 
-def is_reachable(url: str) -> bool:
-    """True when a connection to url succeeds now."""
+def _ask(url: str, sql: str) -> object | None:
+    """The single value sql returns, or None when the server, database or table is missing."""
     engine = engine_for(url)
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
+            return conn.execute(text(sql)).scalar_one()
     except SQLAlchemyError:
-        return False
+        return None
     finally:
         engine.dispose()
+
+
+def is_reachable(url: str) -> bool:
+    """True when a connection to url succeeds now."""
+    return _ask(url, "SELECT 1") == 1
 
 
 def server_reachable(url: str) -> bool:
@@ -73,23 +77,11 @@ def server_reachable(url: str) -> bool:
 
 def server_version(url: str) -> str | None:
     """PostgreSQL's version string, or None when it does not answer."""
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            return str(conn.execute(text("SHOW server_version")).scalar_one())
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
+    version = _ask(url, "SHOW server_version")
+    return None if version is None else str(version)
 
 
 def row_count(url: str) -> int | None:
     """Rows in the alumnos table (exact), or None when the table or server is missing."""
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM alumnos")).scalar_one())
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
+    count = _ask(url, "SELECT count(*) FROM alumnos")
+    return None if count is None else int(count)  # type: ignore[call-overload]
