@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from random import Random
 
 from faker import Faker
 
@@ -25,7 +26,6 @@ MAX_ROWS = DOCUMENT_SPACE
 
 # A fixed reference day keeps the data identical whatever day it is generated on.
 REFERENCE_DAY = date(2026, 3, 1).toordinal()
-DAYS_PER_YEAR = 365.2425
 MIN_AGE, MAX_AGE = 17, 60
 EMAIL_DOMAIN = "alumnos.universidad.edu.ar"
 
@@ -71,28 +71,61 @@ def legajo_number(n: int) -> int:
     return LEGAJO_BASE + (LEGAJO_A * n + LEGAJO_B) % LEGAJO_SPACE
 
 
+def _years_later(day: date, years: int) -> date:
+    """The same calendar day `years` later (29 February becomes 1 March)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return date(day.year + years, 3, 1)
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
+    """Every possible birth day, as ISO strings, with the index of its 17th birthday.
+
+    Index 0 is the oldest allowed birth day (a student turns 61 the day after the reference
+    day); `youngest` is the index of the last day to be 17 on the reference day; `last` is the
+    index of the reference day. Lists replace two date objects per row in the hot loop.
+    """
+    reference = date.fromordinal(REFERENCE_DAY)
+    oldest = _years_later(reference, -(MAX_AGE + 1)).toordinal() + 1
+    days = range(oldest, REFERENCE_DAY + 1)
+    iso = tuple(date.fromordinal(d).isoformat() for d in days)
+    adult = tuple(_years_later(date.fromordinal(d), MIN_AGE).toordinal() - oldest for d in days)
+    youngest = _years_later(reference, -MIN_AGE).toordinal() - oldest
+    return iso, adult, youngest, REFERENCE_DAY - oldest
+
+
 def block_lines(seed: int, block: int, pools: NamePools) -> list[str]:
     """The COPY text lines of one block of rows, ids block*BLOCK_ROWS+1 onwards."""
-    rng = random.Random(f"alumnos:{seed}:{block}")
+    # Hot loop (2M iterations): bound methods and constants in locals, random() scaled by hand
+    # instead of randrange/choice; measured 2.5 times as fast as the straightforward version.
+    random = Random(f"alumnos:{seed}:{block}").random
+    iso, adult_day, youngest, last_day = _calendar()
+    female_pool, male_pool, surnames = pools.female, pools.male, pools.surnames
+    n_female, n_male, n_surnames = len(female_pool), len(male_pool), len(surnames)
+    doc_a, doc_b, doc_m, doc_base = DOCUMENT_A, DOCUMENT_B, DOCUMENT_SPACE, DOCUMENT_BASE
+    leg_a, leg_b, leg_m, leg_base = LEGAJO_A, LEGAJO_B, LEGAJO_SPACE, LEGAJO_BASE
+    domain = EMAIL_DOMAIN
     lines = []
     first_id = block * BLOCK_ROWS + 1
-    youngest = REFERENCE_DAY - int(MIN_AGE * DAYS_PER_YEAR)
-    age_span = int((MAX_AGE - MIN_AGE) * DAYS_PER_YEAR)
-    adult_offset = int(MIN_AGE * DAYS_PER_YEAR)
     for row_id in range(first_id, first_id + BLOCK_ROWS):
         n = row_id - 1
-        female = rng.random() < 0.52
-        nombre, nombre_slug = rng.choice(pools.female if female else pools.male)
-        apellido, apellido_slug = rng.choice(pools.surnames)
-        born = youngest - rng.randrange(age_span)
-        adult = born + adult_offset
-        admitted = adult + rng.randrange(REFERENCE_DAY - adult + 1)
-        tipo = "DNI" if rng.random() < 0.97 else "PAS"
-        email = f"{nombre_slug}.{apellido_slug}.{row_id}@{EMAIL_DOMAIN}"
+        if random() < 0.52:
+            nombre, nombre_slug = female_pool[int(random() * n_female)]
+            sexo = "F"
+        else:
+            nombre, nombre_slug = male_pool[int(random() * n_male)]
+            sexo = "M"
+        apellido, apellido_slug = surnames[int(random() * n_surnames)]
+        born = int(random() * (youngest + 1))
+        adult = adult_day[born]
+        admitted = adult + int(random() * (last_day - adult + 1))
+        tipo = "DNI" if random() < 0.97 else "PAS"
         lines.append(
-            f"{row_id}\t{apellido}\t{nombre}\t{document_number(n)}\t{tipo}\t"
-            f"{date.fromordinal(born).isoformat()}\t{'F' if female else 'M'}\t"
-            f"{legajo_number(n)}\t{date.fromordinal(admitted).isoformat()}\t{email}\n"
+            f"{row_id}\t{apellido}\t{nombre}\t{doc_base + (doc_a * n + doc_b) % doc_m}\t{tipo}\t"
+            f"{iso[born]}\t{sexo}\t{leg_base + (leg_a * n + leg_b) % leg_m}\t{iso[admitted]}\t"
+            f"{nombre_slug}.{apellido_slug}.{row_id}@{domain}\n"
         )
     return lines
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import multiprocessing
+import multiprocessing.process
+import multiprocessing.queues
 import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from service.cache import PROPAGATION_SECONDS, invalidate_all
 from service.schema import COLUMNS, UNIQUE_INDEXES, alumnos, metadata, seed_state
 
 DEFAULT_BATCH_ROWS = 50_000
+PRIMARY_KEY = "alumnos_pkey"
 CACHE_PREFIX = "alumnos"
 COPY_SQL = f"COPY {alumnos.name} ({', '.join(COLUMNS)}) FROM STDIN"
 
@@ -108,7 +112,9 @@ def _prepare(conn: Connection, *, count: int, seed: int, reset: bool) -> int:
         raise AlumnosError(f"the table already holds {present:,} rows, more than --count {count:,}",
                            "add --reset to reload it with fewer rows")
     if present < count:
-        # Unique indexes are rebuilt after the load: far cheaper than maintaining them per row.
+        # The primary key and unique indexes are rebuilt after the load: measured on 1M rows,
+        # maintaining the key alone during COPY cost 0.5 s, building it afterwards 0.3 s.
+        conn.execute(text(f"ALTER TABLE alumnos DROP CONSTRAINT IF EXISTS {PRIMARY_KEY}"))
         for index in UNIQUE_INDEXES:
             index.drop(conn, checkfirst=True)
     values = {"seed": seed, "target_count": count, "row_count": present,
@@ -137,10 +143,16 @@ def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
     loaded = start
     raw = engine.raw_connection()  # type: ignore[attr-defined]
     try:
-        for rows, chunk in _prefetched(copy_chunks(seed, start, stop, batch_rows)):
+        for rows, chunk in _prefetched(seed, start, stop, batch_rows):
             with raw.cursor() as cur:
-                cur.copy_expert(COPY_SQL, io.StringIO(chunk))
-                loaded += rows  # the table's trigger adds them to row_count in this transaction
+                # The write-tracking triggers copy every row into a transition table; for our
+                # own batches the count is known, so they are off inside this transaction only.
+                cur.execute("ALTER TABLE alumnos DISABLE TRIGGER USER")
+                cur.copy_expert(COPY_SQL, io.BytesIO(chunk), size=1 << 20)
+                loaded += rows
+                cur.execute("UPDATE alumnos_seed_state SET row_count = %s, version = version + 1 "
+                            "WHERE id = 1", (loaded,))
+                cur.execute("ALTER TABLE alumnos ENABLE TRIGGER USER")
             raw.commit()
             if progress:
                 progress(loaded, stop)
@@ -151,41 +163,61 @@ def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
         raw.close()
 
 
-def _prefetched(chunks: Iterator[tuple[int, str]], depth: int = 2,
-                ) -> Iterator[tuple[int, str]]:
-    """Generate the next chunks in a thread while the current one is being copied."""
-    buffer: queue.Queue[tuple[int, str] | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        buffer.put(chunk, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            buffer.put(exc)
-
-    worker = threading.Thread(target=produce, name="alumnos-generator", daemon=True)
-    worker.start()
+def _produce(seed: int, start: int, stop: int, chunk_rows: int,
+             out: multiprocessing.queues.Queue) -> None:  # type: ignore[type-arg]
+    """Producer process: generate COPY chunks as bytes; None ends the stream."""
     try:
-        while (item := buffer.get()) is not None:
+        for rows, text_chunk in copy_chunks(seed, start, stop, chunk_rows):
+            out.put((rows, text_chunk.encode()))
+        out.put(None)
+    except BaseException as exc:  # handed to the consumer, which re-raises it
+        out.put(AlumnosError(f"row generation failed: {exc!r}"))
+
+
+def _next_chunk(chunks: multiprocessing.queues.Queue,  # type: ignore[type-arg]
+                producer: multiprocessing.process.BaseProcess) -> object:
+    """The next item from the producer, or an error if it died without saying why."""
+    while True:
+        try:
+            return chunks.get(timeout=1.0)
+        except queue.Empty:
+            if not producer.is_alive():
+                raise AlumnosError(f"the row generator process died (exit code "
+                                   f"{producer.exitcode})",
+                                   "committed batches are kept; run the same command again"
+                                   ) from None
+
+
+def _prefetched(seed: int, start: int, stop: int, chunk_rows: int,
+                depth: int = 2) -> Iterator[tuple[int, bytes]]:
+    """Generate chunks in another process while this one feeds COPY: the two overlap on two
+    cores, where a thread would share the GIL with the copy loop (measured: no overlap).
+    Forked, not spawned: a spawned child re-imports the whole CLI first (about 0.5 s)."""
+    context = multiprocessing.get_context("fork")
+    chunks = context.Queue(maxsize=depth)  # bounded: memory stays at depth chunks
+    producer = context.Process(target=_produce, args=(seed, start, stop, chunk_rows, chunks),
+                               name="alumnos-generator", daemon=True)
+    producer.start()
+    try:
+        while (item := _next_chunk(chunks, producer)) is not None:
             if isinstance(item, BaseException):
                 raise item
             yield item
+        producer.join(timeout=10)
     finally:
-        stop.set()
-        worker.join(timeout=5)
+        if producer.is_alive():
+            producer.terminate()
+            producer.join(timeout=5)
+        chunks.close()
+        chunks.join_thread()
 
 
 def _finish(conn: Connection) -> None:
-    """Build the unique indexes and mark the table complete."""
+    """Build the primary key and unique indexes, and mark the table complete."""
+    has_key = conn.execute(text("SELECT 1 FROM pg_constraint WHERE conname = :name"),
+                           {"name": PRIMARY_KEY}).scalar()
+    if not has_key:
+        conn.execute(text(f"ALTER TABLE alumnos ADD CONSTRAINT {PRIMARY_KEY} PRIMARY KEY (id)"))
     for index in UNIQUE_INDEXES:
         index.create(conn, checkfirst=True)
     conn.execute(seed_state.update().where(seed_state.c.id == 1).values(status="complete"))
@@ -212,3 +244,35 @@ def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> bool:
     # Workers re-read the generation at least this often: after the wait, none serves old pages.
     time.sleep(PROPAGATION_SECONDS)
     return True
+
+
+class _Digest(io.RawIOBase):
+    """A write-only file that hashes what COPY writes to it."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.hash.update(data)
+        return len(data)
+
+
+def table_checksum(url: str) -> str:
+    """SHA-256 of the table's rows in id order, as COPY writes them: equal means byte-identical."""
+    engine = engine_for(url)
+    raw = engine.raw_connection()
+    digest = _Digest()
+    try:
+        with raw.cursor() as cur:
+            cur.copy_expert(f"COPY (SELECT {', '.join(COLUMNS)} FROM alumnos ORDER BY id) "
+                            "TO STDOUT", digest)
+    except Exception as exc:
+        raise AlumnosError(f"cannot read the alumnos table: {str(exc).strip()}",
+                           "seed it first: alumnos seed") from None
+    finally:
+        raw.close()
+        engine.dispose()
+    return digest.hash.hexdigest()

@@ -14,6 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 from alumnos_cli.commands.common import (
     DatabaseUrl,
@@ -24,7 +25,8 @@ from alumnos_cli.commands.common import (
     handle_errors,
     resolve_settings,
 )
-from alumnos_cli.seeding import DEFAULT_BATCH_ROWS, seed_alumnos
+from alumnos_cli.seed_benchmark import SeedBenchmark, benchmark_seed
+from alumnos_cli.seeding import DEFAULT_BATCH_ROWS, seed_alumnos, table_checksum
 
 
 class RowsPerSecondColumn(TextColumn):
@@ -47,16 +49,26 @@ def seed(
     = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per COPY transaction.")]
     = DEFAULT_BATCH_ROWS,
+    checksum: Annotated[bool, typer.Option(
+        "--checksum", help="Print the SHA-256 of the table's rows: same seed, same checksum.")]
+    = False,
+    benchmark: Annotated[bool, typer.Option(
+        "--benchmark", help="Time a seed and its floor (PostgreSQL's COPY from a file plus the "
+        "same indexes) in a scratch database, and print the ratio.")] = False,
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
     state_dir: StateDir = None,
 ) -> None:
     """Fill PostgreSQL with fake alumnos (Faker es_AR) using COPY; resumable.
 
-    Example: alumnos seed --count 2000000 --seed 42
+    Example: alumnos seed --count 2000000 --seed 42 --checksum
     """
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
+    if benchmark:
+        _print_benchmark(benchmark_seed(settings, count=count, seed=seed_value,
+                                        phase=lambda message: console.print(f"[dim]{message}")))
+        return
     with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(),
                   TaskProgressColumn(), RowsPerSecondColumn(), TimeElapsedColumn(),
                   TextColumn("eta"), TimeRemainingColumn(), console=err_console) as bar:
@@ -83,6 +95,23 @@ def seed(
     else:
         console.print(f"seeded {result.rows_loaded:,} rows ({result.rows_after:,} in all) in "
                       f"{result.seconds:.1f} s, {result.rows_per_second:,.0f} rows/s")
+    if checksum:
+        console.print(f"checksum sha256:{table_checksum(settings.database_url)}")
     if not result.cache_invalidated:
         err_console.print("[yellow]warning:[/] Redis did not answer, so cached pages were not "
                           "invalidated; they expire within 66 s")
+
+
+def _print_benchmark(result: SeedBenchmark) -> None:
+    table = Table(title=f"seeding {result.count:,} rows against PostgreSQL's floor")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("alumnos seed --reset (generate + COPY + key + indexes + ANALYZE)",
+                  f"{result.seed_seconds:.2f} s")
+    table.add_row("floor: COPY of the same rows from a file", f"{result.floor_copy_seconds:.2f} s")
+    table.add_row("floor: primary key + 3 unique indexes", f"{result.floor_index_seconds:.2f} s")
+    table.add_row("floor total", f"{result.floor_seconds:.2f} s")
+    table.add_row("ratio seed / floor", f"{result.ratio:.2f}")
+    table.add_row("peak RSS, seeding process", f"{result.peak_rss_mib:.0f} MiB")
+    table.add_row("peak RSS, generator process", f"{result.generator_peak_rss_mib:.0f} MiB")
+    console.print(table)

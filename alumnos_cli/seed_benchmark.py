@@ -1,0 +1,118 @@
+"""The seeder against its floor: PostgreSQL copying the same rows from a file and indexing them."""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import make_url, text
+
+from alumnos_cli.database import engine_for, ensure_database
+from alumnos_cli.generate import copy_chunks
+from alumnos_cli.seeding import COPY_SQL, PRIMARY_KEY, seed_alumnos, validate_request
+from alumnos_cli.settings import Settings
+from service.schema import UNIQUE_INDEXES
+
+Phase = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SeedBenchmark:
+    """Both wall times and what they are made of."""
+
+    count: int
+    seed_seconds: float
+    floor_seconds: float
+    floor_copy_seconds: float
+    floor_index_seconds: float
+    peak_rss_mib: float
+    generator_peak_rss_mib: float
+
+    @property
+    def ratio(self) -> float:
+        """Seeding time over the floor: 1.0 would be PostgreSQL's own speed."""
+        return self.seed_seconds / self.floor_seconds
+
+
+def scratch_url(url: str) -> str:
+    """A throw-away database beside the configured one: the benchmark never touches yours."""
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_seedbench").render_as_string(
+        hide_password=False)
+
+
+def benchmark_seed(settings: Settings, *, count: int, seed: int = 0,
+                   phase: Phase | None = None) -> SeedBenchmark:
+    """Time `alumnos seed --reset`, then the floor on the same rows, in a scratch database."""
+    validate_request(count, seed, 50_000)
+    say = phase or (lambda _message: None)
+    scratch = settings.with_database_url(scratch_url(settings.database_url))
+    ensure_database(scratch.database_url)
+    try:
+        say(f"seeding {count:,} rows with alumnos seed --reset")
+        started = time.perf_counter()
+        seed_alumnos(scratch, count=count, seed=seed, reset=True, cache_prefix="alumnos_bench")
+        seed_seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        generator_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        with tempfile.TemporaryDirectory() as folder:
+            rows = Path(folder) / "alumnos.tsv"
+            say("writing the same rows to a file (not timed)")
+            with rows.open("w") as out:
+                for _, chunk in copy_chunks(seed, 0, count, 50_000):
+                    out.write(chunk)
+            say("floor: COPY from the file, then the same key and unique indexes")
+            copy_seconds, index_seconds = _floor(scratch.database_url, rows)
+    finally:
+        _drop_database(settings.database_url, scratch.database_url)
+    return SeedBenchmark(count=count, seed_seconds=seed_seconds,
+                         floor_seconds=copy_seconds + index_seconds,
+                         floor_copy_seconds=copy_seconds, floor_index_seconds=index_seconds,
+                         peak_rss_mib=peak, generator_peak_rss_mib=generator_peak)
+
+
+def _floor(url: str, rows: Path) -> tuple[float, float]:
+    """COPY seconds and index-building seconds into a bare table shaped like alumnos."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alumnos_floor"))
+            # Same columns, types and collations; no key, index or trigger.
+            conn.execute(text("CREATE TABLE alumnos_floor AS TABLE alumnos WITH NO DATA"))
+        raw = engine.raw_connection()
+        try:
+            started = time.perf_counter()
+            with raw.cursor() as cur, rows.open("rb") as source:
+                cur.copy_expert(COPY_SQL.replace("COPY alumnos", "COPY alumnos_floor"),
+                                source, size=1 << 20)
+            raw.commit()
+            copied = time.perf_counter()
+            with raw.cursor() as cur:
+                cur.execute(f"ALTER TABLE alumnos_floor ADD CONSTRAINT {PRIMARY_KEY}_floor "
+                            "PRIMARY KEY (id)")
+                for index in UNIQUE_INDEXES:
+                    column = next(iter(index.columns)).name
+                    cur.execute(f"CREATE UNIQUE INDEX {index.name}_floor "
+                                f"ON alumnos_floor ({column})")
+            raw.commit()
+            indexed = time.perf_counter()
+        finally:
+            raw.close()
+        return copied - started, indexed - copied
+    finally:
+        engine.dispose()
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    engine = engine_for(make_url(admin_url).set(database="postgres")).execution_options(
+        isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
