@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import make_url, text
 
 from alumnos_cli.database import engine_for, ensure_database
+from alumnos_cli.errors import AlumnosError
 from alumnos_cli.generate import copy_chunks
 from alumnos_cli.seeding import COPY_SQL, PRIMARY_KEY, seed_alumnos, validate_request
 from alumnos_cli.settings import Settings
@@ -22,20 +24,30 @@ Phase = Callable[[str], None]
 
 @dataclass(frozen=True)
 class SeedBenchmark:
-    """Both wall times and what they are made of."""
+    """Wall times of each round, seed then floor, and the peak memory."""
 
     count: int
-    seed_seconds: float
-    floor_seconds: float
-    floor_copy_seconds: float
-    floor_index_seconds: float
+    seed_seconds: tuple[float, ...]
+    floor_copy_seconds: tuple[float, ...]
+    floor_index_seconds: tuple[float, ...]
     peak_rss_mib: float
     generator_peak_rss_mib: float
 
     @property
+    def floor_seconds(self) -> tuple[float, ...]:
+        """COPY plus indexes, per round."""
+        return tuple(c + i for c, i in zip(self.floor_copy_seconds, self.floor_index_seconds,
+                                           strict=True))
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        """Seed over floor in each round (the two run back to back)."""
+        return tuple(s / f for s, f in zip(self.seed_seconds, self.floor_seconds, strict=True))
+
+    @property
     def ratio(self) -> float:
-        """Seeding time over the floor: 1.0 would be PostgreSQL's own speed."""
-        return self.seed_seconds / self.floor_seconds
+        """The median round's ratio: 1.0 would be PostgreSQL's own speed."""
+        return statistics.median(self.ratios)
 
 
 def scratch_url(url: str) -> str:
@@ -45,34 +57,42 @@ def scratch_url(url: str) -> str:
         hide_password=False)
 
 
-def benchmark_seed(settings: Settings, *, count: int, seed: int = 0,
+def benchmark_seed(settings: Settings, *, count: int, seed: int = 0, rounds: int = 1,
                    phase: Phase | None = None) -> SeedBenchmark:
-    """Time `alumnos seed --reset`, then the floor on the same rows, in a scratch database."""
+    """Time `alumnos seed --reset` and then the floor on the same rows, `rounds` times, in a
+    scratch database; on a shared machine the median round says more than any single one."""
     validate_request(count, seed, 50_000)
+    if not 1 <= rounds <= 20:
+        raise AlumnosError(f"--rounds must be between 1 and 20, got {rounds}")
     say = phase or (lambda _message: None)
     scratch = settings.with_database_url(scratch_url(settings.database_url))
     ensure_database(scratch.database_url)
+    seeds, copies, indexes = [], [], []
     try:
-        say(f"seeding {count:,} rows with alumnos seed --reset")
-        started = time.perf_counter()
-        seed_alumnos(scratch, count=count, seed=seed, reset=True, cache_prefix="alumnos_bench")
-        seed_seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        generator_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         with tempfile.TemporaryDirectory() as folder:
             rows = Path(folder) / "alumnos.tsv"
-            say("writing the same rows to a file (not timed)")
+            say("writing the rows to a file for the floor (not timed)")
             with rows.open("w") as out:
                 for _, chunk in copy_chunks(seed, 0, count, 50_000):
                     out.write(chunk)
-            say("floor: COPY from the file, then the same key and unique indexes")
-            copy_seconds, index_seconds = _floor(scratch.database_url, rows)
+            for round_number in range(1, rounds + 1):
+                say(f"round {round_number}/{rounds}: alumnos seed --reset, {count:,} rows")
+                started = time.perf_counter()
+                seed_alumnos(scratch, count=count, seed=seed, reset=True,
+                             cache_prefix="alumnos_bench")
+                seeds.append(time.perf_counter() - started)
+                say(f"round {round_number}/{rounds}: floor, COPY from the file + the same "
+                    "key and unique indexes")
+                copy_seconds, index_seconds = _floor(scratch.database_url, rows)
+                copies.append(copy_seconds)
+                indexes.append(index_seconds)
     finally:
         _drop_database(settings.database_url, scratch.database_url)
-    return SeedBenchmark(count=count, seed_seconds=seed_seconds,
-                         floor_seconds=copy_seconds + index_seconds,
-                         floor_copy_seconds=copy_seconds, floor_index_seconds=index_seconds,
-                         peak_rss_mib=peak, generator_peak_rss_mib=generator_peak)
+    return SeedBenchmark(count=count, seed_seconds=tuple(seeds),
+                         floor_copy_seconds=tuple(copies), floor_index_seconds=tuple(indexes),
+                         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                         generator_peak_rss_mib=resource.getrusage(
+                             resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def _floor(url: str, rows: Path) -> tuple[float, float]:

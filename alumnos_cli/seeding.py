@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import psycopg2.errors
 import redis
 from sqlalchemy import Connection, select, text
 from sqlalchemy import inspect as sa_inspect
@@ -88,8 +89,12 @@ def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool =
     finally:
         engine.dispose()
     # ANALYZE (outside any transaction) gives the service's first queries good plans.
+    # The data is final: bump the generation now, and let ANALYZE use up part of the wait.
+    bumped_at = time.monotonic()
+    invalidated = invalidate_cache(settings.redis_url, cache_prefix, wait=False)
     _analyze(settings.database_url)
-    invalidated = invalidate_cache(settings.redis_url, cache_prefix)
+    if invalidated:
+        time.sleep(max(0.0, PROPAGATION_SECONDS - (time.monotonic() - bumped_at)))
     return SeedResult(before, count, time.perf_counter() - started, invalidated)
 
 
@@ -147,12 +152,13 @@ def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
             with raw.cursor() as cur:
                 # The write-tracking triggers copy every row into a transition table; for our
                 # own batches the count is known, so they are off inside this transaction only.
-                cur.execute("ALTER TABLE alumnos DISABLE TRIGGER USER")
+                altered = _triggers_off_in_transaction(cur)
                 cur.copy_expert(COPY_SQL, io.BytesIO(chunk), size=1 << 20)
                 loaded += rows
                 cur.execute("UPDATE alumnos_seed_state SET row_count = %s, version = version + 1 "
                             "WHERE id = 1", (loaded,))
-                cur.execute("ALTER TABLE alumnos ENABLE TRIGGER USER")
+                if altered:
+                    cur.execute("ALTER TABLE alumnos ENABLE TRIGGER USER")
             raw.commit()
             if progress:
                 progress(loaded, stop)
@@ -172,6 +178,20 @@ def _produce(seed: int, start: int, stop: int, chunk_rows: int,
         out.put(None)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         out.put(AlumnosError(f"row generation failed: {exc!r}"))
+
+
+def _triggers_off_in_transaction(cur: object) -> bool:
+    """Silence user triggers until commit: a session setting for superusers (no catalog change,
+    no lock), else ALTER TABLE; True when the caller must re-enable them before commit."""
+    try:
+        cur.execute("SAVEPOINT replica")  # type: ignore[attr-defined]
+        cur.execute("SET LOCAL session_replication_role = replica")  # type: ignore[attr-defined]
+        cur.execute("RELEASE SAVEPOINT replica")  # type: ignore[attr-defined]
+        return False
+    except psycopg2.errors.InsufficientPrivilege:
+        cur.execute("ROLLBACK TO SAVEPOINT replica")  # type: ignore[attr-defined]
+        cur.execute("ALTER TABLE alumnos DISABLE TRIGGER USER")  # type: ignore[attr-defined]
+        return True
 
 
 def _next_chunk(chunks: multiprocessing.queues.Queue,  # type: ignore[type-arg]
@@ -232,7 +252,7 @@ def _analyze(url: str) -> None:
         engine.dispose()
 
 
-def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> bool:
+def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX, *, wait: bool = True) -> bool:
     """Bump the cache generation so the API never serves pages from before this seed."""
     client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
     try:
@@ -242,7 +262,8 @@ def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> bool:
     finally:
         client.close()
     # Workers re-read the generation at least this often: after the wait, none serves old pages.
-    time.sleep(PROPAGATION_SECONDS)
+    if wait:
+        time.sleep(PROPAGATION_SECONDS)
     return True
 
 

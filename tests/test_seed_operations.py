@@ -136,14 +136,14 @@ def test_role_without_create_permission_gets_a_clear_error(settings: Settings) -
 
 
 def test_benchmark_command_prints_both_times_and_cleans_up(settings: Settings) -> None:
-    result = runner.invoke(app, ["seed", "--benchmark", "--count", "20000",
+    result = runner.invoke(app, ["seed", "--benchmark", "--count", "20000", "--rounds", "2",
                                  "--database-url", settings.database_url,
                                  "--redis-url", settings.redis_url,
                                  "--state-dir", str(settings.state_dir)],
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for line in ("alumnos seed --reset", "floor: COPY of the same rows", "floor total",
-                 "ratio seed / floor", "peak RSS, seeding process"):
+                 "round 2", "median ratio seed / floor", "peak RSS: seeding process"):
         assert line in result.output
     scratch = make_url(scratch_url(settings.database_url)).database
     exists = _query(settings.database_url,
@@ -151,3 +151,28 @@ def test_benchmark_command_prints_both_times_and_cleans_up(settings: Settings) -
     assert exists == (0,)
     # The user's own table was never touched.
     assert _query(settings.database_url, "SELECT to_regclass('alumnos') IS NULL") == (True,)
+
+
+def test_non_superuser_seeds_with_triggers_switched_per_batch(settings: Settings) -> None:
+    role = f"alumnos_owner_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(driver_url(settings.database_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT CREATE ON SCHEMA public TO {role}"))
+    try:
+        url = make_url(settings.database_url).set(username=role).render_as_string(
+            hide_password=False)
+        seed_alumnos(settings.with_database_url(url), count=3_000, batch_rows=1_000)
+        assert _query(url, "SELECT row_count, status FROM alumnos_seed_state") == \
+            (3_000, "complete")
+        # Every write-tracking trigger is enabled again once the load is over.
+        assert _query(url, "SELECT string_agg(DISTINCT tgenabled::text, '') FROM pg_trigger "
+                           "WHERE tgname LIKE 'alumnos_track_%'") == ("O",)
+        with create_engine(driver_url(url)).begin() as conn:
+            conn.execute(text("DELETE FROM alumnos WHERE id <= 10"))
+        assert _query(url, "SELECT row_count FROM alumnos_seed_state") == (2_990,)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()

@@ -55,6 +55,9 @@ def seed(
     benchmark: Annotated[bool, typer.Option(
         "--benchmark", help="Time a seed and its floor (PostgreSQL's COPY from a file plus the "
         "same indexes) in a scratch database, and print the ratio.")] = False,
+    rounds: Annotated[int, typer.Option(
+        "--rounds", help="With --benchmark: rounds of seed then floor; the median is kept.")]
+    = 3,
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
     state_dir: StateDir = None,
@@ -66,7 +69,7 @@ def seed(
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
     if benchmark:
-        _print_benchmark(benchmark_seed(settings, count=count, seed=seed_value,
+        _print_benchmark(benchmark_seed(settings, count=count, seed=seed_value, rounds=rounds,
                                         phase=lambda message: console.print(f"[dim]{message}")))
         return
     with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(),
@@ -103,15 +106,22 @@ def seed(
 
 
 def _print_benchmark(result: SeedBenchmark) -> None:
-    table = Table(title=f"seeding {result.count:,} rows against PostgreSQL's floor")
+    rounds = len(result.ratios)
+    table = Table(title=f"seeding {result.count:,} rows against PostgreSQL's floor "
+                        f"({rounds} round{'s' if rounds > 1 else ''}, seconds)")
     table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("alumnos seed --reset (generate + COPY + key + indexes + ANALYZE)",
-                  f"{result.seed_seconds:.2f} s")
-    table.add_row("floor: COPY of the same rows from a file", f"{result.floor_copy_seconds:.2f} s")
-    table.add_row("floor: primary key + 3 unique indexes", f"{result.floor_index_seconds:.2f} s")
-    table.add_row("floor total", f"{result.floor_seconds:.2f} s")
-    table.add_row("ratio seed / floor", f"{result.ratio:.2f}")
-    table.add_row("peak RSS, seeding process", f"{result.peak_rss_mib:.0f} MiB")
-    table.add_row("peak RSS, generator process", f"{result.generator_peak_rss_mib:.0f} MiB")
+    for number in range(1, rounds + 1):
+        table.add_column(f"round {number}", justify="right")
+
+    def row(name: str, values: tuple[float, ...]) -> None:
+        table.add_row(name, *(f"{v:.2f}" for v in values))
+
+    row("alumnos seed --reset (generate + COPY + key + indexes + ANALYZE)", result.seed_seconds)
+    row("floor: COPY of the same rows from a file", result.floor_copy_seconds)
+    row("floor: primary key + 3 unique indexes", result.floor_index_seconds)
+    row("floor total", result.floor_seconds)
+    row("ratio seed / floor", result.ratios)
     console.print(table)
+    console.print(f"median ratio seed / floor: [bold]{result.ratio:.2f}[/]; peak RSS: seeding "
+                  f"process {result.peak_rss_mib:.0f} MiB, generator process "
+                  f"{result.generator_peak_rss_mib:.0f} MiB")
