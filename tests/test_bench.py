@@ -73,7 +73,7 @@ def test_bench_refuses_a_target_that_is_not_the_service(settings: Settings) -> N
             self.wfile.write(b"no such page")
 
         def log_message(self, *args: object) -> None:
-            pass
+            """Keep the test output quiet."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), NotAlumnos)
     threading.Thread(target=server.serve_forever, daemon=True).start()
