@@ -26,11 +26,11 @@ from alumnos_cli.k6 import (
     k6_version,
     run_k6,
     scripts_dir,
-    tail,
 )
 from alumnos_cli.runs import K6_LOG_FILE, META_FILE, SUMMARY_FILE, new_run_dir, write_json
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack.local import http_get, running_state
+from alumnos_cli.stack.processes import log_tail
 
 SCENARIOS: dict[str, str] = {
     "spike": "spike_tests.js",
@@ -151,7 +151,7 @@ def run_bench(settings: Settings, request: BenchRequest,
     write_json(run_dir / META_FILE, meta)
     if failed:
         _, bad = failed[0]
-        raise K6Error(f"k6 failed with exit code {bad.exit_code}: {tail(bad.log)}",
+        raise K6Error(f"k6 failed with exit code {bad.exit_code}: {log_tail(bad.log)}",
                       f"full log in {bad.log}")
     return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0)
 

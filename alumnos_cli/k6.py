@@ -109,10 +109,3 @@ def _metric(base: str, name: str) -> dict[str, float]:
             return dict(json.load(response)["data"]["attributes"]["sample"])
     except urllib.error.HTTPError:
         return {}  # no sample yet
-
-
-def tail(path: Path, lines: int = 5) -> str:
-    """The last lines of a log, for error messages."""
-    if not path.exists():
-        return ""
-    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])

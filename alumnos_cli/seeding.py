@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg2.errors
 import redis
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -23,11 +23,12 @@ from alumnos_cli.errors import AlumnosError
 from alumnos_cli.generate import MAX_ROWS, copy_chunks
 from alumnos_cli.settings import Settings
 from service.cache import PROPAGATION_SECONDS, invalidate_all
+from service.config import DEFAULTS as SERVICE_DEFAULTS
 from service.schema import COLUMNS, UNIQUE_INDEXES, alumnos, metadata, seed_state
 
 DEFAULT_BATCH_ROWS = 50_000
 PRIMARY_KEY = "alumnos_pkey"
-CACHE_PREFIX = "alumnos"
+CACHE_PREFIX = str(SERVICE_DEFAULTS["CACHE_PREFIX"])
 COPY_SQL = f"COPY {alumnos.name} ({', '.join(COLUMNS)}) FROM STDIN"
 
 Progress = Callable[[int, int], None]  # (rows loaded so far, rows wanted)
@@ -89,9 +90,10 @@ def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool =
     finally:
         engine.dispose()
     # ANALYZE (outside any transaction) gives the service's first queries good plans.
-    # The data is final: bump the generation now, and let ANALYZE use up part of the wait.
+    # The data is final: bump the generation now, and let ANALYZE use up part of the wait
+    # after which no worker still holds the old generation (see service/cache.py).
     bumped_at = time.monotonic()
-    invalidated = invalidate_cache(settings.redis_url, cache_prefix, wait=False)
+    invalidated = invalidate_cache(settings.redis_url, cache_prefix)
     _analyze(settings.database_url)
     if invalidated:
         time.sleep(max(0.0, PROPAGATION_SECONDS - (time.monotonic() - bumped_at)))
@@ -142,11 +144,11 @@ def _check_schema_is_current(conn: Connection) -> None:
                            "add --reset to recreate it")
 
 
-def _load(engine: object, *, seed: int, start: int, stop: int, batch_rows: int,
+def _load(engine: Engine, *, seed: int, start: int, stop: int, batch_rows: int,
           progress: Progress | None) -> None:
     """COPY rows start+1..stop, one transaction per batch, generation overlapping the COPY."""
     loaded = start
-    raw = engine.raw_connection()  # type: ignore[attr-defined]
+    raw = engine.raw_connection()
     try:
         for rows, chunk in _prefetched(seed, start, stop, batch_rows):
             with raw.cursor() as cur:
@@ -252,8 +254,8 @@ def _analyze(url: str) -> None:
         engine.dispose()
 
 
-def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX, *, wait: bool = True) -> bool:
-    """Bump the cache generation so the API never serves pages from before this seed."""
+def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX) -> bool:
+    """Bump the cache generation; the caller waits PROPAGATION_SECONDS before reporting done."""
     client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
     try:
         invalidate_all(client, prefix)
@@ -261,9 +263,6 @@ def invalidate_cache(redis_url: str, prefix: str = CACHE_PREFIX, *, wait: bool =
         return False
     finally:
         client.close()
-    # Workers re-read the generation at least this often: after the wait, none serves old pages.
-    if wait:
-        time.sleep(PROPAGATION_SECONDS)
     return True
 
 

@@ -19,7 +19,7 @@ from alumnos_cli.errors import AlumnosError, ServiceUnreachable
 from alumnos_cli.settings import Settings, mask_password
 from alumnos_cli.stack.ports import port_is_free
 from alumnos_cli.stack.postgres import start_private_cluster, stop_private_cluster
-from alumnos_cli.stack.processes import RecordedProcess
+from alumnos_cli.stack.processes import RecordedProcess, log_tail
 from alumnos_cli.stack.state import (
     ServiceRecord,
     StackState,
@@ -158,11 +158,8 @@ def _wait_until_healthy(url: str, process: RecordedProcess, log: Path) -> None:
         if not process.alive():
             break
         time.sleep(0.2)
-    tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
     raise ServiceUnreachable(
-        f"the service did not become healthy at {url}/health: " + " | ".join(tail),
-        f"see {log}",
-    )
+        f"the service did not become healthy at {url}/health: {log_tail(log)}", f"see {log}")
 
 
 def running_state(state_dir: Path) -> StackState | None:

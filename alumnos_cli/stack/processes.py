@@ -67,3 +67,10 @@ def _reap(pid: int) -> None:
     # When the caller is the parent (tests, one-process use), collect the exit status.
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log, joined for a one-line error message."""
+    if not path.exists():
+        return ""
+    return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
