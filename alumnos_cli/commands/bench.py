@@ -46,28 +46,42 @@ def bench(
                            url=url, path=path, calibrate=calibrate)
     with Progress(TextColumn(f"[bold]{scenario}"), BarColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[live]}"), console=err_console) as bar:
-        total = request.duration_seconds * (2 if calibrate else 1)
-        task = bar.add_task("k6", total=total, live="starting k6 ...")
-        last: list[LiveSample] = []
-        base = [0]
-
-        def on_sample(sample: LiveSample) -> None:
-            rate = 0.0
-            if last and sample.elapsed > last[-1].elapsed:
-                rate = (sample.requests - last[-1].requests) / (sample.elapsed - last[-1].elapsed)
-            done = request.duration_seconds if last and sample.elapsed < last[-1].elapsed else 0
-            if done:  # the calibration run started: its clock restarts at zero
-                rate = 0.0
-            base[0] += done
-            last[:] = [sample]
-            bar.update(task, completed=min(base[0] + sample.elapsed, total),
-                       live=f"{sample.vus} VUs  {rate:,.0f} req/s  {sample.requests:,} requests"
-                       f"  {sample.failed_rate:.2%} errors")
-
-        result = run_bench(settings, request, on_sample)
-        bar.update(task, completed=total)
+        live = LiveProgress(bar, run_seconds=request.duration_seconds,
+                            runs=2 if calibrate else 1)
+        result = run_bench(settings, request, live.on_sample)
+        live.finish()
     console.print(f"run stored in [bold]{result.run_dir}[/]; show it with: alumnos report "
                   f"{result.run_dir.name}")
     if not result.thresholds_ok:
         err_console.print("[bold red]thresholds failed[/] (see alumnos report)")
         raise typer.Exit(2)
+
+
+class LiveProgress:
+    """Feeds k6's live samples to a progress bar: elapsed time, VUs, current req/s, errors."""
+
+    def __init__(self, bar: Progress, *, run_seconds: int, runs: int) -> None:
+        self.bar = bar
+        self.run_seconds = run_seconds
+        self.total = run_seconds * runs
+        self.task = bar.add_task("k6", total=self.total, live="starting k6 ...")
+        self.previous: LiveSample | None = None
+        self.finished_runs = 0
+
+    def on_sample(self, sample: LiveSample) -> None:
+        """Show one sample; a clock that went back means the next k6 run (calibration) began."""
+        rate = 0.0
+        if self.previous is not None and sample.elapsed < self.previous.elapsed:
+            self.finished_runs += 1
+        elif self.previous is not None and sample.elapsed > self.previous.elapsed:
+            rate = ((sample.requests - self.previous.requests)
+                    / (sample.elapsed - self.previous.elapsed))
+        self.previous = sample
+        done = self.finished_runs * self.run_seconds + sample.elapsed
+        self.bar.update(self.task, completed=min(done, self.total),
+                        live=f"{sample.vus} VUs  {rate:,.0f} req/s  {sample.requests:,} requests"
+                        f"  {sample.failed_rate:.2%} errors")
+
+    def finish(self) -> None:
+        """Fill the bar once k6 is done."""
+        self.bar.update(self.task, completed=self.total)
