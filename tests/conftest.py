@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from flask import Flask
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from alumnos_cli.settings import Settings
+from service import create_app
 from service.db import driver_url
 
 # A server to create throw-away databases on; never the user's `alumnos` database.
@@ -85,3 +87,21 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings pointing at the test database, test Redis and temporary folders."""
     return Settings.resolve(env={}, database_url=database_url, redis_url=REDIS_URL,
                             results_dir=tmp_path / "results", state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[[dict[str, object]], Flask]]:
+    """create_app for tests: every app's PostgreSQL pool and Redis client closed afterwards."""
+    apps: list[Flask] = []
+
+    def build(config: dict[str, object]) -> Flask:
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.extensions["alumnos.repository"].engine.dispose()
+        cache = app.extensions["alumnos.cache"]
+        if cache is not None:
+            cache.client.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import schemathesis
@@ -12,17 +12,15 @@ from openapi_spec_validator import validate
 
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
-from service import create_app
 from service.openapi import DOCUMENT
 
 
 @pytest.fixture
-def app(settings: Settings, cache_prefix: str) -> Iterator[Flask]:
+def app(settings: Settings, cache_prefix: str,
+        make_app: Callable[[dict[str, object]], Flask]) -> Flask:
     seed_alumnos(settings, count=120, seed=3, cache_prefix=cache_prefix)
-    app = create_app({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-                      "CACHE_PREFIX": cache_prefix})
-    yield app
-    app.extensions["alumnos.repository"].engine.dispose()
+    return make_app({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+                     "CACHE_PREFIX": cache_prefix})
 
 
 def test_document_is_valid_openapi() -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,10 +13,10 @@ from sqlalchemy import create_engine, text
 
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
-from service import create_app
 from service.db import BOOKMARK_EVERY, driver_url
 
 ROWS = 3_000
+MakeApp = Callable[[dict[str, object]], Flask]
 PAGE = "/api/v1/alumno/alumno"
 
 
@@ -30,16 +31,16 @@ def _execute(url: str, sql: str) -> list[tuple[object, ...]]:
 
 
 @pytest.fixture
-def gapped(settings: Settings, cache_prefix: str) -> Iterator[tuple[FlaskClient, list[int]]]:
+def gapped(settings: Settings, cache_prefix: str,
+           make_app: MakeApp) -> tuple[FlaskClient, list[int]]:
     """3,000 seeded rows minus every 7th id and a block of 400: a sparse id range."""
     seed_alumnos(settings, count=ROWS, seed=6, cache_prefix=cache_prefix)
     _execute(settings.database_url,
              "DELETE FROM alumnos WHERE id % 7 = 0 OR id BETWEEN 1200 AND 1599")
     ids = [r[0] for r in _execute(settings.database_url, "SELECT id FROM alumnos ORDER BY id")]
     # Cache off: these tests are about PostgreSQL's answers, not Redis'.
-    app = create_app({"DATABASE_URL": settings.database_url, "CACHE": "off"})
-    yield app.test_client(), ids
-    app.extensions["alumnos.repository"].engine.dispose()
+    app = make_app({"DATABASE_URL": settings.database_url, "CACHE": "off"})
+    return app.test_client(), ids
 
 
 def _ids(client: FlaskClient, query: str) -> tuple[list[int], dict[str, object]]:
@@ -92,25 +93,25 @@ def test_sparse_table_uses_bookmarks_and_follows_later_writes(
     assert body["total"] == len(after_delete)
 
 
-def test_dense_table_needs_no_bookmarks(settings: Settings) -> None:
+def test_dense_table_needs_no_bookmarks(
+        make_app: MakeApp, settings: Settings) -> None:
     seed_alumnos(settings, count=1_000, seed=1)
-    app = create_app({"DATABASE_URL": settings.database_url, "CACHE": "off"})
+    app = make_app({"DATABASE_URL": settings.database_url, "CACHE": "off"})
     client = app.test_client()
     assert _ids(client, "limit=5&offset=995")[0] == [996, 997, 998, 999, 1000]
     shape = app.extensions["alumnos.repository"]._shape
     assert shape.dense and len(shape.bookmarks) == 0
-    app.extensions["alumnos.repository"].engine.dispose()
 
 
-def test_table_without_bookkeeping_falls_back_to_plain_offset(settings: Settings) -> None:
+def test_table_without_bookkeeping_falls_back_to_plain_offset(
+        make_app: MakeApp, settings: Settings) -> None:
     seed_alumnos(settings, count=600, seed=1)
     for operation in ("insert", "delete", "update", "truncate"):
         _execute(settings.database_url, f"DROP TRIGGER alumnos_track_{operation} ON alumnos")
     _execute(settings.database_url, "DROP TABLE alumnos_seed_state")
     _execute(settings.database_url, "DELETE FROM alumnos WHERE id % 2 = 0")
-    app = create_app({"DATABASE_URL": settings.database_url, "CACHE": "off"})
+    app = make_app({"DATABASE_URL": settings.database_url, "CACHE": "off"})
     client = app.test_client()
     got, body = _ids(client, "limit=4&offset=250")
     assert got == [501, 503, 505, 507]
     assert body["total"] == 300
-    app.extensions["alumnos.repository"].engine.dispose()

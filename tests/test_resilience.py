@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,6 @@ from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack.ports import free_port
 from alumnos_cli.stack.postgres import cluster_root, start_private_cluster, stop_private_cluster
-from service import create_app
 from service.cache import GENERATION_MAX_AGE
 
 PAGE = "/api/v1/alumno/alumno"
@@ -29,14 +28,24 @@ def seeded(settings: Settings, cache_prefix: str) -> Settings:
     return settings
 
 
-def _app(settings: Settings, **config: object) -> Flask:
-    return create_app({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-                       **config})
+AppFor = Callable[..., Flask]
 
 
-def test_stampede_on_a_cold_key_sends_one_database_query(seeded: Settings,
+@pytest.fixture
+def app_for(make_app: Callable[[dict[str, object]], Flask]) -> AppFor:
+    """An app on the given database and Redis, closed after the test."""
+
+    def build(settings: Settings, **config: object) -> Flask:
+        return make_app({"DATABASE_URL": settings.database_url,
+                         "REDIS_URL": settings.redis_url, **config})
+
+    return build
+
+
+def test_stampede_on_a_cold_key_sends_one_database_query(
+        app_for: AppFor, seeded: Settings,
                                                          cache_prefix: str) -> None:
-    app = _app(seeded, CACHE_PREFIX=cache_prefix, DB_POOL_SIZE=20)
+    app = app_for(seeded, CACHE_PREFIX=cache_prefix, DB_POOL_SIZE=20)
     repository = app.extensions["alumnos.repository"]
     before = repository.queries
     barrier = threading.Barrier(40)
@@ -89,9 +98,10 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
 
 
 def test_redis_dying_mid_test_never_fails_a_request(
+        app_for: AppFor,
         seeded: Settings, private_redis: tuple[str, subprocess.Popen[bytes]]) -> None:
     url, server = private_redis
-    app = _app(seeded, REDIS_URL=url, REDIS_RETRY_AFTER_SECONDS=0.5)
+    app = app_for(seeded, REDIS_URL=url, REDIS_RETRY_AFTER_SECONDS=0.5)
     client = app.test_client()
     query = f"{PAGE}?limit=5&offset=10"
     expected = client.get(query).get_json()["items"]
@@ -112,6 +122,7 @@ def test_redis_dying_mid_test_never_fails_a_request(
 
 
 def test_postgres_down_gives_503_and_the_service_recovers_without_restart(
+        app_for: AppFor,
         tmp_path: Path, cache_prefix: str, settings: Settings) -> None:
     state_dir = tmp_path / "pg"
     root = cluster_root(state_dir)
@@ -119,7 +130,7 @@ def test_postgres_down_gives_503_and_the_service_recovers_without_restart(
     try:
         private = settings.with_database_url(record.url)
         seed_alumnos(private, count=30, cache_prefix=cache_prefix)
-        app = _app(private, CACHE="off")
+        app = app_for(private, CACHE="off")
         client = app.test_client()
         assert client.get(f"{PAGE}?limit=2").status_code == 200
         stop_private_cluster(record)
@@ -135,14 +146,14 @@ def test_postgres_down_gives_503_and_the_service_recovers_without_restart(
         back = client.get(f"{PAGE}?limit=2")
         assert back.status_code == 200
         assert back.get_json()["total"] == 30
-        app.extensions["alumnos.repository"].engine.dispose()
     finally:
         stop_private_cluster(record)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_metrics_count_requests_cache_and_queries(seeded: Settings, cache_prefix: str) -> None:
-    app = _app(seeded, CACHE_PREFIX=cache_prefix)
+def test_metrics_count_requests_cache_and_queries(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    app = app_for(seeded, CACHE_PREFIX=cache_prefix)
     client = app.test_client()
     for _ in range(3):
         client.get(f"{PAGE}?limit=3")

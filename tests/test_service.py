@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -13,7 +13,6 @@ from sqlalchemy import create_engine, text
 
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
-from service import create_app
 from service.db import driver_url
 from service.schema import COLUMNS
 
@@ -27,17 +26,23 @@ def seeded(settings: Settings, cache_prefix: str) -> Settings:
     return settings
 
 
-def _app(settings: Settings, prefix: str, **extra: object) -> Flask:
-    config = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-              "CACHE_PREFIX": prefix, **extra}
-    return create_app(config)
+AppFor = Callable[..., Flask]
 
 
 @pytest.fixture
-def client(seeded: Settings, cache_prefix: str) -> Iterator[FlaskClient]:
-    app = _app(seeded, cache_prefix)
-    yield app.test_client()
-    app.extensions["alumnos.repository"].engine.dispose()
+def app_for(make_app: Callable[[dict[str, object]], Flask]) -> AppFor:
+    """An app on the given database and Redis namespace, closed after the test."""
+
+    def build(settings: Settings, prefix: str, **extra: object) -> Flask:
+        return make_app({"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+                         "CACHE_PREFIX": prefix, **extra})
+
+    return build
+
+
+@pytest.fixture
+def client(app_for: AppFor, seeded: Settings, cache_prefix: str) -> FlaskClient:
+    return app_for(seeded, cache_prefix).test_client()
 
 
 def _sql_rows(url: str, sql: str) -> list[dict[str, object]]:
@@ -152,17 +157,19 @@ def test_reseed_invalidates_cached_pages(client: FlaskClient, seeded: Settings,
     assert after.get_json()["items"] != before["items"]
 
 
-def test_cache_off_bypasses_redis(seeded: Settings, cache_prefix: str,
+def test_cache_off_bypasses_redis(
+        app_for: AppFor, seeded: Settings, cache_prefix: str,
                                   redis_client: redis.Redis) -> None:
-    app = _app(seeded, cache_prefix, CACHE="off")
+    app = app_for(seeded, cache_prefix, CACHE="off")
     client = app.test_client()
     for _ in range(2):
         assert client.get(f"{PAGE}?limit=2").headers["X-Cache"] == "BYPASS"
     assert list(redis_client.scan_iter(f"{cache_prefix}:g*:*")) == []
 
 
-def test_redis_down_still_answers_from_postgres(seeded: Settings, cache_prefix: str) -> None:
-    app = _app(seeded, cache_prefix, REDIS_URL="redis://127.0.0.1:1/0")
+def test_redis_down_still_answers_from_postgres(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    app = app_for(seeded, cache_prefix, REDIS_URL="redis://127.0.0.1:1/0")
     client = app.test_client()
     for _ in range(3):
         response = client.get(f"{PAGE}?limit=4&offset=4")
@@ -174,16 +181,18 @@ def test_redis_down_still_answers_from_postgres(seeded: Settings, cache_prefix: 
     assert ready.get_json()["checks"] == {"postgresql": "ok", "redis": "down"}
 
 
-def test_unseeded_database_is_a_503_not_a_500(settings: Settings, cache_prefix: str) -> None:
-    client = _app(settings, cache_prefix).test_client()
+def test_unseeded_database_is_a_503_not_a_500(
+        app_for: AppFor, settings: Settings, cache_prefix: str) -> None:
+    client = app_for(settings, cache_prefix).test_client()
     response = client.get(PAGE)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert "alumnos seed" in response.get_json()["detail"]
 
 
-def test_postgres_down_is_a_503_with_retry_after(settings: Settings, cache_prefix: str) -> None:
-    client = _app(settings, cache_prefix,
+def test_postgres_down_is_a_503_with_retry_after(
+        app_for: AppFor, settings: Settings, cache_prefix: str) -> None:
+    client = app_for(settings, cache_prefix,
                   DATABASE_URL="postgresql://postgres@127.0.0.1:1/x").test_client()
     response = client.get(PAGE)
     assert response.status_code == 503
