@@ -29,6 +29,7 @@ from alumnos_cli.k6 import (
 )
 from alumnos_cli.runs import K6_LOG_FILE, META_FILE, SUMMARY_FILE, new_run_dir, write_json
 from alumnos_cli.settings import Settings
+from alumnos_cli.stack import compose
 from alumnos_cli.stack.local import http_get, running_state
 from alumnos_cli.stack.processes import log_tail
 
@@ -97,10 +98,13 @@ def target_url(settings: Settings, url: str | None) -> str:
             raise AlumnosError(f"--url must start with http:// or https://, got {url!r}")
         return url.rstrip("/")
     state = running_state(settings.state_dir)
-    if state is None:
-        raise ServiceUnreachable("no running stack to benchmark",
-                                 "start one with alumnos up, or pass --url")
-    return state.service.url
+    if state is not None:
+        return state.service.url
+    record = compose.load(settings.state_dir)
+    if record is not None:
+        return record.url
+    raise ServiceUnreachable("no running stack to benchmark",
+                             "start one with alumnos up, or pass --url")
 
 
 def verify_target(url: str) -> None:

@@ -68,11 +68,12 @@ THRESHOLDS_FAILED = 99
 
 
 def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
-           on_sample: Callable[[LiveSample], None] | None = None) -> K6Outcome:
+           on_sample: Callable[[LiveSample], None] | None = None,
+           extra_args: tuple[str, ...] = ()) -> K6Outcome:
     """Run one k6 test, polling its REST API each second for live progress."""
     port = free_port(6565)
     argv = [str(binary), "run", "--address", f"127.0.0.1:{port}", "--no-color", "--quiet",
-            str(script)]
+            *extra_args, str(script)]
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,

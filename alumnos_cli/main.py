@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alumnos_cli import __version__
-from alumnos_cli.commands import bench, report, seed, stack
+from alumnos_cli.commands import bench, patterns, report, seed, stack
 
 app = typer.Typer(
     name="alumnos",
@@ -20,6 +20,8 @@ app.command()(seed.seed)
 app.command()(stack.up)
 app.command()(stack.down)
 app.command()(stack.status)
+app.command()(stack.logs)
+app.command()(patterns.patterns)
 app.command()(bench.bench)
 app.command()(report.report)
 

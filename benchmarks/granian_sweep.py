@@ -55,8 +55,8 @@ def main() -> None:
         table.add_column(column, justify="right")
     for workers, threads in itertools.product(args.workers, args.threads):
         console.print(f"workers {workers}, blocking threads {threads}")
-        options = local.ServiceOptions(port=args.port, workers=workers, blocking_threads=threads,
-                                       cache=False)
+        options = local.ServiceOptions(port=args.port, replicas=1, balancer=False,
+                                       workers=workers, blocking_threads=threads, cache=False)
         result = measure(settings, options, args.vus, parse_duration(args.duration))
         ping, page = result["ping"], result["page"]
         table.add_row(str(workers), str(threads), f"{ping[0]:,.0f}", f"{page[0]:,.0f}",

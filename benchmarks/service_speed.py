@@ -27,7 +27,7 @@ from alumnos_cli.database import row_count
 from alumnos_cli.results import figures
 from alumnos_cli.runs import load_run
 from alumnos_cli.settings import Settings
-from alumnos_cli.stack import local
+from alumnos_cli.stack import local, supervisor
 from alumnos_cli.stack.local import http_get
 
 PAGE = "/api/v1/alumno/alumno?limit=100&offset={offset}"
@@ -88,11 +88,18 @@ class RssSampler:
         return max(workers, default=0.0)
 
 
+def replica_group(settings: Settings) -> int:
+    """The process group of the only replica: Granian's main process and its workers."""
+    programs = supervisor.programs_info(settings.state_dir.resolve())
+    return next(p.pid for p in programs if p.name == "replica-1")
+
+
 def measure(settings: Settings, stack: str, cases: list[tuple[str, str]], args: argparse.Namespace
             ) -> list[Case]:
     """Start a stack, measure each (name, path) with the same load, stop the stack."""
-    options = local.ServiceOptions(port=args.port, workers=args.workers,
-                                   blocking_threads=args.blocking_threads,
+    # The service alone: one replica on the port, no balancer in between.
+    options = local.ServiceOptions(port=args.port, replicas=1, balancer=False,
+                                   workers=args.workers, blocking_threads=args.blocking_threads,
                                    cache=stack == "cache on")
     state = local.up(settings, options).state
     measured: list[Case] = []
@@ -102,7 +109,7 @@ def measure(settings: Settings, stack: str, cases: list[tuple[str, str]], args: 
             console.print(f"[bold]{stack}[/]: {name} ({path}), {args.vus} VUs, {args.duration}")
             request = BenchRequest(scenario="endpoint", vus=args.vus, path=path,
                                    duration_seconds=parse_duration(args.duration))
-            with RssSampler(state.service.process.pid) as rss:
+            with RssSampler(replica_group(settings)) as rss:
                 result = run_bench(settings, request)
             run = figures(load_run(result.run_dir))
             measured.append(Case(stack=stack, name=name, path=path,

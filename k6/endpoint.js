@@ -4,9 +4,12 @@ import http from 'k6/http';
 import { BASE_URL, DURATION, SUMMARY_TREND_STATS, THRESHOLDS, VUS } from './lib/config.js';
 import { status200 } from './lib/checks.js';
 import { writeSummary } from './lib/summary.js';
-import { check } from 'k6';
+import { check, sleep } from 'k6';
 
 const TARGET_PATH = __ENV.TARGET_PATH || '/api/v1/alumno/alumno?limit=100&offset=0';
+// Seconds each VU waits between requests (none by default): with one source address per VU
+// (k6 --local-ips), it keeps every VU under a per-address rate limit, as distinct users are.
+const PACING_S = Number(__ENV.PACING_S || 0);
 
 export const options = {
   scenarios: {
@@ -29,6 +32,9 @@ export default function () {
   const res = http.get(`${BASE_URL}${TARGET_PATH}`, { tags: { name: 'endpoint' } });
   status200.add(res.status === 200);
   check(res, { 'status is 200': (r) => r.status === 200 });
+  if (PACING_S > 0) {
+    sleep(PACING_S);
+  }
 }
 
 export function handleSummary(data) {

@@ -5,20 +5,24 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from service import metrics
+from service import faults, metrics
 from service.api import bp as api_bp
 from service.cache import PageCache
-from service.config import cache_enabled, load_config
+from service.config import cache_enabled, fault_file, load_config
 from service.db import AlumnosRepository, TableMissing, make_engine
 from service.health import bp as health_bp
 from service.openapi import bp as openapi_bp
 from service.problems import BadParameter, problem
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 HOSTNAME = socket.gethostname()
 
@@ -35,9 +39,41 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
     metrics.install(app)
+    if (faults_path := fault_file(app.config)) is not None:
+        faults.install(app, Path(faults_path))
     app.register_blueprint(openapi_bp)
     _register_error_handlers(app)
-    app.after_request(_identify)
+    app.wsgi_app = whole_responses(app.wsgi_app)  # type: ignore[method-assign]
+    replica = app.config["REPLICA"] or HOSTNAME
+
+    @app.after_request
+    def identify(response: Response) -> Response:
+        """Say which replica and process served the request, and what the cache did."""
+        response.headers["X-Served-By"] = f"{replica}:{os.getpid()}"
+        response.headers["X-Cache"] = g.get("cache_status", "BYPASS")
+        return response
+
+    return app
+
+
+def whole_responses(wsgi_app: WSGIApplication) -> WSGIApplication:
+    """Hand the server each response as one piece of bytes, never as an iterator.
+
+    Every response here is small and already in memory. Given a list, Granian sends status,
+    headers and body together; given Flask's iterator it sends the head first and the body
+    after, and a replica that dies in between leaves the balancer a truncated response it
+    cannot retry (seen as rare client errors when a replica was killed under load).
+    """
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        chunks = wsgi_app(environ, start_response)
+        try:
+            return [b"".join(chunks)]
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
     return app
 
 
@@ -50,13 +86,6 @@ def _build_cache(config: Mapping[str, Any]) -> PageCache:
         retry_after=float(config["REDIS_RETRY_AFTER_SECONDS"]),
         near_bytes=int(config["NEAR_CACHE_BYTES"]),
     )
-
-
-def _identify(response: Response) -> Response:
-    """Say which process served the request and what the cache did."""
-    response.headers["X-Served-By"] = f"{HOSTNAME}:{os.getpid()}"
-    response.headers["X-Cache"] = g.get("cache_status", "BYPASS")
-    return response
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -18,6 +18,11 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_SIZE": 8,
     # Per-worker near cache over Redis; 32 MiB holds ~1,300 pages of 100 alumnos.
     "NEAR_CACHE_BYTES": 32 * 1024 * 1024,
+    # Names this process in X-Served-By (the replica under a balancer); the host name if empty.
+    "REPLICA": "",
+    # Fault injection for `alumnos patterns`: refused unless switched on here.
+    "FAULT_INJECTION": "off",
+    "FAULT_FILE": "",
 }
 
 
@@ -32,6 +37,18 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return config
 
 
+def is_on(value: object) -> bool:
+    """A switch: off, false, 0, no and empty are off; anything else is on."""
+    return str(value).strip().lower() not in {"off", "false", "0", "no", ""}
+
+
 def cache_enabled(config: Mapping[str, Any]) -> bool:
     """ALUMNOS_CACHE=off (or false/0/no) turns the cache off for measurements."""
-    return str(config["CACHE"]).strip().lower() not in {"off", "false", "0", "no"}
+    return is_on(config["CACHE"])
+
+
+def fault_file(config: Mapping[str, Any]) -> str | None:
+    """The fault file to obey, when fault injection is switched on and a file is named."""
+    if is_on(config["FAULT_INJECTION"]) and config["FAULT_FILE"]:
+        return str(config["FAULT_FILE"])
+    return None

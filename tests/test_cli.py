@@ -12,7 +12,7 @@ from alumnos_cli import __version__
 from alumnos_cli.main import app
 
 runner = CliRunner()
-COMMANDS = ["seed", "up", "down", "status", "bench", "report"]
+COMMANDS = ["seed", "up", "down", "status", "logs", "patterns", "bench", "report"]
 SAMPLE_RUN = Path(__file__).parent / "data" / "runs" / "20261127T022841Z-spike"
 
 
@@ -27,6 +27,28 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert f"Example: alumnos {command}" in result.output
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--rate-limit", "fast"], "--rate-limit: a rate limit looks like 100/s"),
+    (["--replicas", "0"], "--replicas must be between 1 and 32, got 0"),
+    (["--replicas", "2", "--no-balancer"], "without a balancer only one replica"),
+    (["--breaker-latency-ms", "0"], "--breaker-latency-ms must be between 1 and 60000"),
+    (["--mode", "swarm"], "--mode must be one of auto, local, compose"),
+])
+def test_bad_up_flags_are_refused_before_anything_starts(tmp_path: Path, flags: list[str],
+                                                          message: str) -> None:
+    result = runner.invoke(app, ["up", "--state-dir", str(tmp_path), *flags])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_logs_before_any_up(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["logs", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no logs yet" in result.output
 
 
 def test_negative_count_is_refused_cleanly(tmp_path: Path) -> None:

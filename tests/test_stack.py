@@ -2,42 +2,67 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from alumnos_cli.commands.common import resolve_settings
 from alumnos_cli.database import is_reachable
+from alumnos_cli.errors import AlumnosError
+from alumnos_cli.main import app
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
-from alumnos_cli.stack import local
-from alumnos_cli.stack.ports import free_port
+from alumnos_cli.stack import local, supervisor
+from alumnos_cli.stack.ports import free_block
 from alumnos_cli.stack.postgres import cluster_root
 from alumnos_cli.stack.state import load_state
 
 pytestmark = pytest.mark.slow
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below pid (supervisord's programs and their workers)."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
+            children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found and _alive(child):
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 @pytest.fixture
 def options() -> local.ServiceOptions:
-    return local.ServiceOptions(port=free_port(18080), workers=2, blocking_threads=2)
+    # Room for the balancer and two replicas above it.
+    return local.ServiceOptions(port=free_block(18100, 3), replicas=2, workers=1,
+                                blocking_threads=2)
 
 
 @pytest.fixture
@@ -48,56 +73,168 @@ def stack(settings: Settings, options: local.ServiceOptions) -> Iterator[local.U
     local.down(settings)
 
 
-def test_up_serves_pages_and_status_sees_every_component(
+def _served_by(url: str, requests: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _ in range(requests):
+        with urllib.request.urlopen(f"{url}/api/v1/alumno/alumno?limit=5", timeout=5) as answer:
+            replica = answer.headers["X-Served-By"].split(":")[0]
+            counts[replica] = counts.get(replica, 0) + 1
+    return counts
+
+
+def test_up_serves_pages_through_the_balancer_and_status_sees_every_replica(
         stack: local.UpResult, settings: Settings, options: local.ServiceOptions) -> None:
-    url = stack.state.service.url
-    assert url == f"http://127.0.0.1:{options.port}"
-    answer = local.http_get(f"{url}/api/v1/alumno/alumno?limit=100&offset=0")
+    record = stack.state.service
+    assert record.url == f"http://127.0.0.1:{options.port}"
+    assert [r.port for r in record.replicas] == [options.port + 1, options.port + 2]
+    answer = local.http_get(f"{record.url}/api/v1/alumno/alumno?limit=100&offset=0")
     assert answer is not None and answer[0] == 200
     assert b'"total": 300' in answer[1]
-    components = {c.name: c for c in local.status(settings)}
+    assert _served_by(record.url, 10) == {"replica-1": 5, "replica-2": 5}
+    report = local.status(settings)
+    components = {c.name: c for c in report.components}
     assert components["service"].answers
-    assert "2 workers" in components["service"].detail
-    assert components["postgresql"].answers
+    assert "2 replica(s) x 1 workers, HAProxy in front" in components["service"].detail
     assert components["postgresql"].detail.startswith("300 alumnos")
     assert components["redis"].answers
+    assert [(r.name, r.balancer.split()[0], r.breaker.split(",")[0]) for r in report.replicas] \
+        == [("replica-1", "UP", "closed"), ("replica-2", "UP", "closed")]
+    assert all(r.process.startswith("RUNNING") for r in report.replicas)
+    assert sum(r.requests or 0 for r in report.replicas) >= 11
+    assert report.cache_outcomes is not None and report.cache_outcomes.get("HIT", 0) >= 1
+    assert report.cache_hit_ratio is not None and 0 < report.cache_hit_ratio < 1
 
 
 def test_second_up_changes_nothing(stack: local.UpResult, settings: Settings,
                                    options: local.ServiceOptions) -> None:
-    again = local.up(settings, local.ServiceOptions(port=options.port + 1, workers=1))
+    again = local.up(settings, local.ServiceOptions(port=options.port + 10, replicas=1))
     assert again.already_running
     assert again.state == stack.state
-    assert local.http_get(f"http://127.0.0.1:{options.port + 1}/health") is None
+    assert local.http_get(f"http://127.0.0.1:{options.port + 10}/health") is None
 
 
-def test_down_stops_the_server_and_all_its_workers(stack: local.UpResult,
-                                                   settings: Settings) -> None:
-    pid = stack.state.service.process.pid
-    assert len(_group_members(pid)) >= 3  # the Granian main process and two workers
+def test_a_replica_that_dies_is_restarted_by_the_supervisor(
+        stack: local.UpResult, settings: Settings) -> None:
+    state_dir = settings.state_dir.resolve()
+    before = {p.name: p.pid for p in supervisor.programs_info(state_dir)}
+    os.killpg(before["replica-1"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    after = before
+    while time.monotonic() < deadline:
+        after = {p.name: p.pid for p in supervisor.programs_info(state_dir)
+                 if p.state == "RUNNING"}
+        if after.get("replica-1") not in (None, before["replica-1"]):
+            break
+        time.sleep(0.2)
+    assert after.get("replica-1") not in (None, before["replica-1"])
+    assert after["replica-2"] == before["replica-2"]  # the others were left alone
+    answer = None
+    while time.monotonic() < deadline:
+        answer = local.http_get(f"{stack.state.service.replicas[0].url}/health")
+        if answer is not None:
+            break
+        time.sleep(0.2)
+    assert answer is not None and answer[0] == 200
+
+
+def test_down_stops_everything_up_started(stack: local.UpResult, settings: Settings) -> None:
+    supervisord = stack.state.service.supervisor.pid
+    programs = supervisor.programs_info(settings.state_dir.resolve())
+    assert {p.name for p in programs} == {"replica-1", "replica-2", "haproxy", "breaker"}
+    everything = _descendants(supervisord) | {supervisord}
+    assert len(everything) >= 7  # supervisord, haproxy, breaker, 2 x (granian + 1 worker)
     stopped = local.down(settings)
-    assert stopped == [f"service (pid {pid})"]
-    assert _group_members(pid) == []
+    assert stopped[0].startswith(f"supervisord (pid {supervisord})")
+    assert [pid for pid in everything if _alive(pid)] == []
     assert local.http_get(f"{stack.state.service.url}/health") is None
     assert load_state(settings.state_dir) is None
     assert local.down(settings) == []
 
 
-def test_down_leaves_a_stranger_alone(stack: local.UpResult, settings: Settings) -> None:
-    # A recorded pid that now belongs to another process (pid reuse) must not be signalled.
-    record = stack.state.service.process
-    forged = type(record)(pid=os.getpid(), started=record.started)
-    assert not forged.alive()
-    assert not forged.stop()
+def test_no_healthy_replica_gives_a_fast_problem_not_a_hang(
+        stack: local.UpResult, settings: Settings) -> None:
+    with supervisor.client(settings.state_dir.resolve()) as rpc:
+        for replica in stack.state.service.replicas:
+            rpc.supervisor.stopProcess(replica.name)
+    deadline = time.monotonic() + 15
+    status = None
+    while time.monotonic() < deadline:
+        # The client timeout only detects a hang; HAProxy answers within the check interval.
+        request = urllib.request.Request(f"{stack.state.service.url}/api/v1/alumno/alumno")
+        try:
+            urllib.request.urlopen(request, timeout=5)
+        except urllib.error.HTTPError as exc:
+            status, body, content_type = exc.code, exc.read(), exc.headers["Content-Type"]
+            if status == 503:
+                break
+        time.sleep(0.2)
+    assert status == 503
+    assert content_type == "application/problem+json"
+    assert json.loads(body)["status"] == 503
+
+
+def test_without_a_balancer_one_replica_takes_the_port(settings: Settings) -> None:
+    options = local.ServiceOptions(port=free_block(18100, 1), replicas=1, workers=1,
+                                   balancer=False)
+    try:
+        result = local.up(settings, options)
+        record = result.state.service
+        assert not record.balancer and record.runtime_socket is None
+        assert record.replicas[0].port == options.port
+        answer = local.http_get(f"{record.url}/health")
+        assert answer is not None and answer[0] == 200
+        names = {p.name for p in supervisor.programs_info(settings.state_dir.resolve())}
+        assert names == {"replica-1"}
+    finally:
+        local.down(settings)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"replicas": 2, "balancer": False}, "without a balancer only one replica"),
+    ({"replicas": 0}, "--replicas must be between 1 and 32"),
+    ({"workers": 0}, "--workers must be between 1 and 64"),
+])
+def test_impossible_options_are_refused(settings: Settings, change: dict[str, object],
+                                        message: str) -> None:
+    options = local.ServiceOptions(**change)  # type: ignore[arg-type]
+    with pytest.raises(AlumnosError, match=message):
+        local.up(settings, options)
+    assert load_state(settings.state_dir) is None
 
 
 def test_port_in_use_is_refused(settings: Settings, options: local.ServiceOptions) -> None:
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        busy.bind(("127.0.0.1", options.port))
+        busy.bind(("127.0.0.1", options.port + 2))  # a replica's port
         busy.listen()
-        with pytest.raises(Exception, match=f"port {options.port} on 127.0.0.1 is already"):
+        with pytest.raises(AlumnosError, match=f"port {options.port + 2} on 127.0.0.1 is"):
             local.up(settings, options)
+
+
+def test_logs_of_each_component_through_the_cli(stack: local.UpResult,
+                                                settings: Settings) -> None:
+    runner = CliRunner()
+    everything = runner.invoke(app, ["logs", "--state-dir", str(settings.state_dir), "-n", "5"])
+    assert everything.exit_code == 0, everything.output
+    for name in ("replica-1", "replica-2", "haproxy", "breaker", "supervisord"):
+        assert f"{name} | " in everything.output
+    one = runner.invoke(app, ["logs", "breaker", "--state-dir", str(settings.state_dir)])
+    assert one.exit_code == 0
+    assert "breaker watching replica-1, replica-2" in one.output
+    wrong = runner.invoke(app, ["logs", "nginx", "--state-dir", str(settings.state_dir)])
+    assert wrong.exit_code == 1
+    assert "no component named 'nginx'" in wrong.output
+    assert "choose one of" in wrong.output
+
+
+def test_status_command_draws_the_replicas(stack: local.UpResult, settings: Settings) -> None:
+    result = CliRunner().invoke(app, ["status", "--state-dir", str(settings.state_dir),
+                                      "--database-url", settings.database_url,
+                                      "--redis-url", settings.redis_url])
+    assert result.exit_code == 0, result.output
+    assert "replica-1" in result.output and "replica-2" in result.output
+    assert "UP" in result.output
+    assert "patterns: retry x4, rate limit off, breaker p50 > 100 ms" in result.output
 
 
 def test_unreachable_postgres_starts_a_private_cluster(

@@ -1,12 +1,15 @@
-"""alumnos up, down and status."""
+"""alumnos up, down, status and logs."""
 
 from __future__ import annotations
 
-import os
+import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from alumnos_cli.commands.common import (
     DatabaseUrl,
@@ -17,49 +20,124 @@ from alumnos_cli.commands.common import (
     resolve_settings,
 )
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.stack import local
+from alumnos_cli.patterns import PatternsSpec, parse_rate_limit
+from alumnos_cli.stack import compose, local
+
+
+def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
+                        breaker_latency_ms: int, breaker_fallback_s: int) -> PatternsSpec:
+    """The local patterns spec with the flags applied."""
+    try:
+        limit = parse_rate_limit(rate_limit)
+    except ValueError as exc:
+        raise AlumnosError(f"--rate-limit: {exc}") from None
+    if not 1 <= breaker_latency_ms <= 60_000:
+        raise AlumnosError(f"--breaker-latency-ms must be between 1 and 60000, "
+                           f"got {breaker_latency_ms}")
+    if not 1 <= breaker_fallback_s <= 3600:
+        raise AlumnosError(f"--breaker-fallback-s must be between 1 and 3600, "
+                           f"got {breaker_fallback_s}")
+    spec = replace(local.LOCAL_PATTERNS, retry=retry, circuit_breaker=circuit_breaker,
+                   circuit_breaker_latency_ms=breaker_latency_ms,
+                   circuit_breaker_fallback_s=breaker_fallback_s,
+                   circuit_breaker_recovery_s=breaker_fallback_s)
+    if limit is None:
+        return replace(spec, rate_limit=False)
+    average, period = limit
+    return replace(spec, rate_limit=True, rate_limit_average=average,
+                   rate_limit_period_s=period, rate_limit_burst=average)
 
 
 @handle_errors
 def up(
-    port: Annotated[int, typer.Option("--port", help="Port the service listens on.")] = 8080,
+    port: Annotated[int, typer.Option("--port", help="Port of the balancer (replicas take "
+                                      "the ports just above it).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Address to bind (keep it local).")]
     = "127.0.0.1",
-    workers: Annotated[int, typer.Option("--workers", help="Granian worker processes.")]
-    = os.cpu_count() or 1,
+    replicas: Annotated[int, typer.Option("--replicas", help="Service replicas behind HAProxy.",
+                                          envvar="ALUMNOS_REPLICAS")] = 3,
+    workers: Annotated[int, typer.Option("--workers", help="Granian workers per replica.",
+                                         envvar="ALUMNOS_WORKERS")] = 1,
     blocking_threads: Annotated[int, typer.Option(
         "--blocking-threads", help="Granian blocking threads per worker.")] = 4,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Redis cache in the service.")]
     = True,
+    balancer: Annotated[bool, typer.Option(
+        "--balancer/--no-balancer", help="HAProxy in front; without it one replica takes "
+        "--port directly (for measuring the service alone).")] = True,
+    retry: Annotated[bool, typer.Option("--retry/--no-retry", help="Retry on another replica.",
+                                        envvar="ALUMNOS_RETRY")] = True,
+    rate_limit: Annotated[str, typer.Option(
+        "--rate-limit", help="Per-client-address limit such as 100/s, 50/10s or 600/m; off by "
+        "default, since a benchmark is one client.", envvar="ALUMNOS_RATE_LIMIT")] = "off",
+    circuit_breaker: Annotated[bool, typer.Option(
+        "--circuit-breaker/--no-circuit-breaker", help="Take slow replicas out of rotation.",
+        envvar="ALUMNOS_CIRCUIT_BREAKER")] = True,
+    breaker_latency_ms: Annotated[int, typer.Option(
+        "--breaker-latency-ms", help="Median server latency that trips a replica's breaker.",
+        envvar="ALUMNOS_BREAKER_LATENCY_MS")] = 100,
+    breaker_fallback_s: Annotated[int, typer.Option(
+        "--breaker-fallback-s", help="Seconds a tripped replica stays out, and its recovery "
+        "ramp.", envvar="ALUMNOS_BREAKER_FALLBACK_S")] = 10,
+    fault_injection: Annotated[bool, typer.Option(
+        "--fault-injection/--no-fault-injection", help="Let `alumnos patterns` make a replica "
+        "slow (refused otherwise).", envvar="ALUMNOS_FAULT_INJECTION")] = False,
+    mode: Annotated[str, typer.Option(
+        "--mode", help="auto (compose when a Docker engine answers, else local), local or "
+        "compose.", envvar="ALUMNOS_MODE")] = "auto",
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Start the service under Granian (and a private PostgreSQL if none answers).
+    """Start the replicas under supervisord with HAProxy in front (and PostgreSQL if needed).
 
-    Example: alumnos up --workers 2 --port 8080
+    Example: alumnos up --replicas 3 --workers 2 --rate-limit 100/s
     """
-    if not 1 <= workers <= 64:
-        raise AlumnosError(f"--workers must be between 1 and 64, got {workers}")
-    if not 1 <= blocking_threads <= 256:
-        raise AlumnosError(f"--blocking-threads must be between 1 and 256, got {blocking_threads}")
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
-    options = local.ServiceOptions(host=host, port=port, workers=workers,
-                                   blocking_threads=blocking_threads, cache=cache)
-    with console.status("starting the service and waiting for /health ..."):
+    spec = patterns_from_flags(retry=retry, rate_limit=rate_limit,
+                               circuit_breaker=circuit_breaker,
+                               breaker_latency_ms=breaker_latency_ms,
+                               breaker_fallback_s=breaker_fallback_s)
+    if compose.choose_mode(mode) == "compose":
+        _compose_up(settings.state_dir, spec, replicas, cache=cache)
+        return
+    options = local.ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
+                                   blocking_threads=blocking_threads, cache=cache,
+                                   balancer=balancer, fault_injection=fault_injection,
+                                   patterns=spec)
+    with console.status("starting replicas and balancer, waiting until all are healthy ..."):
         result = local.up(settings, options)
     service = result.state.service
     if result.already_running:
-        console.print(f"already running at [bold]{service.url}[/] (pid {service.process.pid}); "
-                      "nothing changed. Use alumnos down to stop it.")
+        console.print(f"already running at [bold]{service.url}[/] (supervisord pid "
+                      f"{service.supervisor.pid}); nothing changed. Use alumnos down to stop it.")
         return
     if result.started_postgres and result.state.postgres:
         console.print(f"PostgreSQL did not answer: started a private cluster at "
                       f"{result.state.postgres.url}")
-    console.print(f"service up at [bold]{service.url}[/] ({service.workers} workers, cache "
-                  f"{'on' if service.cache else 'off'}); try {service.url}"
-                  "/api/v1/alumno/alumno?limit=100&offset=0")
+    front = "HAProxy" if service.balancer else "no balancer"
+    console.print(f"up at [bold]{service.url}[/] ({front}; {len(service.replicas)} replica(s) x "
+                  f"{service.workers} workers; cache {'on' if service.cache else 'off'}; "
+                  f"{describe_patterns(service.patterns) if service.balancer else 'no patterns'})")
+    console.print(f"try {service.url}/api/v1/alumno/alumno?limit=100&offset=0, "
+                  "then alumnos status")
+
+
+def _compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool) -> None:
+    with console.status("docker compose up: building and waiting for health checks ..."):
+        record = compose.up(state_dir, spec, replicas, cache=cache)
+    console.print(f"compose stack up behind Traefik at [bold]{record.url}[/] ({record.replicas} "
+                  f"replicas; {describe_patterns(record.patterns)}); override in "
+                  f"{record.files[-1]}")
+
+
+def describe_patterns(spec: PatternsSpec) -> str:
+    """One line: which patterns run, with their numbers."""
+    retry = f"retry x{spec.retry_attempts}" if spec.retry else "retry off"
+    breaker = (f"breaker p{spec.circuit_breaker_quantile:g} > {spec.circuit_breaker_latency_ms}"
+               " ms" if spec.circuit_breaker else "breaker off")
+    return f"{retry}, rate limit {spec.rate_limit_text}, {breaker}"
 
 
 @handle_errors
@@ -68,12 +146,17 @@ def down(state_dir: StateDir = None) -> None:
 
     Example: alumnos down
     """
-    stopped = local.down(resolve_settings(state_dir=state_dir))
+    settings = resolve_settings(state_dir=state_dir)
+    stopped = local.down(settings) + compose.down(settings.state_dir)
     if not stopped:
         console.print("nothing to stop: no stack started by alumnos up is running")
         return
     for item in stopped:
         console.print(f"stopped {item}")
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 @handle_errors
@@ -82,16 +165,109 @@ def status(
     redis_url: RedisUrl = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Show each component of the stack and whether it answers.
+    """Show each component, each replica as the balancer sees it, and the cache hit ratio.
 
     Example: alumnos status
     """
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
+    if compose.load(settings.state_dir) is not None:
+        _compose_status()
+        return
+    report = local.status(settings)
     table = Table(title="alumnos stack")
     for column in ("component", "address", "answers", "detail"):
         table.add_column(column)
-    for component in local.status(settings):
+    for component in report.components:
         mark = "[green]yes[/]" if component.answers else "[red]no[/]"
         table.add_row(component.name, component.address, mark, component.detail)
     console.print(table)
+    if report.replicas:
+        replicas = Table(title="replicas")
+        replicas.add_column("replica", no_wrap=True, min_width=9)
+        for column in ("process", "balancer", "breaker"):
+            replicas.add_column(column, overflow="fold")
+        for column in ("requests", "5xx", "retried", "avg ms"):
+            replicas.add_column(column, justify="right")
+        for r in report.replicas:
+            color = "green" if r.balancer.startswith("UP") or r.balancer == "-" else "red"
+            replicas.add_row(f"{r.name}\n[dim]:{r.url.rsplit(':', 1)[-1]}[/]", r.process,
+                             f"[{color}]{r.balancer}[/]", r.breaker,
+                             _count(r.requests), _count(r.errors_5xx), _count(r.retries),
+                             _count(r.response_ms))
+        console.print(replicas)
+    if report.patterns is not None:
+        console.print(f"patterns: {describe_patterns(report.patterns)}")
+    ratio = report.cache_hit_ratio
+    if report.cache_outcomes is not None:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(report.cache_outcomes.items()))
+        shown = "no cacheable requests yet" if ratio is None else f"{ratio:.1%}"
+        console.print(f"cache hit ratio at the balancer: {shown}"
+                      + (f" ({counts})" if counts else ""))
+
+
+def _compose_status() -> None:
+    client = compose.engine()
+    if client is None:
+        raise AlumnosError("a compose stack was started here, but no Docker engine answers",
+                           "start Docker, or alumnos down to forget the stack")
+    table = Table(title="alumnos stack (compose)")
+    for column in ("service", "container", "state", "health"):
+        table.add_column(column)
+    try:
+        rows = compose.containers(client)
+    finally:
+        client.close()
+    for row in rows:
+        color = "green" if row.health in {"healthy", "-"} and row.state == "running" else "red"
+        table.add_row(row.service, row.name, f"[{color}]{row.state}[/]", row.health)
+    console.print(table)
+
+
+@handle_errors
+def logs(
+    component: Annotated[str | None, typer.Argument(
+        help="replica-1, haproxy, breaker, supervisord, postgres... (all when omitted)")] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines from the end.")] = 40,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
+    = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Show the logs of the stack's components (they outlive `down`).
+
+    Example: alumnos logs haproxy -n 20
+    """
+    files = local.log_files(resolve_settings(state_dir=state_dir))
+    if not files:
+        raise AlumnosError("no logs yet: nothing was started with alumnos up here",
+                           "run alumnos up (or pass the --state-dir it used)")
+    if component is not None and component not in files:
+        raise AlumnosError(f"no component named {component!r}",
+                           f"choose one of: {', '.join(files)}")
+    chosen = {component: files[component]} if component else files
+    for name, path in chosen.items():
+        for line in local.tail_lines(path, lines):
+            _print_line(name if len(chosen) > 1 else None, line)
+    if follow:
+        _follow(chosen)
+
+
+def _print_line(name: str | None, line: str) -> None:
+    """A log line as it is (no markup), prefixed by its component when several are shown."""
+    text = Text(line)
+    if name is not None:
+        text = Text.assemble((f"{name:>12} | ", "cyan"), text)
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def _follow(files: dict[str, Path]) -> None:
+    offsets = {name: path.stat().st_size if path.exists() else 0 for name, path in files.items()}
+    try:
+        while True:
+            for name, path in files.items():
+                for line, offset in local.new_lines(path, offsets[name]):
+                    offsets[name] = offset
+                    _print_line(name if len(files) > 1 else None, line)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return

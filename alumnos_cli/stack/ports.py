@@ -22,3 +22,12 @@ def free_port(start: int, host: str = "127.0.0.1", tries: int = 200) -> int:
         if port_is_free(port, host):
             return port
     raise OSError(f"no free port in {start}..{start + tries - 1}")
+
+
+def free_block(start: int, size: int, host: str = "127.0.0.1") -> int:
+    """The first port from start onwards with `size` consecutive free ports (a balancer and
+    its replicas)."""
+    port = free_port(start, host)
+    while not all(port_is_free(port + i, host) for i in range(size)):
+        port = free_port(port + size, host)
+    return port

@@ -1,29 +1,56 @@
-"""What `up` started, kept as JSON in the state directory for `down` and `status`."""
+"""What `up` started, kept as JSON in the state directory for `down`, `status` and `patterns`."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_cli.patterns import PatternsSpec
 from alumnos_cli.stack.processes import RecordedProcess
 
 STATE_FILE = "stack.json"
 
 
 @dataclass(frozen=True)
-class ServiceRecord:
-    """The Granian server started by `up`."""
+class ReplicaRecord:
+    """One Granian replica of the service."""
 
-    process: RecordedProcess
+    name: str
+    port: int
     url: str
+    fault_file: str
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """The service as `up` started it: replicas under supervisord, HAProxy in front."""
+
+    url: str  # where clients go: the balancer, or the only replica when there is none
     host: str
     port: int
-    workers: int
+    workers: int  # per replica
     blocking_threads: int
     cache: bool
-    log: str
+    balancer: bool
+    fault_injection: bool
+    supervisor: RecordedProcess
+    log_dir: str
+    replicas: tuple[ReplicaRecord, ...] = ()
+    patterns: PatternsSpec = field(default_factory=PatternsSpec)
+    runtime_socket: str | None = None  # HAProxy's stats socket
+    breaker_state: str | None = None  # the breaker watcher's state file
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ServiceRecord:
+        """Rebuild from the state file's JSON."""
+        values = dict(raw)
+        values["supervisor"] = RecordedProcess(**raw["supervisor"])
+        values["replicas"] = tuple(ReplicaRecord(**item) for item in raw["replicas"])
+        values["patterns"] = PatternsSpec(**raw["patterns"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -52,13 +79,11 @@ class StackState:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> StackState:  # type: ignore[type-arg]
+    def from_dict(cls, raw: dict[str, Any]) -> StackState:
         """Rebuild from the state file's JSON."""
-        service = dict(raw["service"])
-        service["process"] = RecordedProcess(**service["process"])
         postgres = PostgresRecord(**raw["postgres"]) if raw.get("postgres") else None
         return cls(mode=raw["mode"], database_url=raw["database_url"],
-                   redis_url=raw["redis_url"], service=ServiceRecord(**service),
+                   redis_url=raw["redis_url"], service=ServiceRecord.from_dict(raw["service"]),
                    postgres=postgres)
 
 
@@ -75,7 +100,8 @@ def load_state(state_dir: Path) -> StackState | None:
     try:
         return StackState.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as exc:
-        raise AlumnosError(f"the stack state file {path} is corrupt ({exc})",
+        raise AlumnosError(f"the stack state file {path} is corrupt or from an older version "
+                           f"({exc})",
                            "stop any leftover processes, delete the file, and run `alumnos up`"
                            ) from None
 

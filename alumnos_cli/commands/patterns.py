@@ -1,0 +1,68 @@
+"""alumnos patterns: prove the resilience patterns on the running stack."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from alumnos_cli.commands.common import (
+    ResultsDir,
+    StateDir,
+    console,
+    handle_errors,
+    resolve_settings,
+)
+from alumnos_cli.proof import FAIL, PASS, PATTERNS, ProofOptions, prove
+
+VERDICT_STYLE = {PASS: "[bold green]pass[/]", FAIL: "[bold red]FAIL[/]"}
+
+
+@handle_errors
+def patterns(
+    only: Annotated[list[str] | None, typer.Argument(
+        help=f"Patterns to prove (all when omitted): {', '.join(PATTERNS)}.",
+        show_default=False)] = None,
+    vus: Annotated[int, typer.Option("--vus", help="VUs of the load while a replica is "
+                                     "killed.")] = 200,
+    retry_seconds: Annotated[int, typer.Option("--retry-seconds", help="Length of that load "
+                                               "(the replica dies at a third of it).")] = 15,
+    breaker_vus: Annotated[int, typer.Option("--breaker-vus", help="VUs while a replica is "
+                                             "slow.")] = 50,
+    breaker_phase_seconds: Annotated[int, typer.Option(
+        "--breaker-phase-seconds", help="Length of each load phase of the breaker proof.")] = 5,
+    victim: Annotated[str | None, typer.Option("--victim", help="Replica to kill or slow "
+                                               "(default replica-2).")] = None,
+    results_dir: ResultsDir = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Prove load balancing, retry, rate limit, circuit breaker and cache on the running stack.
+
+    Example: alumnos patterns   (after alumnos up --rate-limit 100/s --fault-injection)
+    """
+    if not 1 <= vus <= 5000 or not 1 <= breaker_vus <= 5000:
+        raise typer.BadParameter("--vus and --breaker-vus must be between 1 and 5000")
+    if not 3 <= retry_seconds <= 600 or not 2 <= breaker_phase_seconds <= 120:
+        raise typer.BadParameter("--retry-seconds 3..600, --breaker-phase-seconds 2..120")
+    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
+    options = ProofOptions(only=tuple(only or PATTERNS), vus=vus, retry_seconds=retry_seconds,
+                           breaker_vus=breaker_vus, breaker_phase_seconds=breaker_phase_seconds,
+                           victim=victim)
+    with console.status("proving ...") as status:
+        report = prove(settings, options, progress=lambda text: (
+            console.log(text), status.update(text)))
+    table = Table(title="resilience patterns, proven on the running stack", show_lines=True)
+    for column in ("pattern", "what was done", "what was observed", "verdict"):
+        table.add_column(column, overflow="fold")
+    for result in report.results:
+        table.add_row(result.pattern, result.action, result.observed,
+                      VERDICT_STYLE.get(result.verdict, f"[yellow]{result.verdict}[/]"))
+    console.print(table)
+    for result in report.results:
+        hint = result.evidence.get("hint")
+        if hint:
+            console.print(f"[yellow]{result.pattern} skipped:[/] {hint}")
+    console.print(f"saved in {report.path}")
+    if not report.ok:
+        raise typer.Exit(2)

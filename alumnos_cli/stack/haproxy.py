@@ -1,0 +1,258 @@
+"""HAProxy before the local replicas: its configuration from the patterns spec; its runtime API.
+
+Each pattern maps onto HAProxy as follows (the compose file does the same with Traefik labels):
+- balancing: round robin over the replicas, active checks on the health path;
+- retry: `retries` + `redispatch` to another replica on connection failure, empty response or
+  timeout; requests that are not idempotent are retried only when they never reached a server;
+- rate limit: a per-source-address counter of *accepted* requests, so a client over the limit
+  still gets its share through, as with Traefik's token bucket;
+- circuit breaker: HAProxy marks a replica down after consecutive errors (`observe layer7`);
+  for latency, which HAProxy cannot judge, it logs each response's server time to the breaker
+  watcher (alumnos_cli/stack/breaker.py), which takes slow replicas out through the runtime API.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from alumnos_cli.errors import AlumnosError
+from alumnos_cli.patterns import PatternsSpec
+from service.problems import PROBLEM_TYPE_BASE
+
+BACKEND = "replicas"
+FRONTEND = "alumnos"
+CACHE_TABLE = "cache_outcomes"
+RATE_TABLE = "client_rates"
+# Seconds an unanswered queued request waits for a replica before the client gets a 503.
+QUEUE_TIMEOUT_S = 5
+# Per-replica concurrency HAProxy allows before it queues: a little above Granian's threads.
+SERVER_MAXCONN = 64
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One service replica as the balancer sees it."""
+
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class BalancerPaths:
+    """Where HAProxy finds its runtime socket and sends its log lines."""
+
+    runtime_socket: Path
+    log_port: int | None  # UDP port of the breaker watcher; None when the breaker is off
+
+
+def find_haproxy() -> Path:
+    """The haproxy binary on PATH or in /usr/sbin, or an error saying how to install it."""
+    for candidate in (shutil.which("haproxy"), "/usr/sbin/haproxy"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise AlumnosError("HAProxy is not installed; local mode uses it as the load balancer",
+                       "install it (apt-get install haproxy), or run one replica without "
+                       "a balancer: alumnos up --replicas 1 --no-balancer")
+
+
+def _problem(status: int, title: str, detail: str, slug: str) -> str:
+    body = json.dumps({"type": PROBLEM_TYPE_BASE + slug, "title": title,
+                       "status": status, "detail": detail}, separators=(",", ":"))
+    # HAProxy strings are single-quoted: the JSON holds no single quote.
+    return f"'{body}'"
+
+
+def haproxy_config(spec: PatternsSpec, replicas: list[Replica], bind_host: str, bind_port: int,
+                   paths: BalancerPaths) -> str:
+    """The whole haproxy.cfg for these replicas, patterns switched on or off as the spec says."""
+    lines = _global_section(paths) + _defaults_section()
+    lines += _frontend_section(spec, bind_host, bind_port, paths)
+    lines += _backend_section(spec, replicas)
+    lines += [f"backend {CACHE_TABLE}",
+              # The balancer's own count of X-Cache outcomes, across every replica and worker.
+              "    stick-table type string len 16 size 16 store gpc0", ""]
+    if spec.rate_limit:
+        expire = max(60, 2 * spec.rate_limit_period_s)
+        lines += [f"backend {RATE_TABLE}",
+                  f"    stick-table type ip size 1m expire {expire}s "
+                  f"store gpc0_rate({spec.rate_limit_period_s}s)", ""]
+    return "\n".join(lines)
+
+
+def _global_section(paths: BalancerPaths) -> list[str]:
+    lines = ["global",
+             f"    stats socket {paths.runtime_socket} mode 600 level admin",
+             "    maxconn 8000"]
+    if paths.log_port is not None:
+        # Raw lines over UDP to the breaker watcher on loopback; nothing waits on it.
+        lines.append(f"    log 127.0.0.1:{paths.log_port} len 256 format raw local0")
+    return [*lines, ""]
+
+
+def _defaults_section() -> list[str]:
+    return ["defaults",
+            "    mode http",
+            "    timeout connect 1s",
+            "    timeout client 60s",
+            "    timeout server 30s",
+            "    timeout http-keep-alive 60s",
+            f"    timeout queue {QUEUE_TIMEOUT_S}s",
+            ""]
+
+
+def _frontend_section(spec: PatternsSpec, host: str, port: int, paths: BalancerPaths) -> list[str]:
+    lines = [f"frontend {FRONTEND}", f"    bind {host}:{port}"]
+    if paths.log_port is not None:
+        lines += ["    log global",
+                  # server, server response time (ms, -1 when none), status
+                  '    log-format "%s %Tr %ST"']
+    if spec.rate_limit:
+        detail = (f"more than {spec.rate_limit_average} requests in "
+                  f"{spec.rate_limit_period_s} s from this address; slow down")
+        lines += [
+            f"    http-request track-sc0 src table {RATE_TABLE}",
+            f"    http-request return status 429 content-type application/problem+json "
+            f"hdr Retry-After {spec.rate_limit_period_s} "
+            f"string {_problem(429, 'Too Many Requests', detail, 'rate-limited')} "
+            f"if {{ sc_gpc0_rate(0) ge {spec.rate_limit_average} }}",
+            # Counted only once accepted: a client over the limit keeps the limit's throughput.
+            "    http-request sc-inc-gpc0(0)",
+        ]
+    lines += [f"    http-response track-sc1 res.hdr(X-Cache) table {CACHE_TABLE} "
+              "if { res.hdr(X-Cache) -m found }",
+              "    http-response sc-inc-gpc0(1) if { res.hdr(X-Cache) -m found }",
+              f"    default_backend {BACKEND}", ""]
+    return lines
+
+
+def _backend_section(spec: PatternsSpec, replicas: list[Replica]) -> list[str]:
+    unavailable = _problem(503, "Service Unavailable",
+                           "no healthy replica can take the request; retry shortly",
+                           "no-healthy-replica")
+    lines = [f"backend {BACKEND}",
+             "    balance roundrobin",
+             f"    option httpchk GET {spec.health_path}",
+             "    http-check expect status 200",
+             f"    http-error status 503 content-type application/problem+json "
+             f"hdr Retry-After 1 string {unavailable}"]
+    if spec.retry:
+        lines += [f"    retries {spec.retry_attempts - 1}",
+                  "    option redispatch 1",
+                  "    retry-on conn-failure empty-response response-timeout",
+                  # Only connection failures (the request never left) for the others.
+                  "    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS"]
+    else:
+        lines += ["    retries 0", "    no option redispatch"]
+    server = (f"check inter {spec.health_interval_ms}ms fall {spec.health_fall} "
+              f"rise {spec.health_rise} maxconn {SERVER_MAXCONN}")
+    if spec.circuit_breaker:
+        server += " observe layer7 error-limit 10 on-error mark-down"
+    lines.append(f"    default-server {server}")
+    lines += [f"    server {r.name} {r.host}:{r.port}" for r in replicas]
+    return [*lines, ""]
+
+
+def check_config(binary: Path, config: Path) -> str | None:
+    """HAProxy's own verdict on a configuration file: None when valid, else its message."""
+    result = subprocess.run([str(binary), "-c", "-f", str(config)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        return None
+    output = (result.stderr + result.stdout).splitlines()
+    alerts = [line.split(" : ", 2)[-1] for line in output if "[ALERT]" in line]
+    return " | ".join(alerts) or "\n".join(output).strip()
+
+
+# --- the runtime API (stats socket) ------------------------------------------------------
+
+
+def runtime_command(socket_path: Path, command: str, timeout: float = 2.0) -> str:
+    """Send one command to HAProxy's runtime API and return its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(socket_path))
+        except OSError as exc:
+            raise AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
+                               "alumnos status shows whether the balancer runs; "
+                               "alumnos logs haproxy shows why") from None
+        sock.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class ServerStat:
+    """One replica as HAProxy sees it (a row of `show stat`)."""
+
+    name: str
+    status: str  # UP, DOWN, MAINT, "UP 1/2" while rising...
+    check_status: str
+    weight: int
+    requests: int  # responses counted by status class: what the replica served
+    errors_5xx: int
+    retries: int
+    redispatches: int
+    response_ms: int  # average server response time over the last 1024 requests
+    current_sessions: int
+
+
+def server_stats(socket_path: Path) -> list[ServerStat]:
+    """Each replica's state and counters, from `show stat`."""
+    text = runtime_command(socket_path, "show stat")
+    header, *rows = [line for line in text.splitlines() if line.strip()]
+    names = header.lstrip("# ").split(",")
+    stats = []
+    for row in rows:
+        record = dict(zip(names, row.split(","), strict=False))
+        if record.get("pxname") != BACKEND or record.get("svname") in {"FRONTEND", "BACKEND"}:
+            continue
+        stats.append(ServerStat(
+            name=record["svname"], status=record.get("status", ""),
+            check_status=record.get("check_status", ""), weight=_int(record.get("weight")),
+            requests=sum(_int(record.get(f"hrsp_{k}xx")) for k in range(1, 6)),
+            errors_5xx=_int(record.get("hrsp_5xx")), retries=_int(record.get("wretr")),
+            redispatches=_int(record.get("wredis")), response_ms=_int(record.get("rtime")),
+            current_sessions=_int(record.get("scur"))))
+    return stats
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def cache_outcomes(socket_path: Path) -> dict[str, int]:
+    """Responses by X-Cache value (HIT, MISS, BYPASS) counted by the balancer since it started."""
+    text = runtime_command(socket_path, f"show table {CACHE_TABLE}")
+    outcomes: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if "key" in fields and "gpc0" in fields:
+            outcomes[fields["key"]] = int(fields["gpc0"])
+    return outcomes
+
+
+def set_server_state(socket_path: Path, server: str, state: str) -> None:
+    """Put a replica in `ready`, `drain` or `maint`."""
+    _expect_empty(runtime_command(socket_path, f"set server {BACKEND}/{server} state {state}"))
+
+
+def set_server_weight(socket_path: Path, server: str, percent: int) -> None:
+    """Give a replica a share of its initial weight (the breaker's recovery ramp)."""
+    _expect_empty(runtime_command(socket_path, f"set server {BACKEND}/{server} weight {percent}%"))
+
+
+def _expect_empty(answer: str) -> None:
+    if answer.strip():
+        raise AlumnosError(f"HAProxy refused a runtime command: {answer.strip()}")

@@ -1,0 +1,101 @@
+"""HAProxy's configuration from the patterns spec, judged by the real haproxy binary."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from alumnos_cli.patterns import PatternsSpec, parse_rate_limit
+from alumnos_cli.stack.haproxy import (
+    BalancerPaths,
+    Replica,
+    check_config,
+    find_haproxy,
+    haproxy_config,
+)
+
+REPLICAS = [Replica("replica-1", "127.0.0.1", 18081), Replica("replica-2", "127.0.0.1", 18082)]
+SWITCHES = list(itertools.product([True, False], repeat=3))
+
+
+def _config(spec: PatternsSpec, log_port: int | None = 15514) -> str:
+    return haproxy_config(spec, REPLICAS, "127.0.0.1", 18080,
+                          BalancerPaths(Path("/tmp/alumnos-test.sock"), log_port))
+
+
+@pytest.mark.parametrize(("retry", "rate_limit", "breaker"), SWITCHES)
+def test_every_combination_of_patterns_is_a_valid_haproxy_configuration(
+        tmp_path: Path, retry: bool, rate_limit: bool, breaker: bool) -> None:
+    spec = PatternsSpec(retry=retry, rate_limit=rate_limit, circuit_breaker=breaker)
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(_config(spec, 15514 if breaker else None))
+    assert check_config(find_haproxy(), path) is None
+
+
+def test_haproxy_reports_what_it_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(_config(PatternsSpec()).replace("balance roundrobin", "balance nonsense"))
+    problem = check_config(find_haproxy(), path)
+    assert problem is not None and "balance only supports 'roundrobin'" in problem
+
+
+def test_the_numbers_come_from_the_spec() -> None:
+    spec = PatternsSpec(retry_attempts=5, rate_limit_average=42, rate_limit_period_s=10,
+                        health_interval_ms=700, health_fall=4, health_rise=3)
+    text = _config(spec)
+    assert "    retries 4\n" in text  # attempts count the first try, as Traefik's do
+    assert "option redispatch 1" in text
+    assert "retry-on conn-failure empty-response response-timeout" in text
+    assert "disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS" in text
+    assert "if { sc_gpc0_rate(0) ge 42 }" in text
+    assert "store gpc0_rate(10s)" in text
+    assert "hdr Retry-After 10" in text
+    assert "check inter 700ms fall 4 rise 3" in text
+    assert "option httpchk GET /health" in text
+    assert "balance roundrobin" in text
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("    server ")] \
+        == ["replica-1", "replica-2"]
+
+
+def test_switched_off_patterns_leave_no_trace() -> None:
+    text = _config(PatternsSpec(retry=False, rate_limit=False, circuit_breaker=False), None)
+    assert "retries 0" in text and "no option redispatch" in text
+    assert "retry-on" not in text
+    assert "track-sc0" not in text and "429" not in text
+    assert "observe layer7" not in text
+    assert "log 127.0.0.1" not in text
+
+
+def test_problem_bodies_are_json_problems() -> None:
+    bodies = re.findall(r"string '([^']*)'", _config(PatternsSpec()))
+    documents = [json.loads(body) for body in bodies]
+    assert {d["status"] for d in documents} == {429, 503}
+    for document in documents:
+        assert set(document) == {"type", "title", "status", "detail"}
+        assert document["type"].startswith("https://alumnos.universidad.localhost/problems/")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("100/s", (100, 1)), ("50/10s", (50, 10)), ("600/m", (600, 60)), (" 7 / 2s ", (7, 2)),
+    ("off", None), ("OFF", None), ("0", None),
+])
+def test_rate_limits_parse(text: str, expected: tuple[int, int] | None) -> None:
+    assert parse_rate_limit(text) == expected
+
+
+@pytest.mark.parametrize("text", ["100", "fast", "-1/s", "0/s", "10/0s", "10/h"])
+def test_bad_rate_limits_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="looks like 100/s"):
+        parse_rate_limit(text)
+
+
+def test_the_rate_limit_reads_as_the_flag_writes_it() -> None:
+    assert PatternsSpec().rate_limit_text == "100/s"
+    assert replace(PatternsSpec(), rate_limit_period_s=10, rate_limit_average=5).rate_limit_text \
+        == "5/10s"
+    assert PatternsSpec(rate_limit=False).rate_limit_text == "off"

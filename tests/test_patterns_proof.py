@@ -1,0 +1,115 @@
+"""`alumnos patterns` on a real local stack: HAProxy, Granian replicas, k6, fault injection.
+
+Shortened loads (bounded, loopback only); the verdicts are the command's own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alumnos_cli.main import app
+from alumnos_cli.proof import (
+    PASS,
+    SKIPPED,
+    ProofOptions,
+    judge_balance,
+    latest_proof,
+    prove,
+)
+from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.settings import Settings
+from alumnos_cli.stack import local
+from alumnos_cli.stack.ports import free_block
+
+pytestmark = pytest.mark.slow
+
+SHORT = ProofOptions(vus=60, retry_seconds=6, balancing_requests=300, cache_requests=100,
+                     rate_seconds=2.0, breaker_vus=20, breaker_phase_seconds=3)
+
+
+@pytest.fixture
+def full_stack(settings: Settings) -> Iterator[local.UpResult]:
+    seed_alumnos(settings, count=5000, seed=3)
+    spec = replace(local.LOCAL_PATTERNS, rate_limit=True, rate_limit_average=50,
+                   rate_limit_burst=50, circuit_breaker_fallback_s=8,
+                   circuit_breaker_recovery_s=2)
+    options = local.ServiceOptions(port=free_block(18300, 4), replicas=3, workers=1,
+                                   blocking_threads=4, fault_injection=True, patterns=spec)
+    result = local.up(settings, options)
+    yield result
+    local.down(settings)
+
+
+def test_every_pattern_is_proven_on_the_running_stack(full_stack: local.UpResult,
+                                                      settings: Settings) -> None:
+    report = prove(settings, SHORT)
+    verdicts = {r.pattern: r for r in report.results}
+    assert {name: r.verdict for name, r in verdicts.items()} == {
+        "balancing": PASS, "retry": PASS, "rate-limit": PASS, "circuit-breaker": PASS,
+        "cache": PASS}, [r.observed for r in report.results]
+    retry = verdicts["retry"].evidence
+    assert retry["failed"] == 0 and retry["requests"] > 0
+    assert "back UP in HAProxy" in retry["events_s_after_kill"]
+    rate = verdicts["rate-limit"].evidence
+    assert rate["above_429"] > 0 and rate["below_429"] == 0 and rate["well_formed"]
+    breaker = verdicts["circuit-breaker"].evidence
+    assert breaker["ejected_after_s"] is not None and breaker["served_while_out"] == 0
+    assert breaker["served_after_heal"] > 0
+    assert verdicts["cache"].evidence["equal_to_database"]
+    saved = json.loads(report.path.read_text())
+    assert [r["verdict"] for r in saved["results"]] == [PASS] * 5
+    assert latest_proof(settings.results_dir) == saved
+    # The healed replica has no fault left behind.
+    assert not any(Path(r.fault_file).exists() for r in full_stack.state.service.replicas)
+
+
+@pytest.fixture
+def plain_stack(settings: Settings) -> Iterator[local.UpResult]:
+    seed_alumnos(settings, count=500, seed=3)
+    options = local.ServiceOptions(port=free_block(18300, 3), replicas=2, workers=1)
+    result = local.up(settings, options)
+    yield result
+    local.down(settings)
+
+
+def test_patterns_switched_off_are_skipped_with_the_way_to_switch_them_on(
+        plain_stack: local.UpResult, settings: Settings) -> None:
+    result = CliRunner().invoke(app, ["patterns", "balancing", "rate-limit", "circuit-breaker",
+                                      "--state-dir", str(settings.state_dir),
+                                      "--results-dir", str(settings.results_dir)])
+    assert result.exit_code == 0, result.output
+    assert "rate-limit skipped: alumnos down; alumnos up --rate-limit 100/s" in result.output
+    assert "circuit-breaker skipped: alumnos down; alumnos up --fault-injection" in result.output
+    saved = latest_proof(settings.results_dir)
+    assert saved is not None
+    assert [(r["pattern"], r["verdict"]) for r in saved["results"]] == [
+        ("balancing", PASS), ("rate-limit", SKIPPED), ("circuit-breaker", SKIPPED)]
+
+
+@pytest.mark.parametrize(("counts", "ok"), [
+    ({"replica-1": 100, "replica-2": 100, "replica-3": 100}, True),
+    ({"replica-1": 109, "replica-2": 100, "replica-3": 91}, True),
+    ({"replica-1": 120, "replica-2": 100, "replica-3": 80}, False),  # 20% off even
+    ({"replica-1": 150, "replica-2": 150}, False),  # a healthy replica served nothing
+    ({"replica-1": 100, "replica-2": 100, "replica-3": 100, "stranger": 3}, False),
+    ({}, False),
+])
+def test_balance_verdicts(counts: dict[str, int], ok: bool) -> None:
+    verdict, _deviation = judge_balance(["replica-1", "replica-2", "replica-3"], Counter(counts))
+    assert verdict is ok
+
+
+def test_unknown_patterns_and_no_stack_are_refused(tmp_path: Path, settings: Settings) -> None:
+    runner = CliRunner()
+    no_stack = runner.invoke(app, ["patterns", "--state-dir", str(tmp_path / "none")])
+    assert no_stack.exit_code == 1
+    assert "no running stack to prove" in no_stack.output
+    with pytest.raises(Exception, match="unknown pattern"):
+        prove(settings, replace(SHORT, only=("teleport",)))
