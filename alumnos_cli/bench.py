@@ -9,7 +9,7 @@ import platform
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -184,9 +184,11 @@ def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary:
     database_url = state.database_url if state else settings.database_url
     stack = None
     if state is not None and state.service.url == url:
-        stack = {"mode": state.mode, "workers": state.service.workers,
-                 "blocking_threads": state.service.blocking_threads,
-                 "cache": state.service.cache}
+        record = state.service
+        stack = {"mode": state.mode, "replicas": len(record.replicas),
+                 "workers": record.workers, "blocking_threads": record.blocking_threads,
+                 "cache": record.cache, "balancer": "haproxy" if record.balancer else None,
+                 "patterns": asdict(record.patterns) if record.balancer else None}
     return {
         "status": "running",
         "scenario": request.scenario,

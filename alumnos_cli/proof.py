@@ -172,10 +172,13 @@ class Client:
                 headers = {k.lower(): v for k, v in response.getheaders()}
                 return Answer(response.status, headers.get("x-served-by", "").split(":")[0],
                               headers.get("x-cache", ""), headers, body)
-            except (http.client.HTTPException, ConnectionError):
+            except (http.client.HTTPException, OSError) as exc:
                 self.connection.close()
                 if attempt:
-                    raise
+                    raise ServiceUnreachable(
+                        f"the balancer did not answer GET {path} ({exc or type(exc).__name__})",
+                        "alumnos status shows the stack; alumnos logs haproxy shows why"
+                    ) from None
         raise AssertionError("unreachable")
 
     def close(self) -> None:

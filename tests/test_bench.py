@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from alumnos_cli.main import app
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
-from alumnos_cli.stack.ports import free_port
+from alumnos_cli.stack.ports import free_block
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -26,8 +27,8 @@ runner = CliRunner()
 @pytest.fixture
 def stack(settings: Settings) -> Iterator[local.UpResult]:
     seed_alumnos(settings, count=500, seed=8)
-    result = local.up(settings, local.ServiceOptions(port=free_port(18180), workers=1,
-                                                     blocking_threads=2))
+    result = local.up(settings, local.ServiceOptions(port=free_block(18180, 3), replicas=2,
+                                                     workers=1, blocking_threads=2))
     yield result
     local.down(settings)
 
@@ -49,8 +50,9 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert meta["status"] == "finished" and meta["k6_exit_code"] == 0
     assert meta["url"] == stack.state.service.url
     assert meta["rows"] == 500
-    assert meta["stack"] == {"mode": "local", "workers": 1, "blocking_threads": 2,
-                             "cache": True}
+    assert meta["stack"] == {"mode": "local", "replicas": 2, "workers": 1,
+                             "blocking_threads": 2, "cache": True, "balancer": "haproxy",
+                             "patterns": asdict(local.LOCAL_PATTERNS)}
     assert meta["versions"]["k6"].startswith("v1.")
     assert meta["versions"]["postgresql"]
     assert meta["machine"]["cpu_count"] >= 1

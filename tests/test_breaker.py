@@ -12,7 +12,9 @@ from alumnos_cli.stack.breaker import (
     Breaker,
     BreakerConfig,
     parse_log_line,
+    reconcile,
 )
+from alumnos_cli.stack.haproxy import ServerStat
 
 
 def _breaker(**change: object) -> Breaker:
@@ -77,7 +79,7 @@ def test_open_then_recovering_with_a_growing_weight_then_closed() -> None:
                                                                           state="ready")]
     assert breaker.replicas["replica-1"].state == RECOVERING
     weights = [a.weight for t in (13.0, 16.0, 19.0) for a in breaker.tick(t)]
-    assert weights == sorted(weights) and all(10 < w < 100 for w in weights)
+    assert weights == [28, 55, 82]
     assert breaker.tick(21.0) == [Action("replica-1", weight=100)]
     assert breaker.replicas["replica-1"].state == CLOSED
     assert breaker.replicas["replica-1"].trips == 1
@@ -113,6 +115,34 @@ def test_percentiles_other_than_the_median() -> None:
     _feed(breaker, "replica-1", 5, 85, at=1.0)
     _feed(breaker, "replica-1", 500, 15, at=1.0)
     assert breaker.tick(1.1) == [Action("replica-1", state="maint")]
+
+
+def _stat(name: str, status: str, weight: int = 100) -> ServerStat:
+    return ServerStat(name=name, status=status, check_status="L7OK", weight=weight, requests=0,
+                      errors_5xx=0, retries=0, redispatches=0, response_ms=0,
+                      current_sessions=0)
+
+
+def test_reconcile_puts_haproxy_back_in_line_with_the_breakers() -> None:
+    breaker = _breaker()
+    _feed(breaker, "replica-1", 300, 5, at=1.0)
+    breaker.tick(1.0)  # replica-1 open
+    # HAProxy restarted and forgot: replica-1 is UP again; replica-2 was left in MAINT by a
+    # previous watcher.
+    actions = reconcile(breaker, [_stat("replica-1", "UP"), _stat("replica-2", "MAINT"),
+                                  _stat("replica-9", "MAINT")])
+    assert actions == [Action("replica-1", state="maint"), Action("replica-2", state="ready")]
+    assert reconcile(breaker, [_stat("replica-1", "MAINT"), _stat("replica-2", "UP")]) == []
+
+
+def test_reconcile_restores_a_lost_recovery_weight() -> None:
+    breaker = _breaker(fallback_s=1.0)
+    _feed(breaker, "replica-1", 300, 5, at=0.5)
+    breaker.tick(0.5)
+    breaker.tick(1.6)  # recovering at 10%
+    assert reconcile(breaker, [_stat("replica-1", "UP", weight=100)]) == [
+        Action("replica-1", weight=10)]
+    assert reconcile(breaker, [_stat("replica-1", "UP", weight=10)]) == []
 
 
 def test_haproxy_log_lines() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from alumnos_cli.errors import AlumnosError
 from alumnos_cli.main import app
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
-from alumnos_cli.stack import local, supervisor
+from alumnos_cli.stack import haproxy, local, supervisor
 from alumnos_cli.stack.ports import free_block
 from alumnos_cli.stack.postgres import cluster_root
 from alumnos_cli.stack.state import load_state
@@ -149,6 +150,41 @@ def test_down_stops_everything_up_started(stack: local.UpResult, settings: Setti
     assert local.http_get(f"{stack.state.service.url}/health") is None
     assert load_state(settings.state_dir) is None
     assert local.down(settings) == []
+
+
+def test_down_finds_the_programs_even_after_supervisord_died(
+        stack: local.UpResult, settings: Settings) -> None:
+    supervisord = stack.state.service.supervisor.pid
+    everything = _descendants(supervisord)
+    assert len(everything) >= 6
+    os.kill(supervisord, signal.SIGKILL)  # its programs live on in their own process groups
+    deadline = time.monotonic() + 10
+    while _alive(supervisord) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(supervisord, os.WNOHANG)
+        time.sleep(0.05)
+    assert [pid for pid in everything if _alive(pid)]
+    stopped = local.down(settings)
+    assert any("outlived supervisord" in line for line in stopped), stopped
+    assert [pid for pid in everything if _alive(pid)] == []
+    assert local.http_get(f"{stack.state.service.url}/health") is None
+
+
+def test_the_breaker_puts_back_what_someone_else_changed(stack: local.UpResult) -> None:
+    socket_path = Path(stack.state.service.runtime_socket or "")
+    haproxy.set_server_state(socket_path, "replica-2", "maint")
+    haproxy.set_server_weight(socket_path, "replica-1", 10)
+    # A recovery weight is a real share: 10% of 100, not of HAProxy's default weight of 1.
+    assert {s.name: s.weight for s in haproxy.server_stats(socket_path)}["replica-1"] == 10
+    deadline = time.monotonic() + 10
+    stats = {}
+    while time.monotonic() < deadline:
+        stats = {s.name: s for s in haproxy.server_stats(socket_path)}
+        if stats["replica-2"].status == "UP" and stats["replica-1"].weight == 100:
+            break
+        time.sleep(0.2)
+    assert stats["replica-2"].status == "UP"  # the breaker has it closed: back in rotation
+    assert stats["replica-1"].weight == 100
 
 
 def test_no_healthy_replica_gives_a_fast_problem_not_a_hang(

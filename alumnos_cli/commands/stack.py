@@ -99,13 +99,18 @@ def up(
                                circuit_breaker=circuit_breaker,
                                breaker_latency_ms=breaker_latency_ms,
                                breaker_fallback_s=breaker_fallback_s)
-    if compose.choose_mode(mode) == "compose":
-        _compose_up(settings.state_dir, spec, replicas, cache=cache)
-        return
     options = local.ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
                                    blocking_threads=blocking_threads, cache=cache,
                                    balancer=balancer, fault_injection=fault_injection,
                                    patterns=spec)
+    local.validate_options(options)
+    if compose.choose_mode(mode) == "compose":
+        ignored = local_only_flags(options)
+        if ignored:
+            console.print(f"[yellow]compose mode ignores:[/] {', '.join(ignored)} (local mode "
+                          "only; the image's Granian settings are in the Dockerfile)")
+        _compose_up(settings.state_dir, spec, replicas, cache=cache)
+        return
     with console.status("starting replicas and balancer, waiting until all are healthy ..."):
         result = local.up(settings, options)
     service = result.state.service
@@ -122,6 +127,17 @@ def up(
                   f"{describe_patterns(service.patterns) if service.balancer else 'no patterns'})")
     console.print(f"try {service.url}/api/v1/alumno/alumno?limit=100&offset=0, "
                   "then alumnos status")
+
+
+def local_only_flags(options: local.ServiceOptions) -> list[str]:
+    """Flags given values that only local mode can honour."""
+    default = local.ServiceOptions()
+    named = {"--port": options.port != default.port, "--host": options.host != default.host,
+             "--workers": options.workers != default.workers,
+             "--blocking-threads": options.blocking_threads != default.blocking_threads,
+             "--no-balancer": not options.balancer,
+             "--fault-injection": options.fault_injection}
+    return [flag for flag, given in named.items() if given]
 
 
 def _compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool) -> None:

@@ -30,11 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.stack.haproxy import set_server_state, set_server_weight
+from alumnos_cli.stack.haproxy import (
+    ServerStat,
+    server_stats,
+    set_server_state,
+    set_server_weight,
+)
 
 CLOSED, OPEN, RECOVERING = "closed", "open", "recovering"
 FIRST_RECOVERY_WEIGHT = 10  # percent of the replica's weight when it comes back
 STATE_WRITE_SECONDS = 0.5
+RECONCILE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,26 @@ def read_state(path: Path) -> dict[str, object] | None:
         return None
 
 
+def reconcile(breaker: Breaker, stats: list[ServerStat]) -> list[Action]:
+    """What to send so HAProxy matches the breakers: after a failed command, after HAProxy
+    restarted (it forgets runtime changes), or after this watcher restarted (it starts closed)."""
+    actions = []
+    for stat in stats:
+        state = breaker.replicas.get(stat.name)
+        if state is None:
+            continue
+        in_maint = stat.status.startswith("MAINT")
+        if state.state == OPEN and not in_maint:
+            actions.append(Action(stat.name, state="maint"))
+        elif state.state != OPEN and in_maint:
+            actions.append(Action(stat.name, state="ready"))
+        if stat.weight != state.weight and not in_maint and state.state != OPEN:
+            actions.append(Action(stat.name, weight=state.weight))
+    return actions
+
+
 def apply(actions: list[Action], runtime_socket: Path) -> None:
-    """Send the breaker's changes to HAProxy; a balancer restarting is retried next tick."""
+    """Send the breaker's changes to HAProxy; what fails is set right by the next reconcile."""
     for action in actions:
         try:
             if action.weight is not None:
@@ -225,7 +249,7 @@ def run(config: BreakerConfig) -> None:
     runtime_socket, state_file = Path(config.runtime_socket), Path(config.state_file)
     breaker = Breaker(config, time.monotonic())
     period = config.check_period_ms / 1000
-    next_tick = next_write = time.monotonic()
+    next_tick = next_write = next_reconcile = time.monotonic()
     print(f"breaker watching {', '.join(config.replicas)} on udp/{config.log_port}", flush=True)
     while True:
         readable, _, _ = select.select([sock], [], [], period)
@@ -241,6 +265,12 @@ def run(config: BreakerConfig) -> None:
         if now >= next_write:
             write_state(state_file, breaker.snapshot(now))
             next_write = now + STATE_WRITE_SECONDS
+        if now >= next_reconcile:
+            try:
+                apply(reconcile(breaker, server_stats(runtime_socket)), runtime_socket)
+            except AlumnosError as exc:
+                print(f"runtime API: {exc.message}", flush=True)
+            next_reconcile = now + RECONCILE_SECONDS
 
 
 def _drain(sock: socket.socket, breaker: Breaker, now: float) -> None:

@@ -32,6 +32,7 @@ RATE_TABLE = "client_rates"
 QUEUE_TIMEOUT_S = 5
 # Per-replica concurrency HAProxy allows before it queues: a little above Granian's threads.
 SERVER_MAXCONN = 64
+FULL_WEIGHT = 100
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,10 @@ def _backend_section(spec: PatternsSpec, replicas: list[Replica]) -> list[str]:
                   "    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS"]
     else:
         lines += ["    retries 0", "    no option redispatch"]
+    # weight 100, not HAProxy's default of 1: the breaker's recovery ramp sets percentages of
+    # it, and 10% of 1 rounds down to 0.
     server = (f"check inter {spec.health_interval_ms}ms fall {spec.health_fall} "
-              f"rise {spec.health_rise} maxconn {SERVER_MAXCONN}")
+              f"rise {spec.health_rise} maxconn {SERVER_MAXCONN} weight {FULL_WEIGHT}")
     if spec.circuit_breaker:
         server += " observe layer7 error-limit 10 on-error mark-down"
     lines.append(f"    default-server {server}")
@@ -174,18 +177,18 @@ def check_config(binary: Path, config: Path) -> str | None:
 
 def runtime_command(socket_path: Path, command: str, timeout: float = 2.0) -> str:
     """Send one command to HAProxy's runtime API and return its answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
+    chunks = []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
             sock.connect(str(socket_path))
-        except OSError as exc:
-            raise AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
-                               "alumnos status shows whether the balancer runs; "
-                               "alumnos logs haproxy shows why") from None
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+            sock.sendall(command.encode() + b"\n")
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError as exc:
+        raise AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
+                           "alumnos status shows whether the balancer runs; "
+                           "alumnos logs haproxy shows why") from None
     return b"".join(chunks).decode(errors="replace")
 
 
@@ -208,7 +211,11 @@ class ServerStat:
 def server_stats(socket_path: Path) -> list[ServerStat]:
     """Each replica's state and counters, from `show stat`."""
     text = runtime_command(socket_path, "show stat")
-    header, *rows = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# pxname"):
+        raise AlumnosError(f"HAProxy answered `show stat` with {text[:80]!r}",
+                           "alumnos logs haproxy shows what it is doing")
+    header, *rows = lines
     names = header.lstrip("# ").split(",")
     stats = []
     for row in rows:

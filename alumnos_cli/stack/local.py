@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from alumnos_cli.stack import supervisor as supervision
 from alumnos_cli.stack.breaker import BreakerConfig, read_state
 from alumnos_cli.stack.ports import port_is_free
 from alumnos_cli.stack.postgres import start_private_cluster, stop_private_cluster
-from alumnos_cli.stack.processes import log_tail
+from alumnos_cli.stack.processes import log_tail, stop_marked
 from alumnos_cli.stack.state import (
     ReplicaRecord,
     ServiceRecord,
@@ -47,6 +48,7 @@ BREAKER_CONFIG = "breaker.json"
 BREAKER_STATE = "breaker-state.json"
 HAPROXY_CONFIG = "haproxy.cfg"
 RUNTIME_SOCKET = "haproxy.sock"
+STACK_ID_VARIABLE = "ALUMNOS_STACK_ID"
 
 
 @dataclass(frozen=True)
@@ -188,16 +190,22 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
             raise AlumnosError(f"port {port} on {options.host} is already in use",
                                "stop what listens there, or choose another with --port "
                                "(replicas take the ports just above it)")
+    if load_state(settings.state_dir) is not None:
+        down(settings)  # what a crashed or half-started stack left behind
     postgres = None
-    if not server_reachable(settings.database_url):
-        postgres = start_private_cluster(settings.state_dir)
-        settings = settings.with_database_url(postgres.url)
-    ensure_database(settings.database_url)
-    state = _start(settings, options, binary, postgres)
     try:
+        if not server_reachable(settings.database_url):
+            postgres = start_private_cluster(settings.state_dir)
+            settings = settings.with_database_url(postgres.url)
+        ensure_database(settings.database_url)
+        state = _start(settings, options, binary, postgres)
         _wait_until_healthy(state, settings.state_dir)
-    except AlumnosError:
-        down(settings)
+    except BaseException:
+        # Nothing half-started stays behind: the recorded stack, or the cluster just started.
+        if load_state(settings.state_dir) is not None:
+            down(settings)
+        elif postgres is not None:
+            stop_private_cluster(postgres)
         raise
     return UpResult(state, already_running=False, started_postgres=postgres is not None)
 
@@ -227,6 +235,8 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
             breaker_state.unlink(missing_ok=True)
     env = service_environment(settings, cache=options.cache,
                               fault_injection=options.fault_injection)
+    stack_id = uuid.uuid4().hex
+    env[STACK_ID_VARIABLE] = stack_id
     process = supervision.start_supervisor(state_dir, log_dir, programs, env)
     url = f"http://{options.host}:{options.port}"
     state = StackState(
@@ -237,7 +247,7 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
             blocking_threads=options.blocking_threads, cache=options.cache,
             balancer=binary is not None, fault_injection=options.fault_injection,
             supervisor=process, log_dir=str(log_dir), replicas=replicas,
-            patterns=options.patterns,
+            patterns=options.patterns, stack_id=stack_id,
             runtime_socket=str(runtime_socket) if runtime_socket else None,
             breaker_state=str(breaker_state) if breaker_state else None))
     save_state(settings.state_dir, state)
@@ -314,6 +324,8 @@ def _not_ready(record: ServiceRecord) -> list[str]:
         answer = http_get(f"{record.url}/health", timeout=1.0)
         if not waiting and (answer is None or answer[0] != 200):
             waiting = ["haproxy"]
+    if record.breaker_state and not waiting and not Path(record.breaker_state).exists():
+        waiting = ["breaker"]  # it writes its state file once it listens
     return waiting
 
 
@@ -350,6 +362,10 @@ def down(settings: Settings) -> list[str]:
     if supervision.stop_supervisor(settings.state_dir.resolve(), record.supervisor):
         stopped.append(f"supervisord (pid {record.supervisor.pid}) and "
                        f"{', '.join(names) or 'its programs'}")
+    # Programs run in their own process groups: if supervisord died first, they live on.
+    strays = stop_marked(STACK_ID_VARIABLE, record.stack_id) if record.stack_id else []
+    if strays:
+        stopped.append(f"{len(strays)} process(es) that outlived supervisord")
     if state.postgres is not None:
         stop_private_cluster(state.postgres)
         stopped.append(f"private PostgreSQL (port {state.postgres.port})")
@@ -446,7 +462,8 @@ def log_files(settings: Settings) -> dict[str, Path]:
     if log_dir.is_dir():
         files = {path.stem: path for path in sorted(log_dir.glob("*.log"))}
         if (log_dir / "supervisord.out").exists():
-            files.setdefault("supervisord", log_dir / "supervisord.log")
+            # What supervisord printed before its own log opened (why it did not start).
+            files["supervisord-start"] = log_dir / "supervisord.out"
     if state is not None and state.postgres is not None:
         files["postgres"] = Path(state.postgres.log)
     return files

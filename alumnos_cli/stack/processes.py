@@ -74,3 +74,38 @@ def log_tail(path: Path, lines: int = 5) -> str:
     if not path.exists():
         return ""
     return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def marked_processes(name: str, value: str) -> list[int]:
+    """Live processes whose environment holds name=value (what one `up` started, whoever
+    their parent is now)."""
+    wanted = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if wanted in environ.split(b"\0") and RecordedProcess.of(int(entry.name)).alive():
+            found.append(int(entry.name))
+    return found
+
+
+def stop_marked(name: str, value: str, timeout: float = 10.0) -> list[int]:
+    """SIGTERM every process marked name=value, SIGKILL what remains after timeout."""
+    pids = marked_processes(name, value)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and marked_processes(name, value):
+        for pid in pids:
+            _reap(pid)
+        time.sleep(0.1)
+    for pid in marked_processes(name, value):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+    return pids

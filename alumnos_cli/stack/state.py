@@ -40,6 +40,7 @@ class ServiceRecord:
     log_dir: str
     replicas: tuple[ReplicaRecord, ...] = ()
     patterns: PatternsSpec = field(default_factory=PatternsSpec)
+    stack_id: str = ""  # in every started process's environment, so `down` finds them all
     runtime_socket: str | None = None  # HAProxy's stats socket
     breaker_state: str | None = None  # the breaker watcher's state file
 
@@ -99,7 +100,7 @@ def load_state(state_dir: Path) -> StackState | None:
         return None
     try:
         return StackState.from_dict(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AlumnosError(f"the stack state file {path} is corrupt or from an older version "
                            f"({exc})",
                            "stop any leftover processes, delete the file, and run `alumnos up`"

@@ -65,6 +65,11 @@ def socket_dir(state_dir: Path) -> Path:
     digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
     short = Path(tempfile.gettempdir()) / f"alumnos-{digest}"
     short.mkdir(mode=0o700, exist_ok=True)
+    info = short.lstat()
+    if not short.is_dir() or short.is_symlink() or info.st_uid != os.getuid() \
+            or info.st_mode & 0o077:
+        raise AlumnosError(f"{short} is not a private folder of this user",
+                           "remove it, or use a shorter --state-dir")
     return short
 
 
@@ -76,6 +81,13 @@ def _escape(text: str) -> str:
 def supervisor_config(programs: list[Program], state_dir: Path, log_dir: Path) -> str:
     """The supervisord.conf for these programs: logs per program, restarts, group kills."""
     socket_path = socket_dir(state_dir) / SOCKET_FILE
+    words = [str(state_dir), str(log_dir), str(socket_path),
+             *(arg for p in programs for arg in p.command)]
+    for word in words:
+        if " ;" in word or " #" in word or "\n" in word:
+            # supervisord's configuration reads " ;" and " #" as the start of a comment.
+            raise AlumnosError(f"supervisord cannot take the path {word!r}",
+                               "use a --state-dir (and project folder) without ' ;' or ' #'")
     lines = [
         "[unix_http_server]", f"file={_escape(str(socket_path))}", "chmod=0700", "",
         "[supervisord]", f"logfile={_escape(str(log_dir / 'supervisord.log'))}",
