@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import random
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -28,16 +31,45 @@ from alumnos_cli.k6 import (
     scripts_dir,
 )
 from alumnos_cli.runs import K6_LOG_FILE, META_FILE, SUMMARY_FILE, new_run_dir, write_json
+from alumnos_cli.serverside import ServerSampler
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import compose
 from alumnos_cli.stack.local import http_get, running_state
 from alumnos_cli.stack.processes import log_tail
+from alumnos_cli.timeseries import recording_env
 
-SCENARIOS: dict[str, str] = {
-    "spike": "spike_tests.js",
-    "smoke": "smoke.js",
-    "endpoint": "endpoint.js",
-}
+
+@dataclass(frozen=True)
+class Scenario:
+    """One k6 script in k6/, and what it does."""
+
+    name: str
+    script: str
+    shape: str
+    description: str
+    profile: str | None = None  # its stages in k6/lib/shapes.json; None: constant load
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("smoke", "smoke.js", "constant",
+             "a few VUs on random pages over the whole table: does the stack work at all"),
+    Scenario("load", "load.js", "ramp 10%, hold, ramp down 10%",
+             "the expected load on the first 20 pages (mostly cached), ramped", "load"),
+    Scenario("spike", "spike_tests.js", "jump in 5%, hold, drop in the last 10%",
+             "the reference report's test: a sudden jump to the peak on the first page",
+             "spike"),
+    Scenario("stress", "stress.js", "5 steps of a fifth of the peak",
+             "steps up until the thresholds break; k6 stops 5 s after one is crossed",
+             "stress"),
+    Scenario("soak", "soak.js", "constant, long",
+             "a steady load for a long time (--duration 30m+): creep, leaks; 10% deep pages"),
+    Scenario("pagination", "pagination.js", "constant",
+             "random offsets over the whole table, 10% among the last pages, rows checked"),
+    Scenario("cache-cold", "cache_cold.js", "constant",
+             "an offset no request asked before, every time: no cache can help"),
+    Scenario("endpoint", "endpoint.js", "constant",
+             "one --path, status checks only (ceilings, comparisons)"),
+)}
 CEILING_PATH = "/api/v1/ping"
 CALIBRATION_DIR = "calibration"
 MAX_VUS = 5_000
@@ -67,6 +99,15 @@ class BenchRequest:
     url: str | None = None
     path: str | None = None  # endpoint scenario: the path to load
     calibrate: bool = False  # also run the same load on the ping endpoint
+    rate: float | None = None  # open model: iterations per second (VUs become the pool)
+    p95_ms: float | None = None  # threshold on the p95 latency
+    max_error_rate: float | None = None  # threshold on the share of failed requests
+    timeseries: bool = True  # record per-second aggregates (k6's dashboard recording)
+
+    @property
+    def model(self) -> str:
+        """closed (VUs loop) or open (a fixed arrival rate)."""
+        return "open" if self.rate else "closed"
 
 
 @dataclass(frozen=True)
@@ -86,6 +127,13 @@ def validate(request: BenchRequest) -> None:
         raise AlumnosError(f"--vus must be between 1 and {MAX_VUS}, got {request.vus}")
     if request.path is not None and not request.path.startswith("/"):
         raise AlumnosError(f"--path must start with /, got {request.path!r}")
+    if request.rate is not None and not 0 < request.rate <= 1_000_000:
+        raise AlumnosError(f"--rate must be between 1 and 1,000,000 requests/s, got {request.rate}")
+    if request.p95_ms is not None and not 0 < request.p95_ms <= 600_000:
+        raise AlumnosError(f"--p95 must be a latency in ms above 0, got {request.p95_ms}")
+    if request.max_error_rate is not None and not 0 < request.max_error_rate <= 1:
+        raise AlumnosError("--max-error-rate is a share between 0 and 1 (0.01 is 1%), "
+                           f"got {request.max_error_rate}")
     if request.path is not None and request.scenario != "endpoint":
         raise AlumnosError("--path applies to the endpoint scenario only",
                            "add --scenario endpoint")
@@ -107,8 +155,9 @@ def target_url(settings: Settings, url: str | None) -> str:
                              "start one with alumnos up, or pass --url")
 
 
-def verify_target(url: str) -> None:
-    """Refuse to load a target that is not a healthy, seeded alumnos service."""
+def verify_target(url: str, expected_total: int | None = None) -> None:
+    """Refuse to load a target that is not a healthy, seeded alumnos service (with the rows
+    the database holds, when we know which database it serves)."""
     page = http_get(f"{url}/api/v1/alumno/alumno?limit=1&offset=0", timeout=5.0)
     if page is None:
         raise ServiceUnreachable(f"nothing answers at {url}",
@@ -123,20 +172,69 @@ def verify_target(url: str) -> None:
                                  "check --url; if the table is empty, run alumnos seed")
     if not document.get("total"):
         raise AlumnosError(f"{url} serves no alumnos", "run alumnos seed first")
+    if expected_total is not None and document["total"] != expected_total:
+        raise ServiceUnreachable(
+            f"{url} reports {document['total']:,} alumnos but its database holds "
+            f"{expected_total:,}", "is the URL the stack alumnos up started? is a seed running?")
+
+
+MAX_REPEAT = 100
+
+
+def run_repeated(settings: Settings, request: BenchRequest, repeat: int,
+                 on_sample: Callable[[LiveSample], None] | None = None,
+                 on_run: Callable[[int], None] | None = None) -> list[BenchResult]:
+    """The same run `repeat` times, each in its own folder, grouped for the report."""
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise AlumnosError(f"--repeat must be between 1 and {MAX_REPEAT}, got {repeat}")
+    results: list[BenchResult] = []
+    group = None
+    for index in range(1, repeat + 1):
+        if on_run is not None:
+            on_run(index)
+        series = {"group": group, "index": index, "of": repeat} if repeat > 1 else None
+        result = run_bench(settings, request, on_sample, series=series)
+        group = group or result.run_dir.name
+        if index == 1 and series is not None:
+            _name_group(result.run_dir, group)
+        results.append(result)
+    return results
+
+
+def _name_group(run_dir: Path, group: str) -> None:
+    """The first run of a series names the group after itself, once its folder exists."""
+    meta = json.loads((run_dir / META_FILE).read_text())
+    meta["repeat"]["group"] = group
+    write_json(run_dir / META_FILE, meta)
+
+
+def _expected_total(settings: Settings, url: str) -> int | None:
+    """The row count of the database behind the stack `up` started, if the target is it."""
+    state = running_state(settings.state_dir)
+    if state is None or state.service.url != url:
+        return None
+    return row_count(state.database_url)
 
 
 def run_bench(settings: Settings, request: BenchRequest,
-              on_sample: Callable[[LiveSample], None] | None = None) -> BenchResult:
+              on_sample: Callable[[LiveSample], None] | None = None,
+              series: dict[str, Any] | None = None) -> BenchResult:
     """Verify the target, run k6, and store summary, log and metadata in a new run folder."""
     validate(request)
     url = target_url(settings, request.url)
-    verify_target(url)
+    verify_target(url, _expected_total(settings, url))
     binary = find_k6()
-    script = scripts_dir() / SCENARIOS[request.scenario]
+    script = scripts_dir() / SCENARIOS[request.scenario].script
     run_dir = new_run_dir(settings.results_dir, request.scenario)
     meta = run_metadata(settings, request, url=url, binary=binary, script=script)
+    meta["repeat"] = series
     write_json(run_dir / META_FILE, meta)
-    outcome = _run_scenario(binary, script, request, url, run_dir, on_sample)
+    state = running_state(settings.state_dir)
+    sampler = ServerSampler(state) if state is not None and state.service.url == url else None
+    with sampler or contextlib.nullcontext():
+        outcome = _run_scenario(binary, script, request, url, run_dir, on_sample)
+    if sampler is not None:
+        sampler.write(run_dir)
     calibration = None
     if request.calibrate and outcome.exit_code in (0, THRESHOLDS_FAILED):
         calibration_dir = run_dir / CALIBRATION_DIR
@@ -147,6 +245,7 @@ def run_bench(settings: Settings, request: BenchRequest,
                                "k6_exit_code": calibration.exit_code}
     meta["finished_at"] = _now()
     meta["k6_exit_code"] = outcome.exit_code
+    meta["load_generator"] = outcome.usage
     finished = [(run_dir, outcome)] + ([(run_dir / CALIBRATION_DIR, calibration)]
                                        if calibration else [])
     failed = [(folder, o) for folder, o in finished
@@ -166,7 +265,15 @@ def _run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, f
     env = dict(os.environ, BASE_URL=url, VUS=str(request.vus),
                DURATION=f"{request.duration_seconds}s",
                SUMMARY_PATH=str((folder / SUMMARY_FILE).resolve()),
-               K6_NO_USAGE_REPORT="true")
+               K6_NO_USAGE_REPORT="true", COLD_START=f"{random.random():.6f}")
+    if request.timeseries:
+        env.update(recording_env(folder))
+    if request.rate:
+        env["RATE"] = f"{request.rate:g}"
+    if request.p95_ms is not None:
+        env["THRESHOLD_P95_MS"] = f"{request.p95_ms:g}"
+    if request.max_error_rate is not None:
+        env["THRESHOLD_ERROR_RATE"] = f"{request.max_error_rate:g}"
     target = path or request.path
     if target:
         env["TARGET_PATH"] = target
@@ -195,11 +302,17 @@ def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary:
         "script": script.name,
         "script_sha256": hashlib.sha256(script.read_bytes()).hexdigest(),
         "vus": request.vus,
+        "model": request.model,
+        "timeseries": request.timeseries,
+        "rate": request.rate,
+        "thresholds": {"p95_ms": request.p95_ms or 2000,
+                       "max_error_rate": request.max_error_rate or 0.01},
         "path": request.path,
         "calibrate": request.calibrate,
         "duration_seconds": request.duration_seconds,
         "url": url,
         "command": " ".join(["alumnos", *sys.argv[1:]]),
+        "project": project_revision(),
         "started_at": _now(),
         "versions": {
             "alumnos": __version__,
@@ -214,6 +327,20 @@ def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary:
         "stack": stack,
         "settings": settings.public(),
     }
+
+
+def project_revision() -> dict[str, Any]:
+    """The git commit of the project that ran the benchmark, and whether it had local changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, check=True, timeout=5)
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True,
+                                check=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def cpu_model() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alumnos_cli.errors import K6Error
@@ -57,10 +58,11 @@ class LiveSample:
 
 @dataclass(frozen=True)
 class K6Outcome:
-    """How the k6 process ended."""
+    """How the k6 process ended, and what CPU it used."""
 
     exit_code: int
     log: Path
+    usage: dict[str, float] = field(default_factory=dict)
 
 
 # k6 exit codes: 0 passed; 99 thresholds crossed (a valid run that failed its targets).
@@ -75,12 +77,15 @@ def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
     argv = [str(binary), "run", "--address", f"127.0.0.1:{port}", "--no-color", "--quiet",
             *extra_args, str(script)]
     started = time.monotonic()
+    machine_before = machine_ticks()
+    k6_ticks = 0
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=script.parent)
         try:
             while process.poll() is None:
                 time.sleep(1.0)
+                k6_ticks = process_ticks(process.pid) or k6_ticks
                 sample = _poll(port, time.monotonic() - started)
                 if sample is not None and on_sample is not None:
                     on_sample(sample)
@@ -88,7 +93,44 @@ def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
             process.terminate()
             process.wait(timeout=30)
             raise
-    return K6Outcome(exit_code=process.returncode, log=log)
+    return K6Outcome(exit_code=process.returncode, log=log,
+                     usage=_usage(k6_ticks, machine_before, machine_ticks(),
+                                  time.monotonic() - started))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_ticks(pid: int) -> int | None:
+    """CPU time (user + system, clock ticks) a live process has used."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def _usage(k6_ticks: int, before: tuple[int, int], after: tuple[int, int],
+           wall: float) -> dict[str, float]:
+    """k6's CPU use and the machine's, over the run. k6's is sampled each second, so its last
+    second is missing: a slight underestimate."""
+    cores = os.cpu_count() or 1
+    busy, total = after[0] - before[0], after[1] - before[1]
+    cpu_seconds = k6_ticks / _TICKS
+    return {"k6_cpu_seconds": round(cpu_seconds, 2), "wall_seconds": round(wall, 2),
+            "k6_cores": round(cpu_seconds / wall, 3) if wall else 0.0,
+            "k6_share_of_machine": round(cpu_seconds / (wall * cores), 3) if wall else 0.0,
+            "machine_busy": round(busy / total, 3) if total else 0.0, "cpu_count": cores}
 
 
 def _poll(port: int, elapsed: float) -> LiveSample | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from alumnos_cli.errors import RunFolderError
+from alumnos_cli.k6 import scripts_dir
 from alumnos_cli.runs import StoredRun
 
 
@@ -44,6 +46,8 @@ class RunFigures:
     max_vus: int
     iterations: int
     thresholds: tuple[Threshold, ...]
+    iteration_avg_ms: float = 0.0
+    dropped_iterations: int = 0
 
     @property
     def thresholds_ok(self) -> bool:
@@ -97,6 +101,10 @@ def summary_figures(summary: dict[str, Any], file: str) -> RunFigures:
         max_vus=int(metrics.get("vus_max", {}).get("values", {}).get("max", 0)),
         iterations=int(metrics.get("iterations", {}).get("values", {}).get("count", 0)),
         thresholds=tuple(_thresholds(metrics)),
+        iteration_avg_ms=float(metrics.get("iteration_duration", {}).get("values", {})
+                               .get("avg", 0.0)),
+        dropped_iterations=int(metrics.get("dropped_iterations", {}).get("values", {})
+                               .get("count", 0)),
     )
 
 
@@ -107,3 +115,94 @@ def _thresholds(metrics: dict[str, Any]) -> list[Threshold]:
             found.append(Threshold(metric=name, expression=expression,
                                    ok=bool(verdict.get("ok"))))
     return found
+
+
+SHAPES_FILE = "lib/shapes.json"
+
+
+def average_load_share(scenario_shape: str | None) -> float:
+    """The run's average VUs (or rate) as a share of the peak, from the shape's stages.
+
+    Ramps are linear, so each stage averages its start and end levels.
+    """
+    if not scenario_shape:
+        return 1.0
+    shapes = json.loads((scripts_dir() / SHAPES_FILE).read_text())
+    stages = shapes.get(scenario_shape)
+    if not stages:
+        return 1.0
+    level, total = 0.0, 0.0
+    for share, target in stages:
+        total += share * (level + target) / 2
+        level = target
+    return total / sum(share for share, _ in stages)
+
+
+@dataclass(frozen=True)
+class LittlesLaw:
+    """Concurrency three ways: configured, implied by the requests, implied by the iterations.
+
+    Little's law: concurrency = throughput x time in the system. In a closed model each VU is
+    always in an iteration, so VUs ~= iterations/s x iteration time; the time per iteration
+    beyond the request's latency is spent in k6 (checks, parsing, a busy generator).
+    """
+
+    configured: float  # average VUs over the run
+    in_requests: float  # throughput x average latency
+    in_iterations: float  # iterations/s x average iteration duration
+
+    @property
+    def consistent(self) -> bool:
+        """The iterations account for the configured VUs within 15%."""
+        return self.configured > 0 and abs(self.in_iterations / self.configured - 1) <= 0.15
+
+    @property
+    def outside_requests(self) -> float:
+        """Share of the VUs' time not spent waiting for a response."""
+        return 1 - self.in_requests / self.configured if self.configured else 0.0
+
+
+def littles_law(figures: RunFigures, meta: dict[str, Any]) -> LittlesLaw | None:
+    """The check for a closed-model run; None for the open model, where VUs are a pool."""
+    if meta.get("model") == "open" or not figures.duration_seconds:
+        return None
+    from alumnos_cli.bench import SCENARIOS
+
+    scenario = SCENARIOS.get(str(meta.get("scenario")))
+    shape = None if scenario is None else scenario.profile
+    configured = float(meta.get("vus") or figures.max_vus) * average_load_share(shape)
+    iterations_per_s = figures.iterations / figures.duration_seconds
+    return LittlesLaw(configured=configured,
+                      in_requests=figures.requests_per_second * figures.latency.avg / 1000,
+                      in_iterations=iterations_per_s * figures.iteration_avg_ms / 1000)
+
+
+@dataclass(frozen=True)
+class GeneratorVerdict:
+    """Whether the load generator could have limited the figures."""
+
+    k6_cores: float
+    cpu_count: int
+    machine_busy: float
+    limited: bool
+    text: str
+
+
+def generator_verdict(meta: dict[str, Any]) -> GeneratorVerdict | None:
+    """From the CPU k6 used and how busy the machine was during the run."""
+    usage = meta.get("load_generator") or {}
+    if not usage:
+        return None
+    cores = float(usage.get("k6_cores", 0))
+    count = int(usage.get("cpu_count", 1))
+    busy = float(usage.get("machine_busy", 0))
+    # On a saturated machine, every core k6 burns is one the service did not get.
+    limited = busy >= 0.9 and cores >= 0.3 * count
+    if limited:
+        text = (f"k6 used {cores:.2f} of {count} cores while the machine was {busy:.0%} busy: "
+                "the load generator competed with the service, so these figures are a lower "
+                "bound; run k6 on another machine for the service's own limit")
+    else:
+        text = (f"k6 used {cores:.2f} of {count} cores; the machine was {busy:.0%} busy: "
+                "the generator was not the bottleneck")
+    return GeneratorVerdict(cores, count, busy, limited, text)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alumnos_cli.bench import BenchRequest, run_bench
-from alumnos_cli.errors import K6Error
+from alumnos_cli.bench import BenchRequest, run_bench, verify_target
+from alumnos_cli.errors import K6Error, ServiceUnreachable
 from alumnos_cli.main import app
 from alumnos_cli.seeding import seed_alumnos
 from alumnos_cli.settings import Settings
@@ -58,6 +58,12 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert meta["machine"]["cpu_count"] >= 1
     requests = summary["metrics"]["http_reqs"]["values"]["count"]
     assert requests > 10
+    # What the stack did meanwhile: HAProxy counted every k6 request over the two replicas.
+    server = json.loads((run_dir / "server.json").read_text())["summary"]
+    assert set(server["requests_by_replica"]) == {"replica-1", "replica-2"}
+    assert requests <= sum(server["requests_by_replica"].values()) <= requests + 5
+    assert server["service_cores_avg"] > 0 and server["service_rss_mib_max"] > 20
+    assert server["pg_connections_max"] >= 1
     assert summary["metrics"]["http_200"]["values"]["rate"] == 1
 
     report = _cli(settings, "report")
@@ -137,3 +143,75 @@ def test_endpoint_scenario_loads_the_given_path(stack: local.UpResult, settings:
     assert meta["path"] == path
     assert summary["metrics"]["http_200"]["values"]["rate"] == 1
     assert summary["metrics"]["http_reqs"]["values"]["count"] > 2
+
+
+@pytest.mark.parametrize("scenario", ["load", "stress", "soak", "pagination", "cache-cold"])
+def test_each_scenario_runs_against_the_real_stack_with_all_checks_passing(
+        stack: local.UpResult, settings: Settings, scenario: str) -> None:
+    result = run_bench(settings, BenchRequest(scenario=scenario, vus=3, duration_seconds=3))
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["metrics"]["http_reqs"]["values"]["count"] > 3
+    # pagination and cache-cold also check that each page holds exactly its rows
+    assert summary["metrics"]["checks"]["values"]["rate"] == 1
+    assert result.thresholds_ok
+
+
+def test_a_threshold_flag_that_fails_exits_2(stack: local.UpResult, settings: Settings) -> None:
+    result = _cli(settings, "bench", "--scenario", "endpoint", "--vus", "2", "--duration", "2s",
+                  "--p95", "0.001")
+    assert result.exit_code == 2, result.output
+    assert "thresholds failed" in result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["thresholds"] == {"p95_ms": 0.001, "max_error_rate": 0.01}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["metrics"]["http_req_duration"]["thresholds"] == {"p(95)<0.001": {"ok": False}}
+
+
+def test_open_model_repeated_runs_form_a_group_that_report_compares(
+        stack: local.UpResult, settings: Settings) -> None:
+    result = _cli(settings, "bench", "--scenario", "smoke", "--vus", "4", "--rate", "40",
+                  "--duration", "2s", "--repeat", "2")
+    assert result.exit_code == 0, result.output
+    first, second = sorted(settings.results_dir.iterdir())
+    metas = [json.loads((run / "meta.json").read_text()) for run in (first, second)]
+    assert [m["model"] for m in metas] == ["open", "open"]
+    assert [m["repeat"] for m in metas] == [{"group": first.name, "index": 1, "of": 2},
+                                            {"group": first.name, "index": 2, "of": 2}]
+    summary = json.loads((first / "summary.json").read_text())
+    # 40 iterations/s for 2 s, whatever the server does (the open model)
+    assert 60 <= summary["metrics"]["iterations"]["values"]["count"] <= 100
+    assert metas[0]["load_generator"]["k6_cpu_seconds"] > 0
+    compared = _cli(settings, "report", "--compare", first.name, second.name)
+    assert compared.exit_code == 0, compared.output
+    assert "2 runs" in compared.output
+
+
+def test_a_service_whose_total_is_not_its_databases_is_refused(stack: local.UpResult) -> None:
+    verify_target(stack.state.service.url, expected_total=500)  # the seeded rows
+    with pytest.raises(ServiceUnreachable, match="reports 500 alumnos but its database holds 499"):
+        verify_target(stack.state.service.url, expected_total=499)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--rate", "0"], "--rate must be between 1 and 1,000,000"),
+    (["--max-error-rate", "2"], "--max-error-rate is a share between 0 and 1"),
+    (["--p95", "-5"], "--p95 must be a latency in ms above 0"),
+    (["--repeat", "0"], "--repeat must be between 1 and 100"),
+])
+def test_bad_bench_flags_are_refused_before_any_load(tmp_path: Path, flags: list[str],
+                                                     message: str) -> None:
+    result = runner.invoke(app, ["bench", "--url", "http://127.0.0.1:9", *flags,
+                                 "--results-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_bench_list_describes_every_scenario() -> None:
+    result = runner.invoke(app, ["bench", "--list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ("smoke", "load", "spike", "stress", "soak", "pagination", "cache-cold",
+                 "endpoint"):
+        assert name in result.output
+    assert "--rate N" in result.output

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from alumnos_cli.bench import SCENARIOS, BenchRequest, parse_duration, run_bench
+from alumnos_cli.bench import SCENARIOS, BenchRequest, parse_duration, run_repeated
 from alumnos_cli.commands.common import (
     ResultsDir,
     StateDir,
@@ -21,11 +22,12 @@ from alumnos_cli.k6 import LiveSample
 
 @handle_errors
 def bench(
-    vus: Annotated[int, typer.Option("--vus", help="Peak virtual users.")] = 200,
+    vus: Annotated[int, typer.Option("--vus", help="Peak virtual users (with --rate: the most "
+                                     "VUs k6 may use to keep the rate).")] = 200,
     duration: Annotated[str, typer.Option("--duration", help="Test length: 30s, 2m, 1m30s.")]
     = "2m",
     scenario: Annotated[str, typer.Option(
-        "--scenario", help=f"One of: {', '.join(SCENARIOS)}.")] = "spike",
+        "--scenario", help=f"One of: {', '.join(SCENARIOS)} (see --list).")] = "spike",
     url: Annotated[str | None, typer.Option(
         "--url", help="Base URL to load [default: the stack started by alumnos up].")] = None,
     path: Annotated[str | None, typer.Option(
@@ -34,6 +36,23 @@ def bench(
     calibrate: Annotated[bool, typer.Option(
         "--calibrate", help="Also run the same load on /api/v1/ping: the machine's ceiling.")]
     = False,
+    rate: Annotated[float | None, typer.Option(
+        "--rate", help="Open model: requests per second to start whatever the server does "
+        "(k6 arrival-rate executors; late ones are counted as dropped).", show_default=False)]
+    = None,
+    p95: Annotated[float | None, typer.Option(
+        "--p95", help="Threshold: p95 latency in ms [default: 2000].", show_default=False)]
+    = None,
+    max_error_rate: Annotated[float | None, typer.Option(
+        "--max-error-rate", help="Threshold: share of failed requests [default: 0.01].",
+        show_default=False)] = None,
+    repeat: Annotated[int, typer.Option("--repeat", help="Run it N times (for the noise "
+                                        "verdict of report --compare).")] = 1,
+    timeseries: Annotated[bool, typer.Option(
+        "--timeseries/--no-timeseries", help="Record per-second throughput, latency, errors "
+        "and VUs (k6's dashboard aggregates).")] = True,
+    list_scenarios: Annotated[bool, typer.Option("--list", help="Describe the scenarios and "
+                                                 "exit.")] = False,
     results_dir: ResultsDir = None,
     state_dir: StateDir = None,
 ) -> None:
@@ -41,32 +60,57 @@ def bench(
 
     Example: alumnos bench --vus 200 --duration 2m --scenario spike --calibrate
     """
+    if list_scenarios:
+        _print_scenarios()
+        return
     settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
     request = BenchRequest(scenario=scenario, vus=vus, duration_seconds=parse_duration(duration),
-                           url=url, path=path, calibrate=calibrate)
-    with Progress(TextColumn(f"[bold]{scenario}"), BarColumn(), TimeElapsedColumn(),
+                           url=url, path=path, calibrate=calibrate, rate=rate, p95_ms=p95,
+                           max_error_rate=max_error_rate, timeseries=timeseries)
+    with Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[live]}"), console=err_console) as bar:
         live = LiveProgress(bar, run_seconds=request.duration_seconds,
-                            runs=2 if calibrate else 1)
-        result = run_bench(settings, request, live.on_sample)
+                            runs=2 if calibrate else 1, title=scenario)
+        results = run_repeated(settings, request, repeat, live.on_sample,
+                               on_run=lambda i: live.next_run(f"{scenario} {i}/{repeat}"
+                                                              if repeat > 1 else scenario))
         live.finish()
-    console.print(f"run stored in [bold]{result.run_dir}[/]; show it with: alumnos report "
-                  f"{result.run_dir.name}")
-    if not result.thresholds_ok:
+    for result in results:
+        console.print(f"run stored in [bold]{result.run_dir}[/]; show it with: alumnos report "
+                      f"{result.run_dir.name}")
+    if not all(result.thresholds_ok for result in results):
         err_console.print("[bold red]thresholds failed[/] (see alumnos report)")
         raise typer.Exit(2)
+
+
+def _print_scenarios() -> None:
+    table = Table(title="k6 scenarios (k6/)")
+    for column in ("scenario", "script", "load shape", "what it measures"):
+        table.add_column(column, overflow="fold")
+    for item in SCENARIOS.values():
+        table.add_row(item.name, item.script, item.shape, item.description)
+    console.print(table)
+    console.print("Closed model by default (--vus loop as fast as answers come); --rate N "
+                  "switches any scenario to the open model (N requests/s, --vus the pool).")
 
 
 class LiveProgress:
     """Feeds k6's live samples to a progress bar: elapsed time, VUs, current req/s, errors."""
 
-    def __init__(self, bar: Progress, *, run_seconds: int, runs: int) -> None:
+    def __init__(self, bar: Progress, *, run_seconds: int, runs: int, title: str) -> None:
         self.bar = bar
         self.run_seconds = run_seconds
+        self.runs = runs
         self.total = run_seconds * runs
-        self.task = bar.add_task("k6", total=self.total, live="starting k6 ...")
+        self.task = bar.add_task("k6", total=self.total, live="starting k6 ...", title=title)
         self.previous: LiveSample | None = None
         self.finished_runs = 0
+
+    def next_run(self, title: str) -> None:
+        """A new run of a --repeat series: the bar starts again."""
+        self.previous = None
+        self.finished_runs = 0
+        self.bar.reset(self.task, total=self.total, live="starting k6 ...", title=title)
 
     def on_sample(self, sample: LiveSample) -> None:
         """Show one sample; a clock that went back means the next k6 run (calibration) began."""

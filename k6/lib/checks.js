@@ -23,6 +23,22 @@ export function getPage(offset) {
   return res;
 }
 
+/** A random offset among the first `pages` pages (a hot set, as people browse an index). */
+export function hotOffset(pages) {
+  return Math.floor(Math.random() * pages) * PAGE_LIMIT;
+}
+
+/** GET a page and check that it holds exactly the rows the table has at that offset. */
+export function getExactPage(offset, total) {
+  const res = getPage(offset);
+  const expected = Math.max(0, Math.min(PAGE_LIMIT, total - offset));
+  check(res, {
+    'page holds the rows at its offset': (r) => r.status === 200
+      && r.json('items').length === expected && r.json('total') === total,
+  });
+  return res;
+}
+
 /** GET TARGET_PATH and check its status only. */
 export function getTarget() {
   const res = http.get(`${BASE_URL}${TARGET_PATH}`, { tags: { name: 'target' } });

@@ -4,6 +4,8 @@
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 export const VUS = parseInt(__ENV.VUS || '10', 10);
 export const DURATION = __ENV.DURATION || '30s';
+// Open model: requests (iterations) per second; 0 keeps the closed model (VUS in a loop).
+export const RATE = parseFloat(__ENV.RATE || '0');
 export const PAGE_LIMIT = parseInt(__ENV.PAGE_LIMIT || '100', 10);
 export const PAGE_PATH = '/api/v1/alumno/alumno';
 // Calibration: the same load on another path (the trivial /api/v1/ping) measures the ceiling.
@@ -13,10 +15,23 @@ export const TARGET_PATH = __ENV.TARGET_PATH || '';
 export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(50)', 'p(90)', 'p(95)', 'p(99)'];
 
 // Targets, as k6 thresholds: a run that misses them exits with code 99.
+// alumnos bench --p95 / --max-error-rate set them; the defaults are deliberately loose.
+const P95_MS = parseFloat(__ENV.THRESHOLD_P95_MS || '2000');
+const ERROR_RATE = parseFloat(__ENV.THRESHOLD_ERROR_RATE || '0.01');
 export const THRESHOLDS = {
-  http_req_failed: ['rate<0.01'],
-  http_req_duration: ['p(95)<2000'],
+  http_req_failed: [`rate<${ERROR_RATE}`],
+  http_req_duration: [`p(95)<${P95_MS}`],
 };
+
+/** The same thresholds, stopping the test as soon as one is crossed (stress). */
+export function abortingThresholds() {
+  const aborting = {};
+  for (const [metric, expressions] of Object.entries(THRESHOLDS)) {
+    aborting[metric] = expressions.map((threshold) => (
+      { threshold, abortOnFail: true, delayAbortEval: '5s' }));
+  }
+  return aborting;
+}
 
 /** Seconds in a k6 duration string such as "2m", "90s" or "1m30s". */
 export function durationSeconds(text) {

@@ -1,0 +1,267 @@
+"""One self-contained HTML page for a run (or a comparison): tables and interactive charts.
+
+No network access is needed to open it: the data is embedded as JSON and a small inline
+script draws SVG charts (throughput, latency percentiles, errors and VUs over time, the
+latency distribution, the comparison) with a hover read-out. When it has drawn them it sets
+`data-charts` on <body>; a script error is recorded in `data-errors` (the browser test reads
+both).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict
+from typing import Any
+
+from alumnos_cli.compare import Comparison
+from alumnos_cli.render.terminal import describe_stack, littles_law_text, server_rows
+from alumnos_cli.results import GeneratorVerdict, LittlesLaw, RunFigures
+from alumnos_cli.timeseries import TimeSeries
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;color:#1d2330;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #dde}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .8rem;text-align:left;
+border-bottom:1px solid #eef}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#137333;font-weight:600}.fail{color:#b3261e;font-weight:600}
+.warn{color:#8a5a00}.charts{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+figure{margin:0;border:1px solid #e3e6ee;border-radius:6px;padding:.5rem}
+figcaption{font-weight:600;font-size:.9rem;margin-bottom:.25rem}
+svg{width:100%;height:auto;display:block}.tip{font-size:.8rem;color:#444;min-height:1.2em}
+"""
+
+SCRIPT = r"""
+(function () {
+  const COLORS = ['#1a73e8', '#e8710a', '#d01884', '#188038', '#9334e6'];
+  const data = JSON.parse(document.getElementById('alumnos-data').textContent);
+  const W = 520, H = 230, L = 56, R = 12, T = 12, B = 30;
+  const NS = 'http://www.w3.org/2000/svg';
+  const el = (name, attrs, parent) => {
+    const node = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (parent) parent.appendChild(node);
+    return node;
+  };
+  const fmt = (v) => v === null || v === undefined ? '-' :
+    Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en') : (+v).toFixed(2);
+  function frame(figure, title) {
+    const cap = document.createElement('figcaption'); cap.textContent = title;
+    figure.appendChild(cap);
+    const svg = el('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title}, figure);
+    const tip = document.createElement('div'); tip.className = 'tip'; figure.appendChild(tip);
+    return [svg, tip];
+  }
+  function axes(svg, xmax, ymax, xlabel) {
+    el('line', {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#999'}, svg);
+    el('line', {x1: L, y1: T, x2: L, y2: H - B, stroke: '#999'}, svg);
+    for (let i = 0; i <= 4; i++) {
+      const y = H - B - (H - B - T) * i / 4;
+      el('line', {x1: L, y1: y, x2: W - R, y2: y, stroke: '#eee'}, svg);
+      el('text', {x: L - 6, y: y + 4, 'text-anchor': 'end', 'font-size': 10},
+         svg).textContent = fmt(ymax * i / 4);
+    }
+    el('text', {x: W - R, y: H - 6, 'text-anchor': 'end', 'font-size': 10},
+       svg).textContent = `${fmt(xmax)} ${xlabel}`;
+  }
+  function lineChart(figure, title, xs, series, unit) {
+    const [svg, tip] = frame(figure, title);
+    const values = series.flatMap((s) => s.values.filter((v) => v !== null));
+    const xmax = Math.max(1, ...xs), ymax = Math.max(1e-9, ...values) * 1.05;
+    axes(svg, xmax, ymax, 's');
+    const px = (x) => L + (W - L - R) * x / xmax;
+    const py = (y) => H - B - (H - B - T) * y / ymax;
+    series.forEach((s, i) => {
+      let d = '';
+      s.values.forEach((v, j) => {
+        if (v === null) return;
+        d += `${d ? 'L' : 'M'}${px(xs[j]).toFixed(1)},${py(v).toFixed(1)}`;
+      });
+      el('path', {d, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.8,
+                  class: 'series', 'data-name': s.name,
+                  'data-points': s.values.filter((v) => v !== null).length}, svg);
+    });
+    const cursor = el('line', {y1: T, y2: H - B, stroke: '#555', 'stroke-dasharray': '3,3',
+                               visibility: 'hidden'}, svg);
+    svg.addEventListener('mousemove', (event) => {
+      const box = svg.getBoundingClientRect();
+      const x = (event.clientX - box.left) / box.width * W;
+      let j = 0;
+      xs.forEach((v, k) => { if (Math.abs(px(v) - x) < Math.abs(px(xs[j]) - x)) j = k; });
+      cursor.setAttribute('x1', px(xs[j])); cursor.setAttribute('x2', px(xs[j]));
+      cursor.setAttribute('visibility', 'visible');
+      tip.textContent = `${fmt(xs[j])} s: ` + series.map(
+        (s) => `${s.name} ${fmt(s.values[j])}${unit}`).join(', ');
+    });
+    svg.addEventListener('mouseleave', () => cursor.setAttribute('visibility', 'hidden'));
+    tip.textContent = series.map((s) => s.name).join(', ');
+  }
+  function barChart(figure, title, labels, groups, unit) {
+    const [svg, tip] = frame(figure, title);
+    const ymax = Math.max(1e-9, ...groups.flatMap((g) => g.values)) * 1.1;
+    axes(svg, 0, ymax, '');
+    const slot = (W - L - R) / labels.length, bar = slot * 0.7 / groups.length;
+    labels.forEach((label, i) => {
+      groups.forEach((g, k) => {
+        const v = g.values[i], h = (H - B - T) * v / ymax;
+        const rect = el('rect', {x: L + slot * i + slot * 0.15 + bar * k, y: H - B - h,
+                                 width: bar, height: h, fill: COLORS[k % COLORS.length],
+                                 class: 'bar', 'data-value': v}, svg);
+        rect.addEventListener('mouseenter', () => {
+          tip.textContent = `${label} (${g.name}): ${fmt(v)}${unit}`;
+        });
+      });
+      el('text', {x: L + slot * (i + 0.5), y: H - B + 14, 'text-anchor': 'middle',
+                  'font-size': 10}, svg).textContent = label;
+    });
+    tip.textContent = groups.map((g) => g.name).join(' vs ');
+  }
+  let drawn = 0;
+  const charts = document.getElementById('charts');
+  const add = () => { const f = document.createElement('figure'); charts.appendChild(f);
+    drawn += 1; return f; };
+  const ts = data.timeseries;
+  if (ts && ts.seconds.length) {
+    lineChart(add(), 'Throughput (req/s)', ts.seconds,
+              [{name: 'req/s', values: ts.requests_per_s}], '');
+    lineChart(add(), 'Latency percentiles (ms)', ts.seconds,
+              [{name: 'p50', values: ts.p50_ms}, {name: 'p95', values: ts.p95_ms},
+               {name: 'p99', values: ts.p99_ms}], ' ms');
+    lineChart(add(), 'Errors (% of requests)', ts.seconds,
+              [{name: 'errors', values: ts.errors.map((e) => 100 * e)}], '%');
+    lineChart(add(), 'Virtual users', ts.seconds, [{name: 'VUs', values: ts.vus}], '');
+  }
+  for (const dist of data.distributions || []) {
+    barChart(add(), dist.title, dist.labels, dist.groups, dist.unit);
+  }
+  document.body.dataset.charts = String(drawn);
+})();
+"""
+
+ERROR_HOOK = ("window.addEventListener('error',function(e){document.body.dataset.errors="
+              "(document.body.dataset.errors||'')+e.message+';'});")
+
+
+def _page(title: str, body: str, data: dict[str, Any]) -> str:
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
+            f"<script>{ERROR_HOOK}</script></head>\n<body>\n{body}\n"
+            f"<div id=\"charts\" class=\"charts\"></div>\n"
+            f"<script type=\"application/json\" id=\"alumnos-data\">{payload}</script>\n"
+            f"<script>{SCRIPT}</script>\n</body></html>\n")
+
+
+def _table(rows: list[tuple[str, str]], header: tuple[str, ...] | None = None) -> str:
+    head = ("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+            if header else "")
+    cells = "".join(f"<tr><td>{html.escape(a)}</td><td class=\"n\">{b}</td></tr>"
+                    for a, b in rows)
+    return f"<table>{head}{cells}</table>"
+
+
+def run_html(name: str, meta: dict[str, Any], figures: RunFigures,
+             ceiling: RunFigures | None, little: LittlesLaw | None,
+             generator: GeneratorVerdict | None, series: TimeSeries | None,
+             conclusion: list[str], server: dict[str, Any] | None = None,
+             proof: dict[str, Any] | None = None) -> str:
+    """The page of one run."""
+    lat = figures.latency
+    config = [("scenario", html.escape(f"{meta.get('scenario')} ({meta.get('script')})")),
+              ("load", html.escape(_load(meta))), ("target", html.escape(str(meta.get("url")))),
+              ("rows", f"{meta.get('rows') or 0:,}"),
+              ("stack", html.escape(describe_stack(meta["stack"])) if meta.get("stack")
+               else "-"),
+              ("started", html.escape(str(meta.get("started_at")))),
+              ("command", f"<code>{html.escape(str(meta.get('command')))}</code>")]
+    results = [("total requests", f"{figures.requests:,}"),
+               ("error rate", f"{figures.error_rate:.2%}"),
+               ("throughput", f"{figures.requests_per_second:,.1f} req/s"),
+               ("latency avg / p50 / p90", f"{lat.avg:,.1f} / {lat.p50:,.1f} / {lat.p90:,.1f} ms"),
+               ("latency p95 / p99 / max", f"{lat.p95:,.1f} / {lat.p99:,.1f} / {lat.max:,.1f} ms"),
+               ("peak VUs", f"{figures.max_vus:,}")]
+    if figures.dropped_iterations:
+        results.append(("dropped iterations", f"{figures.dropped_iterations:,}"))
+    if ceiling is not None and ceiling.requests_per_second:
+        results.append(("share of the ceiling (ping)",
+                        f"{figures.requests_per_second / ceiling.requests_per_second:.2f}"))
+    thresholds = [(f"{t.metric} {t.expression}", "<span class=pass>pass</span>" if t.ok
+                   else "<span class=fail>FAIL</span>") for t in figures.thresholds]
+    checks = []
+    if little is not None:
+        checks.append(("Little's law", html.escape(littles_law_text(little))))
+    if generator is not None:
+        css = "warn" if generator.limited else "pass"
+        checks.append(("load generator", f"<span class={css}>{html.escape(generator.text)}"
+                                         "</span>"))
+    body = (f"<h1>Load test: {html.escape(str(meta.get('scenario')))} "
+            f"<small>({html.escape(name)})</small></h1>"
+            f"<h2>Configuration</h2>{_table(config)}<h2>Results</h2>{_table(results)}"
+            + (f"<h2>Server side</h2>{_table(_escaped(server_rows(server)))}" if server else "")
+            + (f"<h2>Thresholds</h2>{_table(thresholds)}" if thresholds else "")
+            + (f"<h2>Patterns (alumnos patterns)</h2>{_patterns(proof)}" if proof else "")
+            + (f"<h2>Consistency</h2>{_table(checks)}" if checks else "")
+            + f"<h2>Conclusion</h2><p>{html.escape(' '.join(conclusion))}</p><h2>Charts</h2>")
+    distribution = {"title": "Latency distribution (ms)",
+                    "labels": ["avg", "p50", "p90", "p95", "p99", "max"], "unit": " ms",
+                    "groups": [{"name": name, "values": [lat.avg, lat.p50, lat.p90, lat.p95,
+                                                         lat.p99, lat.max]}]}
+    distributions = [distribution]
+    by_replica = ((server or {}).get("summary") or {}).get("requests_by_replica") or {}
+    if by_replica:
+        distributions.append({"title": "Requests per replica (HAProxy)",
+                              "labels": list(by_replica), "unit": "",
+                              "groups": [{"name": name, "values": list(by_replica.values())}]})
+    data = {"run": name, "figures": asdict(figures),
+            "timeseries": asdict(series) if series else None, "distributions": distributions}
+    return _page(f"alumnos {name}", body, data)
+
+
+def comparison_html(result: Comparison) -> str:
+    """The page of a comparison: the table and the metrics side by side."""
+    a, b = result.baseline.label, result.candidate.label
+    rows = "".join(
+        f"<tr><td>{html.escape(r.metric)} ({r.unit})</td><td class=n>{r.baseline:,.1f}</td>"
+        f"<td class=n>{r.candidate:,.1f}</td><td class=n>"
+        f"{'n/a' if r.relative is None else f'{r.relative:+.1%}'}</td>"
+        f"<td>{html.escape(r.verdict)}</td></tr>" for r in result.rows)
+    note = ("single runs: the spread between repeats is unknown, so no difference can be told "
+            "from noise" if result.single_runs else
+            "a difference counts only when every repeat of one side beats every repeat of the "
+            "other")
+    body = (f"<h1>{html.escape(b)} against {html.escape(a)}</h1><table><tr><th>metric</th>"
+            f"<th>{html.escape(a)}</th><th>{html.escape(b)}</th><th>difference</th>"
+            f"<th>verdict</th></tr>{rows}</table><p>{html.escape(note)}</p><h2>Charts</h2>")
+    latency = [r for r in result.rows if r.unit == "ms"]
+    throughput = [r for r in result.rows if r.metric == "throughput"]
+    distributions = [
+        {"title": "Latency (ms)", "labels": [r.metric.replace("latency ", "") for r in latency],
+         "unit": " ms", "groups": [{"name": a, "values": [r.baseline for r in latency]},
+                                   {"name": b, "values": [r.candidate for r in latency]}]},
+        {"title": "Throughput (req/s)", "labels": ["req/s"], "unit": " req/s",
+         "groups": [{"name": a, "values": [r.baseline for r in throughput]},
+                    {"name": b, "values": [r.candidate for r in throughput]}]},
+    ]
+    return _page(f"alumnos: {b} against {a}", body,
+                 {"timeseries": None, "distributions": distributions})
+
+
+def _patterns(proof: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r.get('pattern')))}</td>"
+        f"<td>{html.escape(str(r.get('observed')))}</td>"
+        f"<td class={'pass' if r.get('verdict') == 'pass' else 'fail'}>"
+        f"{html.escape(str(r.get('verdict')))}</td></tr>" for r in proof.get("results", []))
+    return f"<table><tr><th>pattern</th><th>observed</th><th>verdict</th></tr>{rows}</table>"
+
+
+def _escaped(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(label, html.escape(value)) for label, value in rows]
+
+
+def _load(meta: dict[str, Any]) -> str:
+    if meta.get("model") == "open":
+        return (f"open model: {meta.get('rate'):g} requests/s for {meta.get('duration_seconds')}"
+                f" s, up to {meta.get('vus')} VUs")
+    return f"{meta.get('vus')} VUs for {meta.get('duration_seconds')} s (closed model)"

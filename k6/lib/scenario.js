@@ -1,0 +1,25 @@
+// What every scenario shares: its options from a name and a load shape, the target check
+// before any load, and the summary written where alumnos bench asked for it.
+import { SUMMARY_TREND_STATS, THRESHOLDS } from './config.js';
+import { scenario } from './profiles.js';
+import { verifyTarget } from './checks.js';
+import { writeSummary } from './summary.js';
+
+/** k6 options for one scenario: its executor (closed or open model), thresholds, stats. */
+export function scenarioOptions(name, shape, thresholds = THRESHOLDS, extra = {}) {
+  return {
+    scenarios: { [name]: scenario(shape) },
+    thresholds,
+    summaryTrendStats: SUMMARY_TREND_STATS,
+    ...extra,
+  };
+}
+
+/** Fail before any load when the target is not a seeded alumnos service. */
+export function setup() {
+  return verifyTarget();
+}
+
+export function handleSummary(data) {
+  return writeSummary(data);
+}

@@ -1,0 +1,16 @@
+// Pagination: random offsets over the whole table, a tenth of them among the last 10 pages,
+// each page checked to hold exactly the rows at its offset (deep offsets must cost like shallow).
+import { PAGE_LIMIT } from './lib/config.js';
+import { getExactPage } from './lib/checks.js';
+import { scenarioOptions } from './lib/scenario.js';
+
+export { setup, handleSummary } from './lib/scenario.js';
+export const options = scenarioOptions('pagination', 'constant');
+
+export default function (target) {
+  const pages = Math.max(1, Math.ceil(target.total / PAGE_LIMIT));
+  const last = Math.random() < 0.1;
+  const page = last ? pages - 1 - Math.floor(Math.random() * Math.min(10, pages))
+    : Math.floor(Math.random() * pages);
+  getExactPage(page * PAGE_LIMIT, target.total);
+}

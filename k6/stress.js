@@ -1,0 +1,12 @@
+// Stress: steps of a fifth of the peak (VUS or RATE), each held, until the thresholds break:
+// k6 stops the test 5 s after one is crossed, so the run's length tells how far it went.
+import { abortingThresholds } from './lib/config.js';
+import { getPage, hotOffset } from './lib/checks.js';
+import { scenarioOptions } from './lib/scenario.js';
+
+export { setup, handleSummary } from './lib/scenario.js';
+export const options = scenarioOptions('stress', 'stress', abortingThresholds());
+
+export default function () {
+  getPage(hotOffset(20));
+}

@@ -1,0 +1,58 @@
+"""The k6 scenario scripts as k6 itself reads them (`k6 inspect`): executors, stages, thresholds."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from alumnos_cli.bench import SCENARIOS
+from alumnos_cli.k6 import find_k6, scripts_dir
+
+
+def inspect(script: str, **env: str) -> dict:  # type: ignore[type-arg]
+    flags = [item for key, value in env.items() for item in ("-e", f"{key}={value}")]
+    out = subprocess.run([str(find_k6()), "inspect", *flags, str(scripts_dir() / script)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def _seconds(stages: list[dict]) -> int:  # type: ignore[type-arg]
+    return sum(int(re.fullmatch(r"(\d+)s", s["duration"]).group(1)) for s in stages)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
+@pytest.mark.parametrize("model", ["closed", "open"])
+def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: object, model: str) -> None:
+    env = {"VUS": "40", "DURATION": "50s"} | ({"RATE": "300"} if model == "open" else {})
+    options = inspect(scenario.script, **env)  # type: ignore[attr-defined]
+    [config] = options["scenarios"].values()
+    executor = config["executor"]
+    if model == "closed":
+        assert executor in {"constant-vus", "ramping-vus"}
+    else:
+        assert executor in {"constant-arrival-rate", "ramping-arrival-rate"}
+        assert config["maxVUs"] == 40
+    if executor.startswith("ramping"):
+        assert _seconds(config["stages"]) == 50  # the ramps never change the run's length
+        peak = max(stage["target"] for stage in config["stages"])
+        assert peak == (300 if model == "open" else 40)
+    else:
+        assert config["duration"] == "50s"
+    assert "p(99)" in options["summaryTrendStats"]
+
+
+def test_thresholds_come_from_the_flags() -> None:
+    options = inspect("load.js", THRESHOLD_P95_MS="250", THRESHOLD_ERROR_RATE="0.001")
+    assert options["thresholds"] == {"http_req_duration": ["p(95)<250"],
+                                     "http_req_failed": ["rate<0.001"]}
+
+
+def test_stress_steps_up_and_stops_when_a_threshold_breaks() -> None:
+    options = inspect("stress.js", VUS="100", DURATION="100s")
+    stages = options["scenarios"]["stress"]["stages"]
+    assert [s["target"] for s in stages][1::2] == [20, 40, 60, 80, 100]
+    for rules in options["thresholds"].values():
+        assert all(rule["abortOnFail"] for rule in rules)

@@ -1,0 +1,264 @@
+"""Report rendering on checked-in real k6 runs (golden files), checks, and run comparison."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from alumnos_cli.compare import BETTER, NOISE, UNKNOWN, WORSE, compare, load_side, verdict
+from alumnos_cli.main import app
+from alumnos_cli.render.markdown import run_markdown
+from alumnos_cli.render.numbers import number
+from alumnos_cli.render.terminal import run_report
+from alumnos_cli.results import (
+    Latency,
+    RunFigures,
+    ceiling_figures,
+    figures,
+    generator_verdict,
+    littles_law,
+)
+from alumnos_cli.runs import load_run
+
+DATA = Path(__file__).parent / "data"
+RUNS = DATA / "runs"
+GOLDEN = DATA / "golden"
+SAMPLES = ["20261127T022841Z-spike", "20261127T051814Z-spike", "20261127T051838Z-load"]
+runner = CliRunner()
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("ALUMNOS_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}: run with ALUMNOS_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} changed; review, then ALUMNOS_UPDATE_GOLDEN=1"
+
+
+def _markdown(name: str, lang: str) -> str:
+    stored = load_run(RUNS / name)
+    f = figures(stored)
+    return run_markdown(name, stored.meta, f, ceiling_figures(stored),
+                        littles_law(f, stored.meta), generator_verdict(stored.meta), lang)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_markdown_matches_its_golden_file(name: str, lang: str) -> None:
+    _golden(f"{name}.{lang}.md", _markdown_with_server(name, lang))
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_terminal_report_matches_its_golden_file(name: str) -> None:
+    stored = load_run(RUNS / name)
+    console = Console(record=True, width=110, color_system=None, force_terminal=False)
+    console.print(run_report(stored, figures(stored), ceiling_figures(stored)))
+    _golden(f"{name}.txt", console.export_text())
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_json_matches_its_golden_file(name: str) -> None:
+    result = runner.invoke(app, ["report", name, "--format", "json", "--results-dir", str(RUNS)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["run"] == name
+    assert document["figures"]["requests"] == figures(load_run(RUNS / name)).requests
+    _golden(f"{name}.json", result.output)
+
+
+def test_server_side_figures_are_reported() -> None:
+    text = _markdown_with_server("20261127T051814Z-spike", "es")
+    assert "### Lado del servidor" in text
+    assert "peticiones por réplica" in text and "replica-1" in text
+    assert "aciertos de caché (en el balanceador)" in text
+
+
+def _markdown_with_server(name: str, lang: str) -> str:
+    result = runner.invoke(app, ["report", name, "--format", "markdown", "--lang", lang,
+                                 "--results-dir", str(RUNS)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_conclusion_follows_the_figures() -> None:
+    es = _markdown("20261127T051814Z-spike", "es")
+    f = figures(load_run(RUNS / "20261127T051814Z-spike"))
+    assert "## Prueba de carga: escenario spike" in es
+    assert "### Configuración" in es and "### Resultados" in es and "### Conclusión" in es
+    assert f"Las {number(f.requests, 0, 'es')} peticiones terminaron sin errores." in es
+    assert "Fracción del techo" in es  # calibrated: the share of the ceiling is given
+    # k6 shared a saturated 2-core machine in this run: the report must say so.
+    assert "cota inferior" in es
+    en = _markdown("20261127T051814Z-spike", "en")
+    assert "lower bound" in en and "## Load test: spike scenario" in en
+
+
+def test_a_failed_threshold_changes_the_conclusion(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(RUNS / "20261127T051814Z-spike", run)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["metrics"]["http_req_duration"]["thresholds"] = {"p(95)<1": {"ok": False}}
+    (run / "summary.json").write_text(json.dumps(summary))
+    stored = load_run(run)
+    f = figures(stored)
+    text = run_markdown("run", stored.meta, f, None, None, None, "es")
+    assert "El servicio NO cumplió `http_req_duration p(95)<1`." in text
+    assert "cumplió todos los umbrales" not in text
+
+
+def test_the_open_model_reports_its_rate_and_drops() -> None:
+    stored = load_run(RUNS / "20261127T051838Z-load")
+    assert stored.meta["model"] == "open" and stored.meta["rate"] == 300
+    assert littles_law(figures(stored), stored.meta) is None  # VUs are a pool there
+    text = _markdown("20261127T051838Z-load", "en")
+    assert "300 requests/s for 8 s, up to 20 virtual users (open model)" in text
+
+
+def _figures(rps: float, avg_ms: float, iterations_per_s: float, iteration_ms: float,
+             seconds: float = 120.0) -> RunFigures:
+    return RunFigures(
+        requests=int(rps * seconds), requests_per_second=rps, share_200=1.0, error_rate=0.0,
+        latency=Latency(avg=avg_ms, p50=avg_ms, p90=avg_ms, p95=avg_ms, p99=avg_ms,
+                        max=avg_ms), duration_seconds=seconds, data_received_bytes=0,
+        max_vus=200, iterations=int(iterations_per_s * seconds), thresholds=(),
+        iteration_avg_ms=iteration_ms)
+
+
+def test_littles_law_flags_the_reference_reports_figures() -> None:
+    # 200 VUs, 595 req/s, 189 ms: 595 x 0.189 = 112 VUs' worth of requests, not 200.
+    reference = _figures(rps=595, avg_ms=189, iterations_per_s=595, iteration_ms=336)
+    little = littles_law(reference, {"scenario": "endpoint", "vus": 200})
+    assert little is not None
+    assert little.in_requests == pytest.approx(112.5, abs=0.1)
+    assert little.consistent  # the iterations account for the VUs ...
+    assert little.outside_requests == pytest.approx(0.44, abs=0.01)  # ... not the requests
+    from alumnos_cli.render.terminal import littles_law_text
+
+    assert "44% of the VUs' time went outside the requests" in littles_law_text(little)
+
+
+def test_littles_law_uses_the_average_of_a_ramped_shape() -> None:
+    run = _figures(rps=1000, avg_ms=185, iterations_per_s=1000, iteration_ms=185)
+    little = littles_law(run, {"scenario": "spike", "vus": 200})
+    assert little is not None and little.configured == pytest.approx(185.0)
+    assert little.consistent and little.outside_requests < 0.01
+    idle = littles_law(replace(run, iteration_avg_ms=100), {"scenario": "spike", "vus": 200})
+    assert idle is not None and not idle.consistent
+
+
+@pytest.mark.parametrize(("usage", "limited"), [
+    ({"k6_cores": 0.97, "cpu_count": 2, "machine_busy": 0.95}, True),
+    ({"k6_cores": 0.24, "cpu_count": 2, "machine_busy": 0.22}, False),
+    ({"k6_cores": 0.9, "cpu_count": 8, "machine_busy": 0.5}, False),
+])
+def test_the_generator_verdict(usage: dict[str, float], limited: bool) -> None:
+    result = generator_verdict({"load_generator": usage})
+    assert result is not None and result.limited is limited
+
+
+@pytest.mark.parametrize(("baseline", "candidate", "higher", "expected"), [
+    ([100, 102, 101], [110, 111, 112], True, BETTER),
+    ([100, 102, 101], [90, 91, 92], True, WORSE),
+    ([100, 110, 105], [104, 108, 112], True, NOISE),
+    ([50, 52], [40, 41], False, BETTER),  # latency: lower is better
+    ([100], [150], True, UNKNOWN),  # one run a side: the spread is unknown
+])
+def test_comparison_verdicts_respect_the_noise(baseline: list[float], candidate: list[float],
+                                              higher: bool, expected: str) -> None:
+    assert verdict(baseline, candidate, higher_is_better=higher) == expected
+
+
+def _copy_as_group(tmp_path: Path, source: str, names: list[str], scale: float) -> None:
+    for index, name in enumerate(names, start=1):
+        run = tmp_path / name
+        shutil.copytree(RUNS / source, run)
+        meta = json.loads((run / "meta.json").read_text())
+        meta["repeat"] = {"group": names[0], "index": index, "of": len(names)}
+        (run / "meta.json").write_text(json.dumps(meta))
+        summary = json.loads((run / "summary.json").read_text())
+        summary["metrics"]["http_reqs"]["values"]["rate"] *= scale * (1 + index / 100)
+        (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_comparing_repeat_groups_on_constructed_runs(tmp_path: Path) -> None:
+    _copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
+    _copy_as_group(tmp_path, "20261127T051814Z-spike", ["b1", "b2", "b3"], 1.5)
+    result = compare(load_side(tmp_path, "a2"), load_side(tmp_path, "b1"))
+    assert [len(side.runs) for side in (result.baseline, result.candidate)] == [3, 3]
+    rows = {row.metric: row for row in result.rows}
+    assert rows["throughput"].verdict == BETTER
+    assert rows["latency p95"].verdict == NOISE  # identical latencies in every copy
+    assert rows["throughput"].relative == pytest.approx(0.5, abs=0.01)
+    cli = runner.invoke(app, ["report", "--compare", "a1", "b1", "--results-dir",
+                              str(tmp_path)], env={"COLUMNS": "160"})
+    assert cli.exit_code == 0, cli.output
+    assert "better" in cli.output and "+50." in cli.output
+
+
+def test_single_runs_cannot_be_told_apart(tmp_path: Path) -> None:
+    cli = runner.invoke(app, ["report", "--compare", "20261127T022841Z-spike",
+                              "20261127T051814Z-spike", "--results-dir", str(RUNS)],
+                        env={"COLUMNS": "160"})
+    assert cli.exit_code == 0, cli.output
+    assert "cannot tell" in cli.output and "--repeat 3" in cli.output
+
+
+def test_list_shows_each_run_and_names_a_broken_one(tmp_path: Path) -> None:
+    for name in SAMPLES:
+        shutil.copytree(RUNS / name, tmp_path / name)
+    broken = tmp_path / "20261127T060000Z-smoke"
+    shutil.copytree(RUNS / SAMPLES[0], broken)
+    (broken / "summary.json").write_text("{truncated")
+    result = runner.invoke(app, ["report", "--list", "--results-dir", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in SAMPLES:
+        assert name in result.output
+    assert "not valid JSON" in result.output
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--format", "pdf"], "--format must be one of terminal, markdown, json"),
+    (["--lang", "fr"], "--lang must be es or en"),
+    (["--compare", "nope", "20261127T051814Z-spike"], "no run folder named 'nope'"),
+])
+def test_bad_report_flags_give_one_line(flags: list[str], message: str) -> None:
+    result = runner.invoke(app, ["report", *flags, "--results-dir", str(RUNS)])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_markdown_written_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "informe.md"
+    result = runner.invoke(app, ["report", "20261127T051814Z-spike", "--format", "markdown",
+                                 "--results-dir", str(RUNS), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == _markdown_with_server("20261127T051814Z-spike", "es")
+
+
+def test_the_last_patterns_proof_is_part_of_the_report(tmp_path: Path) -> None:
+    name = "20261127T051814Z-spike"
+    shutil.copytree(RUNS / name, tmp_path / name)
+    proof = tmp_path / "patterns" / "20261127T060000Z"
+    proof.mkdir(parents=True)
+    (proof / "patterns.json").write_text(json.dumps({
+        "started_at": "20261127T060000Z",
+        "results": [{"pattern": "retry", "action": "kill", "observed": "0 failed",
+                     "verdict": "pass", "evidence": {}}]}))
+    markdown = runner.invoke(app, ["report", name, "--format", "markdown", "--lang", "en",
+                                   "--results-dir", str(tmp_path)])
+    assert "### Resilience patterns (alumnos patterns)" in markdown.output
+    assert "| retry | 0 failed | pass |" in markdown.output
+    terminal = runner.invoke(app, ["report", name, "--results-dir", str(tmp_path)],
+                             env={"COLUMNS": "160"})
+    assert "Patterns" in terminal.output
+    assert "│ retry   │ 0 failed │ pass    │" in terminal.output
