@@ -1,9 +1,11 @@
 """Comparing runs: side-by-side figures, differences, and a verdict that respects the noise.
 
-A run made with --repeat belongs to a group; comparing it compares the whole groups. With
-several runs on each side, a difference counts only when the two groups' ranges do not
-overlap (every run of one side beats every run of the other); with a single run on a side,
-the spread between repeats is unknown and the verdict says it cannot tell.
+A run made with --repeat belongs to a group; comparing it compares the whole groups (two runs
+of the same group are compared one against the other). A difference counts only with at
+least 3 runs a side, when the two groups' ranges do not overlap (every run of one side beats
+every run of the other) and the means differ by at least 5%: with 3 runs a side, ranges of
+unchanged configurations still miss each other by chance one time in ten, hence the floor.
+With fewer runs the spread between repeats is unknown and the verdict says it cannot tell.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from alumnos_cli.results import RunFigures, figures
 from alumnos_cli.runs import StoredRun, list_runs, load_run, resolve_run
 
 BETTER, WORSE, NOISE, UNKNOWN = "better", "worse", "within noise", "cannot tell"
+MIN_RUNS = 3
+MIN_EFFECT = 0.05
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,30 @@ class Comparison:
     baseline: Side
     candidate: Side
     rows: list[Row]
+    mismatches: list[str]  # what differs in how the two sides were made
 
     @property
     def single_runs(self) -> bool:
-        """True when a side has one run only, so no spread is known."""
-        return len(self.baseline.runs) < 2 or len(self.candidate.runs) < 2
+        """True when a side has too few runs for the spread between repeats to be known."""
+        return len(self.baseline.runs) < MIN_RUNS or len(self.candidate.runs) < MIN_RUNS
+
+
+def load_sides(results_dir: Path, baseline: str, candidate: str) -> tuple[Side, Side]:
+    """Both sides; runs of one --repeat group are compared one against the other."""
+    a = load_run(resolve_run(results_dir, baseline))
+    b = load_run(resolve_run(results_dir, candidate))
+    same_group = (_group_of(a) is not None and _group_of(a) == _group_of(b))
+    if same_group or a.path.resolve() == b.path.resolve():
+        return _single(a), _single(b)
+    return load_side(results_dir, baseline), load_side(results_dir, candidate)
+
+
+def _group_of(run: StoredRun) -> str | None:
+    return (run.meta.get("repeat") or {}).get("group")
+
+
+def _single(run: StoredRun) -> Side:
+    return Side(run.path.name, [run], [figures(run)])
 
 
 def load_side(results_dir: Path, name: str) -> Side:
@@ -115,15 +138,29 @@ def compare(baseline: Side, candidate: Side) -> Comparison:
         rows.append(Row(metric.name, metric.unit, statistics.fmean(a), statistics.fmean(b),
                         (min(a), max(a)), (min(b), max(b)),
                         verdict(a, b, higher_is_better=metric.higher_is_better)))
-    return Comparison(baseline, candidate, rows)
+    return Comparison(baseline, candidate, rows, mismatches(baseline, candidate))
+
+
+COMPARED_SETTINGS = ("scenario", "model", "vus", "rate", "duration_seconds", "path", "rows")
+
+
+def mismatches(baseline: Side, candidate: Side) -> list[str]:
+    """Load settings that differ between the sides: a comparison across them is not like
+    for like (the stack may differ on purpose: that is what comparisons are for)."""
+    a, b = baseline.runs[0].meta, candidate.runs[0].meta
+    return [f"{key}: {a.get(key)} against {b.get(key)}" for key in COMPARED_SETTINGS
+            if a.get(key) != b.get(key)]
 
 
 def verdict(baseline: list[float], candidate: list[float], *, higher_is_better: bool) -> str:
-    """better / worse only when the ranges of repeats do not overlap; else noise or unknown."""
-    if len(baseline) < 2 or len(candidate) < 2:
+    """better / worse only with enough repeats, ranges that do not overlap, and a difference
+    of means of at least MIN_EFFECT; else within noise, or cannot tell."""
+    if len(baseline) < MIN_RUNS or len(candidate) < MIN_RUNS:
         return UNKNOWN
-    if min(candidate) > max(baseline):
+    a, b = statistics.fmean(baseline), statistics.fmean(candidate)
+    large = abs(b - a) >= MIN_EFFECT * abs(a) if a else b != a
+    if min(candidate) > max(baseline) and large:
         return BETTER if higher_is_better else WORSE
-    if max(candidate) < min(baseline):
+    if max(candidate) < min(baseline) and large:
         return WORSE if higher_is_better else BETTER
     return NOISE

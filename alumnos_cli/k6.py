@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -78,36 +79,31 @@ def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
             *extra_args, str(script)]
     started = time.monotonic()
     machine_before = machine_ticks()
-    k6_ticks = 0
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=script.parent)
         try:
+            next_poll = started + 1.0
             while process.poll() is None:
-                time.sleep(1.0)
-                k6_ticks = process_ticks(process.pid) or k6_ticks
-                sample = _poll(port, time.monotonic() - started)
-                if sample is not None and on_sample is not None:
-                    on_sample(sample)
+                time.sleep(0.1)
+                if time.monotonic() >= next_poll:
+                    next_poll += 1.0
+                    sample = _poll(port, time.monotonic() - started)
+                    if sample is not None and on_sample is not None:
+                        on_sample(sample)
         except BaseException:
             process.terminate()
             process.wait(timeout=30)
             raise
+    wall = time.monotonic() - started
+    machine_after = machine_ticks()
+    # k6 is the child reaped in this window: the children's rusage delta is exactly its CPU.
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = ((children_after.ru_utime + children_after.ru_stime)
+                   - (children_before.ru_utime + children_before.ru_stime))
     return K6Outcome(exit_code=process.returncode, log=log,
-                     usage=_usage(k6_ticks, machine_before, machine_ticks(),
-                                  time.monotonic() - started))
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_ticks(pid: int) -> int | None:
-    """CPU time (user + system, clock ticks) a live process has used."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])
+                     usage=_usage(cpu_seconds, machine_before, machine_after, wall))
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -116,17 +112,16 @@ def machine_ticks() -> tuple[int, int]:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return 0, 0
+    values = values[:8]  # guest and guest_nice are already counted in user and nice
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     return sum(values) - idle, sum(values)
 
 
-def _usage(k6_ticks: int, before: tuple[int, int], after: tuple[int, int],
+def _usage(cpu_seconds: float, before: tuple[int, int], after: tuple[int, int],
            wall: float) -> dict[str, float]:
-    """k6's CPU use and the machine's, over the run. k6's is sampled each second, so its last
-    second is missing: a slight underestimate."""
+    """k6's CPU use and the machine's, over the run (k6's start-up and summary included)."""
     cores = os.cpu_count() or 1
     busy, total = after[0] - before[0], after[1] - before[1]
-    cpu_seconds = k6_ticks / _TICKS
     return {"k6_cpu_seconds": round(cpu_seconds, 2), "wall_seconds": round(wall, 2),
             "k6_cores": round(cpu_seconds / wall, 3) if wall else 0.0,
             "k6_share_of_machine": round(cpu_seconds / (wall * cores), 3) if wall else 0.0,

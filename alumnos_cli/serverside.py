@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from alumnos_cli.errors import AlumnosError
+from alumnos_cli.errors import AlumnosError, RunFolderError
 from alumnos_cli.runs import read_json, write_json
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack.processes import marked_processes
@@ -173,4 +173,17 @@ def summarize(samples: list[Sample], outcomes: dict[str, int], before: dict[str,
 def read_server(folder: Path) -> dict[str, Any] | None:
     """The run's server-side figures, None when none were recorded (another target)."""
     path = folder / SERVER_FILE
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    document = read_json(path)
+    summary = document.get("summary")
+    numbers_ok = isinstance(summary, dict) and all(
+        isinstance(value, int | float) or value is None
+        for key, value in summary.items() if key not in {"requests_by_replica", "cache_outcomes"})
+    counts_ok = isinstance(summary, dict) and all(
+        isinstance(counts, dict) and all(isinstance(v, int) for v in counts.values())
+        for counts in (summary.get("requests_by_replica", {}), summary.get("cache_outcomes", {})))
+    if not (numbers_ok and counts_ok):
+        raise RunFolderError(f"{path} does not hold server-side figures as alumnos writes them",
+                             "delete it to report the run without them")
+    return document

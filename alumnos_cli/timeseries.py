@@ -41,7 +41,7 @@ class TimeSeries:
     p50_ms: list[float | None] = field(default_factory=list)
     p95_ms: list[float | None] = field(default_factory=list)
     p99_ms: list[float | None] = field(default_factory=list)
-    vus: list[float] = field(default_factory=list)
+    vus: list[float | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.seconds)
@@ -58,7 +58,12 @@ def read_timeseries(folder: Path) -> TimeSeries | None:
     except (OSError, EOFError, zlib.error, ValueError, UnicodeDecodeError) as exc:
         raise RunFolderError(f"{path} is not a readable k6 recording ({exc})",
                              "delete it to report the run without its time series") from None
-    return parse_events(events, str(path))
+    try:
+        return parse_events(events, str(path))
+    except (TypeError, IndexError, KeyError, AttributeError, ValueError) as exc:
+        raise RunFolderError(f"{path} is not a readable k6 recording ({type(exc).__name__}: "
+                             f"{exc})", "delete it to report the run without its time series"
+                             ) from None
 
 
 def parse_events(events: list[dict[str, Any]], source: str = "recording") -> TimeSeries:
@@ -82,7 +87,7 @@ def parse_events(events: list[dict[str, Any]], source: str = "recording") -> Tim
 
 
 def _append(series: TimeSeries, values: dict[str, list[float]], start: float | None) -> None:
-    time_ms = float(values.get("time", [0])[0])
+    time_ms = float((values.get("time") or [start or 0])[0])
     series.seconds.append(round((time_ms - (start or time_ms)) / 1000, 1))
     series.requests_per_s.append(float(_at(values, "http_reqs", 1) or 0))
     series.errors.append(float(_at(values, "http_req_failed", 0) or 0))
@@ -93,7 +98,8 @@ def _append(series: TimeSeries, values: dict[str, list[float]], start: float | N
                          else None)
     series.p99_ms.append(_at(values, "http_req_duration", TREND.index("p(99)")) if duration
                          else None)
-    series.vus.append(float(_at(values, "vus", 0) or 0))
+    vus = _at(values, "vus", 0)
+    series.vus.append(vus)  # a gap before k6 first reports it, not a drop to 0
 
 
 def _at(values: dict[str, list[float]], metric: str, index: int) -> float | None:

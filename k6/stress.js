@@ -1,5 +1,6 @@
 // Stress: steps of a fifth of the peak (VUS or RATE), each held, until the thresholds break:
-// k6 stops the test 5 s after one is crossed, so the run's length tells how far it went.
+// k6 stops the test once one is crossed (judged on the run so far), so the run's length
+// tells how far it went.
 import { abortingThresholds } from './lib/config.js';
 import { getPage, hotOffset } from './lib/checks.js';
 import { scenarioOptions } from './lib/scenario.js';

@@ -184,7 +184,9 @@ def test_open_model_repeated_runs_form_a_group_that_report_compares(
     assert metas[0]["load_generator"]["k6_cpu_seconds"] > 0
     compared = _cli(settings, "report", "--compare", first.name, second.name)
     assert compared.exit_code == 0, compared.output
-    assert "2 runs" in compared.output
+    # two runs of one group: each side is its own run, and two runs cannot tell noise apart
+    assert first.name in compared.output and second.name in compared.output
+    assert "cannot tell" in compared.output
 
 
 def test_a_service_whose_total_is_not_its_databases_is_refused(stack: local.UpResult) -> None:

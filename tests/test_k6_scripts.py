@@ -47,7 +47,16 @@ def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: object, mode
 def test_thresholds_come_from_the_flags() -> None:
     options = inspect("load.js", THRESHOLD_P95_MS="250", THRESHOLD_ERROR_RATE="0.001")
     assert options["thresholds"] == {"http_req_duration": ["p(95)<250"],
-                                     "http_req_failed": ["rate<0.001"]}
+                                     "http_req_failed": ["rate<0.001"],
+                                     "checks": ["rate>0.999"]}
+
+
+@pytest.mark.parametrize("script", ["spike_tests.js", "load.js", "stress.js"])
+@pytest.mark.parametrize("seconds", [1, 3, 7, 10, 61])
+def test_ramped_runs_last_exactly_the_duration_asked(script: str, seconds: int) -> None:
+    options = inspect(script, VUS="100", DURATION=f"{seconds}s")
+    [config] = options["scenarios"].values()
+    assert _seconds(config["stages"]) == seconds
 
 
 def test_stress_steps_up_and_stops_when_a_threshold_breaks() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from alumnos_cli.compare import BETTER, NOISE, UNKNOWN, WORSE, compare, load_side, verdict
+from alumnos_cli.compare import BETTER, NOISE, UNKNOWN, WORSE, compare, load_sides, verdict
 from alumnos_cli.main import app
 from alumnos_cli.render.markdown import run_markdown
 from alumnos_cli.render.numbers import number
@@ -168,8 +169,10 @@ def test_the_generator_verdict(usage: dict[str, float], limited: bool) -> None:
     ([100, 102, 101], [110, 111, 112], True, BETTER),
     ([100, 102, 101], [90, 91, 92], True, WORSE),
     ([100, 110, 105], [104, 108, 112], True, NOISE),
-    ([50, 52], [40, 41], False, BETTER),  # latency: lower is better
-    ([100], [150], True, UNKNOWN),  # one run a side: the spread is unknown
+    ([50, 52, 51], [40, 41, 42], False, BETTER),  # latency: lower is better
+    ([100, 101, 102], [103, 104, 105], True, NOISE),  # apart, but by less than 5%
+    ([100, 101], [150, 151], True, UNKNOWN),  # fewer than 3 runs a side: spread unknown
+    ([100], [150], True, UNKNOWN),
 ])
 def test_comparison_verdicts_respect_the_noise(baseline: list[float], candidate: list[float],
                                               higher: bool, expected: str) -> None:
@@ -191,7 +194,7 @@ def _copy_as_group(tmp_path: Path, source: str, names: list[str], scale: float) 
 def test_comparing_repeat_groups_on_constructed_runs(tmp_path: Path) -> None:
     _copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
     _copy_as_group(tmp_path, "20261127T051814Z-spike", ["b1", "b2", "b3"], 1.5)
-    result = compare(load_side(tmp_path, "a2"), load_side(tmp_path, "b1"))
+    result = compare(*load_sides(tmp_path, "a2", "b1"))
     assert [len(side.runs) for side in (result.baseline, result.candidate)] == [3, 3]
     rows = {row.metric: row for row in result.rows}
     assert rows["throughput"].verdict == BETTER
@@ -209,6 +212,40 @@ def test_single_runs_cannot_be_told_apart(tmp_path: Path) -> None:
                         env={"COLUMNS": "160"})
     assert cli.exit_code == 0, cli.output
     assert "cannot tell" in cli.output and "--repeat 3" in cli.output
+    # a 20 s closed spike against a 10 s one: said, not hidden
+    assert "not like for like: duration_seconds: 20 against 10" in cli.output
+
+
+def test_two_runs_of_one_group_are_compared_one_against_the_other(tmp_path: Path) -> None:
+    _copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
+    baseline, candidate = load_sides(tmp_path, "a1", "a3")
+    assert [r.path.name for r in baseline.runs] == ["a1"]
+    assert [r.path.name for r in candidate.runs] == ["a3"]
+
+
+@pytest.mark.parametrize(("file", "content", "message"), [
+    ("timeseries.ndjson.gz", b"not gzip at all", "is not a readable k6 recording"),
+    ("timeseries.ndjson.gz", gzip.compress(b'[1, 2]\n'), "is not a readable k6 recording"),
+    ("timeseries.ndjson.gz", gzip.compress(b'{"event":"start","data":[[]]}\n'),
+     "is not a readable k6 recording"),
+    ("server.json", b'{"summary": {"requests_by_replica": {"r1": "x"}}}',
+     "does not hold server-side figures"),
+    ("server.json", b"[]", "does not hold a JSON object"),
+])
+def test_corrupt_run_files_give_one_line_naming_the_file(tmp_path: Path, file: str,
+                                                         content: bytes, message: str) -> None:
+    name = "20261127T051814Z-spike"
+    shutil.copytree(RUNS / name, tmp_path / name)
+    (tmp_path / name / file).write_bytes(content)
+    # Markdown has no time series to read; the other formats read every file.
+    formats = ("terminal", "html") if file.startswith("timeseries") else (
+        "terminal", "markdown", "html")
+    for output_format in formats:
+        result = runner.invoke(app, ["report", name, "--format", output_format,
+                                     "--results-dir", str(tmp_path)], env={"COLUMNS": "300"})
+        assert result.exit_code == 1, result.output
+        assert message in result.output and file in result.output
+        assert "Traceback" not in result.output
 
 
 def test_list_shows_each_run_and_names_a_broken_one(tmp_path: Path) -> None:

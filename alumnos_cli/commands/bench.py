@@ -36,7 +36,7 @@ def bench(
     calibrate: Annotated[bool, typer.Option(
         "--calibrate", help="Also run the same load on /api/v1/ping: the machine's ceiling.")]
     = False,
-    rate: Annotated[float | None, typer.Option(
+    rate: Annotated[int | None, typer.Option(
         "--rate", help="Open model: requests per second to start whatever the server does "
         "(k6 arrival-rate executors; late ones are counted as dropped).", show_default=False)]
     = None,

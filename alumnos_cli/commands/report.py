@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from alumnos_cli.commands.common import ResultsDir, console, handle_errors, resolve_settings
-from alumnos_cli.compare import BETTER, WORSE, Comparison, compare, load_side
+from alumnos_cli.compare import BETTER, MIN_RUNS, WORSE, Comparison, compare, load_sides
 from alumnos_cli.errors import AlumnosError, RunFolderError
 from alumnos_cli.proof import latest_proof
 from alumnos_cli.render.html import comparison_html, run_html
@@ -64,8 +64,7 @@ def report(
         return
     if compare_runs or baseline:
         names = compare_runs or (baseline, run or resolve_run(settings.results_dir, None).name)
-        result = compare(load_side(settings.results_dir, str(names[0])),
-                         load_side(settings.results_dir, str(names[1])))
+        result = compare(*load_sides(settings.results_dir, str(names[0]), str(names[1])))
         _emit_comparison(result, output_format, output, settings.results_dir)
         return
     stored = load_run(resolve_run(settings.results_dir, run))
@@ -164,12 +163,16 @@ def _emit_comparison(result: Comparison, output_format: str, output: Path | None
                       _with_range(row.candidate, row.candidate_range),
                       _relative(row.relative), f"[{color}]{row.verdict}[/]")
     console.print(table)
+    for mismatch in result.mismatches:
+        console.print(f"[yellow]not like for like:[/] {mismatch}")
     if result.single_runs:
-        console.print("[yellow]single runs:[/] the spread between repeats is unknown, so no "
-                      "difference can be told from noise; bench with --repeat 3 on both sides")
+        console.print(f"[yellow]fewer than {MIN_RUNS} runs a side:[/] the spread between "
+                      "repeats is unknown, so no difference can be told from noise; bench with "
+                      f"--repeat {MIN_RUNS} on both sides")
     else:
         console.print("a difference counts only when every repeat of one side beats every "
-                      "repeat of the other (ranges shown as min-max)")
+                      "repeat of the other and the means differ by 5% or more (ranges shown "
+                      "as min-max)")
 
 
 def _with_range(mean: float, span: tuple[float, float]) -> str:

@@ -226,10 +226,11 @@ def comparison_html(result: Comparison) -> str:
         f"<td class=n>{r.candidate:,.1f}</td><td class=n>"
         f"{'n/a' if r.relative is None else f'{r.relative:+.1%}'}</td>"
         f"<td>{html.escape(r.verdict)}</td></tr>" for r in result.rows)
-    note = ("single runs: the spread between repeats is unknown, so no difference can be told "
-            "from noise" if result.single_runs else
+    note = ("fewer than 3 runs a side: the spread between repeats is unknown, so no difference "
+            "can be told from noise" if result.single_runs else
             "a difference counts only when every repeat of one side beats every repeat of the "
-            "other")
+            "other and the means differ by 5% or more")
+    note += "".join(f". Not like for like: {m}" for m in result.mismatches)
     body = (f"<h1>{html.escape(b)} against {html.escape(a)}</h1><table><tr><th>metric</th>"
             f"<th>{html.escape(a)}</th><th>{html.escape(b)}</th><th>difference</th>"
             f"<th>verdict</th></tr>{rows}</table><p>{html.escape(note)}</p><h2>Charts</h2>")

@@ -37,8 +37,13 @@ TEXT = {
         "some_fail": "El servicio NO cumplió {list}.",
         "no_errors": "Las {requests} peticiones terminaron sin errores.",
         "errors_seen": "El {rate} de las {requests} peticiones falló.",
-        "throughput_line": "Sostuvo {rps} req/s con una latencia promedio de {avg} ms "
-        "(p95 {p95} ms, p99 {p99} ms).",
+        "throughput_line": "Promedió {rps} req/s en toda la prueba, con una latencia "
+        "promedio de {avg} ms (p95 {p95} ms, p99 {p99} ms).",
+        "checks_failed": "Además, el {rate} de los chequeos de los scripts (estado y filas de "
+        "cada página) falló: hubo respuestas incorrectas.",
+        "checks": "Chequeos cumplidos (estado, filas)",
+        "busy": "la máquina estuvo al {busy} de uso, y k6 usó solo {cores} de {count} "
+        "núcleos: el servicio usó el resto.",
         "ceiling_line": "Eso es {share} del techo de esta máquina con la misma carga "
         "({ceiling} req/s en /api/v1/ping).",
         "little_ok": "Ley de Little: los VUs promedio ({vus}) coinciden con iteraciones/s x "
@@ -80,8 +85,13 @@ TEXT = {
         "some_fail": "The service did NOT meet {list}.",
         "no_errors": "All {requests} requests completed without errors.",
         "errors_seen": "{rate} of the {requests} requests failed.",
-        "throughput_line": "It sustained {rps} req/s with an average latency of {avg} ms "
-        "(p95 {p95} ms, p99 {p99} ms).",
+        "throughput_line": "It averaged {rps} req/s over the whole run, with an average "
+        "latency of {avg} ms (p95 {p95} ms, p99 {p99} ms).",
+        "checks_failed": "Besides, {rate} of the scripts' checks (status and each page's "
+        "rows) failed: some answers were wrong.",
+        "checks": "Checks passed (status, rows)",
+        "busy": "the machine was {busy} busy and k6 used only {cores} of {count} cores: the "
+        "service used the rest.",
         "ceiling_line": "That is {share} of this machine's ceiling under the same load "
         "({ceiling} req/s on /api/v1/ping).",
         "little_ok": "Little's law: the average VUs ({vus}) match iterations/s x iteration "
@@ -98,6 +108,18 @@ TEXT = {
         "dropped_line": "{dropped} iterations were dropped: the service did not keep up with "
         "the requested rate with the VUs available.",
     },
+}
+
+
+# What each scenario asks for (endpoint: its --path, recorded in the run).
+SCENARIO_PATHS = {
+    "spike": "/api/v1/alumno/alumno?limit=100&offset=0",
+    "load": "/api/v1/alumno/alumno?limit=100&offset=<the first 20 pages>",
+    "stress": "/api/v1/alumno/alumno?limit=100&offset=<the first 20 pages>",
+    "soak": "/api/v1/alumno/alumno?limit=100&offset=<90% first 20 pages, 10% any>",
+    "smoke": "/api/v1/alumno/alumno?limit=100&offset=<any page>",
+    "pagination": "/api/v1/alumno/alumno?limit=100&offset=<any page, 10% the last ones>",
+    "cache-cold": "/api/v1/alumno/alumno?limit=100&offset=<a new one each time>",
 }
 
 
@@ -139,7 +161,8 @@ def _configuration(meta: dict[str, Any], t: dict[str, str], lang: str) -> list[s
                                      seconds=seconds, vus=meta.get("vus"))
     else:
         load = t["load_closed"].format(vus=meta.get("vus"), seconds=seconds)
-    path = meta.get("path") or "/api/v1/alumno/alumno?limit=100&offset=0"
+    path = meta.get("path") or SCENARIO_PATHS.get(str(meta.get("scenario")),
+                                                  "/api/v1/alumno/alumno?limit=100&offset=...")
     machine = meta.get("machine") or {}
     versions = meta.get("versions") or {}
     rows = meta.get("rows")
@@ -168,6 +191,8 @@ def _results(figures: RunFigures, ceiling: RunFigures | None, t: dict[str, str],
         (t["requests"], number(figures.requests, 0, lang)),
         (t["share_200"], "n/a" if figures.share_200 is None else percent(figures.share_200, lang)),
         (t["errors"], percent(figures.error_rate, lang)),
+        *([(t["checks"], percent(figures.checks_rate, lang))]
+          if figures.checks_rate is not None else []),
         (t["throughput"], number(figures.requests_per_second, 1, lang) + " req/s"),
         (t["avg"], number(lat.avg, 1, lang) + ms), (t["p50"], number(lat.p50, 1, lang) + ms),
         (t["p90"], number(lat.p90, 1, lang) + ms), (t["p95"], number(lat.p95, 1, lang) + ms),
@@ -197,11 +222,15 @@ def conclusion_sentences(figures: RunFigures, ceiling: RunFigures | None,
             sentences.append(t["all_pass"].format(list=", ".join(
                 f"`{th.metric} {th.expression}`" for th in figures.thresholds)))
     requests = number(figures.requests, 0, lang)
-    if figures.error_rate == 0:
+    checks_failed = figures.checks_rate is not None and figures.checks_rate < 1
+    if figures.error_rate == 0 and not checks_failed:
         sentences.append(t["no_errors"].format(requests=requests))
-    else:
+    elif figures.error_rate > 0:
         sentences.append(t["errors_seen"].format(rate=percent(figures.error_rate, lang),
                                                  requests=requests))
+    if checks_failed:
+        sentences.append(t["checks_failed"].format(
+            rate=percent(1 - (figures.checks_rate or 0), lang)))
     lat = figures.latency
     sentences.append(t["throughput_line"].format(
         rps=number(figures.requests_per_second, 1, lang), avg=number(lat.avg, 1, lang),
@@ -221,8 +250,10 @@ def conclusion_sentences(figures: RunFigures, ceiling: RunFigures | None,
             sentences.append(t["outside"].format(share=percent(little.outside_requests, lang,
                                                                0)))
     if generator is not None:
-        key = "limited" if generator.limited else "not_limited"
-        sentences.append(t[key].format(cores=number(generator.k6_cores, 2, lang),
-                                       count=generator.cpu_count,
-                                       busy=percent(generator.machine_busy, lang, 0)))
+        key = ("limited" if generator.limited else
+               "busy" if generator.machine_busy >= 0.9 else "not_limited")
+        sentence = t[key].format(cores=number(generator.k6_cores, 2, lang),
+                                 count=generator.cpu_count,
+                                 busy=percent(generator.machine_busy, lang, 0))
+        sentences.append(sentence[0].upper() + sentence[1:])
     return sentences

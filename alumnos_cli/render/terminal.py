@@ -95,6 +95,8 @@ def results_table(figures: RunFigures, ceiling: RunFigures | None = None) -> Tab
         ("total requests", f"{figures.requests:,}"),
         ("200 responses", share),
         ("error rate", f"{figures.error_rate:.2%}"),
+        *([("checks passed (status, rows)", f"{figures.checks_rate:.2%}")]
+          if figures.checks_rate is not None else []),
         ("throughput", f"{figures.requests_per_second:,.1f} req/s"),
         ("latency avg", f"{lat.avg:,.1f} ms"),
         ("latency p50", f"{lat.p50:,.1f} ms"),

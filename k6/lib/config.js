@@ -21,9 +21,12 @@ const ERROR_RATE = parseFloat(__ENV.THRESHOLD_ERROR_RATE || '0.01');
 export const THRESHOLDS = {
   http_req_failed: [`rate<${ERROR_RATE}`],
   http_req_duration: [`p(95)<${P95_MS}`],
+  // A 200 with the wrong rows is a failure too: the scripts' checks count with the errors.
+  checks: [`rate>${1 - ERROR_RATE}`],
 };
 
-/** The same thresholds, stopping the test as soon as one is crossed (stress). */
+/** The same thresholds, stopping the test once one is crossed (stress). k6 evaluates them on
+ * the whole run so far, every few seconds, so it stops somewhat after the step that broke. */
 export function abortingThresholds() {
   const aborting = {};
   for (const [metric, expressions] of Object.entries(THRESHOLDS)) {

@@ -6,13 +6,21 @@
 // VUs; when none is free the iteration is dropped and counted in dropped_iterations.
 import { DURATION, RATE, VUS, durationSeconds } from './config.js';
 
-/** Stages as fractions of the run: [[share of duration, share of the peak], ...]. */
+/** Stages as fractions of the run: [[share of duration, share of the peak], ...].
+ * Stage boundaries are rounded, not stage lengths, so the stages always add up to the run's
+ * duration (a stage may take 0 s on a very short run: an immediate step). */
 function stages(shape, peak) {
-  const total = durationSeconds(DURATION);
-  const seconds = shape.map(([share]) => Math.max(1, Math.round(total * share)));
-  // Rounding must not change the length of the run: the last stage takes the difference.
-  seconds[seconds.length - 1] = Math.max(1, total - seconds.slice(0, -1).reduce((a, b) => a + b, 0));
-  return shape.map(([, level], i) => ({ duration: `${seconds[i]}s`, target: Math.round(peak * level) }));
+  const total = Math.round(durationSeconds(DURATION));
+  const sum = shape.reduce((acc, [share]) => acc + share, 0);
+  let elapsed = 0;
+  let boundary = 0;
+  return shape.map(([share, level]) => {
+    elapsed += share / sum;
+    const next = Math.round(total * elapsed);
+    const stage = { duration: `${next - boundary}s`, target: Math.max(0, Math.round(peak * level)) };
+    boundary = next;
+    return stage;
+  });
 }
 
 // One file for k6 and for alumnos report, which averages them (Little's law).
