@@ -30,6 +30,7 @@ border-bottom:1px solid #eef}td.n{text-align:right;font-variant-numeric:tabular-
 figure{margin:0;border:1px solid #e3e6ee;border-radius:6px;padding:.5rem}
 figcaption{font-weight:600;font-size:.9rem;margin-bottom:.25rem}
 svg{width:100%;height:auto;display:block}.tip{font-size:.8rem;color:#444;min-height:1.2em}
+.legend{font-size:.8rem}td.n{white-space:nowrap}td.t{max-width:760px}
 """
 
 SCRIPT = r"""
@@ -68,7 +69,7 @@ SCRIPT = r"""
   function lineChart(figure, title, xs, series, unit) {
     const [svg, tip] = frame(figure, title);
     const values = series.flatMap((s) => s.values.filter((v) => v !== null));
-    const xmax = Math.max(1, ...xs), ymax = Math.max(1e-9, ...values) * 1.05;
+    const xmax = Math.max(1, ...xs), ymax = (Math.max(0, ...values) || 1) * 1.05;
     axes(svg, xmax, ymax, 's');
     const px = (x) => L + (W - L - R) * x / xmax;
     const py = (y) => H - B - (H - B - T) * y / ymax;
@@ -95,11 +96,22 @@ SCRIPT = r"""
         (s) => `${s.name} ${fmt(s.values[j])}${unit}`).join(', ');
     });
     svg.addEventListener('mouseleave', () => cursor.setAttribute('visibility', 'hidden'));
-    tip.textContent = series.map((s) => s.name).join(', ');
+    legend(figure, series.map((s) => s.name));
+    tip.textContent = 'hover for values';
+  }
+  function legend(figure, names) {
+    const box = document.createElement('div'); box.className = 'legend';
+    names.forEach((name, i) => {
+      const item = document.createElement('span');
+      item.style.color = COLORS[i % COLORS.length];
+      item.textContent = `\u25A0 ${name}  `;
+      box.appendChild(item);
+    });
+    figure.insertBefore(box, figure.children[1]);
   }
   function barChart(figure, title, labels, groups, unit) {
     const [svg, tip] = frame(figure, title);
-    const ymax = Math.max(1e-9, ...groups.flatMap((g) => g.values)) * 1.1;
+    const ymax = (Math.max(0, ...groups.flatMap((g) => g.values)) || 1) * 1.1;
     axes(svg, 0, ymax, '');
     const slot = (W - L - R) / labels.length, bar = slot * 0.7 / groups.length;
     labels.forEach((label, i) => {
@@ -115,7 +127,8 @@ SCRIPT = r"""
       el('text', {x: L + slot * (i + 0.5), y: H - B + 14, 'text-anchor': 'middle',
                   'font-size': 10}, svg).textContent = label;
     });
-    tip.textContent = groups.map((g) => g.name).join(' vs ');
+    legend(figure, groups.map((g) => g.name));
+    tip.textContent = 'hover for values';
   }
   let drawn = 0;
   const charts = document.getElementById('charts');
@@ -153,10 +166,12 @@ def _page(title: str, body: str, data: dict[str, Any]) -> str:
             f"<script>{SCRIPT}</script>\n</body></html>\n")
 
 
-def _table(rows: list[tuple[str, str]], header: tuple[str, ...] | None = None) -> str:
+def _table(rows: list[tuple[str, str]], header: tuple[str, ...] | None = None,
+           *, numeric: bool = True) -> str:
     head = ("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
             if header else "")
-    cells = "".join(f"<tr><td>{html.escape(a)}</td><td class=\"n\">{b}</td></tr>"
+    css = "n" if numeric else "t"
+    cells = "".join(f"<tr><td>{html.escape(a)}</td><td class=\"{css}\">{b}</td></tr>"
                     for a, b in rows)
     return f"<table>{head}{cells}</table>"
 
@@ -197,12 +212,14 @@ def run_html(name: str, meta: dict[str, Any], figures: RunFigures,
                                          "</span>"))
     body = (f"<h1>Load test: {html.escape(str(meta.get('scenario')))} "
             f"<small>({html.escape(name)})</small></h1>"
-            f"<h2>Configuration</h2>{_table(config)}<h2>Results</h2>{_table(results)}"
-            + (f"<h2>Server side</h2>{_table(_escaped(server_rows(server)))}" if server else "")
+            f"<h2>Configuration</h2>{_table(config, numeric=False)}"
+            f"<h2>Results</h2>{_table(results)}"
+            + (f"<h2>Server side</h2>{_table(_escaped(server_rows(server)), numeric=False)}"
+               if server else "")
             + (f"<h2>Thresholds</h2>{_table(thresholds)}" if thresholds else "")
             + (f"<h2>Patterns (alumnos patterns)</h2>{_patterns(proof)}" if proof else "")
-            + (f"<h2>Consistency</h2>{_table(checks)}" if checks else "")
-            + f"<h2>Conclusion</h2><p>{html.escape(' '.join(conclusion))}</p><h2>Charts</h2>")
+            + (f"<h2>Consistency</h2>{_table(checks, numeric=False)}" if checks else "")
+            + f"<h2>Conclusion</h2><p>{_inline_code(' '.join(conclusion))}</p><h2>Charts</h2>")
     distribution = {"title": "Latency distribution (ms)",
                     "labels": ["avg", "p50", "p90", "p95", "p99", "max"], "unit": " ms",
                     "groups": [{"name": name, "values": [lat.avg, lat.p50, lat.p90, lat.p95,
@@ -246,6 +263,12 @@ def comparison_html(result: Comparison) -> str:
     ]
     return _page(f"alumnos: {b} against {a}", body,
                  {"timeseries": None, "distributions": distributions})
+
+
+def _inline_code(text: str) -> str:
+    """The conclusion's `code` spans (written for markdown) as <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts))
 
 
 def _patterns(proof: dict[str, Any]) -> str:
