@@ -21,6 +21,8 @@ from flask import Flask, Response, request
 
 from service.problems import problem
 
+# The delay itself; a module attribute so the tests can see each delay applied.
+sleep = time.sleep
 # How stale a worker's view of the fault file may be.
 RECHECK_SECONDS = 0.1
 
@@ -72,7 +74,7 @@ def install(app: Flask, path: Path) -> None:
             return None
         fault = switch.current()
         if fault.delay_ms:
-            time.sleep(fault.delay_ms / 1000)
+            sleep(fault.delay_ms / 1000)
         if fault.error_rate and random.random() < fault.error_rate:
             return problem(500, "Internal Server Error", "injected fault", slug="injected-fault")
         return None

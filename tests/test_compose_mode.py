@@ -57,12 +57,13 @@ class FakeContainers:
 class FakeEngine:
     def __init__(self, containers: list[FakeContainer] | None = None) -> None:
         self.containers = FakeContainers(containers or [])
+        self.closed = False
 
     def ping(self) -> bool:
         return True
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
 
 def no_engine() -> FakeEngine:
@@ -96,7 +97,14 @@ def merged_project(spec: PatternsSpec, replicas: int = 3, cache: bool = True) ->
 
 
 def test_auto_mode_picks_compose_only_when_an_engine_answers() -> None:
-    assert compose.choose_mode("auto", FakeEngine) == "compose"
+    engines: list[FakeEngine] = []
+
+    def factory() -> FakeEngine:
+        engines.append(FakeEngine())
+        return engines[-1]
+
+    assert compose.choose_mode("auto", factory) == "compose"
+    assert [engine.closed for engine in engines] == [True]  # asked, then let go
     assert compose.choose_mode("auto", no_engine) == "local"
     assert compose.choose_mode("local", FakeEngine) == "local"
     assert compose.choose_mode("compose", FakeEngine) == "compose"

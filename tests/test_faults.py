@@ -35,33 +35,36 @@ def app_with(settings: Settings, fault_file: Path,
     return build
 
 
-def _timed_get(app: Flask, path: str = PAGE) -> tuple[int, float]:
-    client = app.test_client()
-    started = time.perf_counter()
-    status = client.get(path).status_code
-    return status, time.perf_counter() - started
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the fault switch applies, recorded instead of slept."""
+    applied: list[float] = []
+    monkeypatch.setattr(faults, "sleep", applied.append)
+    return applied
 
 
 def test_a_fault_file_is_ignored_unless_injection_is_switched_on(
-        app_with: Callable[[str], Flask], fault_file: Path) -> None:
+        app_with: Callable[[str], Flask], fault_file: Path, delays: list[float]) -> None:
     fault_file.write_text(json.dumps({"delay_ms": 5000, "error_rate": 1.0}))
-    status, seconds = _timed_get(app_with("off"))
-    assert status == 200
-    assert seconds < 5.0  # the 5 s delay was not applied
+    assert app_with("off").test_client().get(PAGE).status_code == 200
+    assert delays == []  # neither the delay nor the errors were applied
 
 
 def test_switched_on_the_file_slows_the_api_but_not_health(
-        app_with: Callable[[str], Flask], fault_file: Path) -> None:
-    app = app_with("on")
-    assert _timed_get(app)[0] == 200
+        app_with: Callable[[str], Flask], fault_file: Path, delays: list[float]) -> None:
+    client = app_with("on").test_client()
+    assert client.get(PAGE).status_code == 200
+    assert delays == []
     fault_file.write_text(json.dumps({"delay_ms": 1500}))
     time.sleep(faults.RECHECK_SECONDS)
-    status, seconds = _timed_get(app)
-    assert status == 200 and seconds >= 1.5
-    assert _timed_get(app, "/health")[1] < 1.5  # health checks are not delayed
+    assert client.get(PAGE).status_code == 200
+    assert delays == [1.5]
+    assert client.get("/health").status_code == 200
+    assert delays == [1.5]  # health checks are not delayed
     fault_file.unlink()
     time.sleep(faults.RECHECK_SECONDS)
-    assert _timed_get(app)[1] < 1.5
+    assert client.get(PAGE).status_code == 200
+    assert delays == [1.5]  # healed: no further delay
 
 
 def test_an_error_fault_answers_500_problems(app_with: Callable[[str], Flask],
