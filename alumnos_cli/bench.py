@@ -36,6 +36,7 @@ from alumnos_cli.settings import Settings
 from alumnos_cli.stack import compose
 from alumnos_cli.stack.local import http_get, running_state
 from alumnos_cli.stack.processes import log_tail
+from alumnos_cli.stack.state import StackState
 from alumnos_cli.timeseries import recording_env
 
 
@@ -139,13 +140,12 @@ def validate(request: BenchRequest) -> None:
                            "add --scenario endpoint")
 
 
-def target_url(settings: Settings, url: str | None) -> str:
-    """The URL to load: --url, else the stack that `up` started."""
+def target_url(settings: Settings, url: str | None, state: StackState | None) -> str:
+    """The URL to load: --url, else the stack that `up` started (`state`, when it runs)."""
     if url:
         if not re.match(r"https?://", url):
             raise AlumnosError(f"--url must start with http:// or https://, got {url!r}")
         return url.rstrip("/")
-    state = running_state(settings.state_dir)
     if state is not None:
         return state.service.url
     record = compose.load(settings.state_dir)
@@ -208,12 +208,9 @@ def _name_group(run_dir: Path, group: str) -> None:
     write_json(run_dir / META_FILE, meta)
 
 
-def _expected_total(settings: Settings, url: str) -> int | None:
-    """The row count of the database behind the stack `up` started, if the target is it."""
-    state = running_state(settings.state_dir)
-    if state is None or state.service.url != url:
-        return None
-    return row_count(state.database_url)
+def _our_stack(state: StackState | None, url: str) -> StackState | None:
+    """The stack `up` started, when it is the target."""
+    return state if state is not None and state.service.url == url else None
 
 
 def run_bench(settings: Settings, request: BenchRequest,
@@ -221,26 +218,28 @@ def run_bench(settings: Settings, request: BenchRequest,
               series: dict[str, Any] | None = None) -> BenchResult:
     """Verify the target, run k6, and store summary, log and metadata in a new run folder."""
     validate(request)
-    url = target_url(settings, request.url)
-    verify_target(url, _expected_total(settings, url))
+    running = running_state(settings.state_dir)
+    url = target_url(settings, request.url, running)
+    stack = _our_stack(running, url)
+    verify_target(url, row_count(stack.database_url) if stack else None)
     binary = find_k6()
     script = scripts_dir() / SCENARIOS[request.scenario].script
     run_dir = new_run_dir(settings.results_dir, request.scenario)
-    meta = run_metadata(settings, request, url=url, binary=binary, script=script)
+    meta = run_metadata(settings, request, binary=binary, script=script, url=url,
+                        running=running)
     meta["repeat"] = series
     write_json(run_dir / META_FILE, meta)
-    state = running_state(settings.state_dir)
-    sampler = ServerSampler(state) if state is not None and state.service.url == url else None
+    sampler = ServerSampler(stack) if stack is not None else None
     with sampler or contextlib.nullcontext():
-        outcome = _run_scenario(binary, script, request, url, run_dir, on_sample)
+        outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
     if sampler is not None:
         sampler.write(run_dir)
     calibration = None
     if request.calibrate and outcome.exit_code in (0, THRESHOLDS_FAILED):
         calibration_dir = run_dir / CALIBRATION_DIR
         calibration_dir.mkdir()
-        calibration = _run_scenario(binary, script, request, url, calibration_dir, on_sample,
-                                    path=CEILING_PATH)
+        calibration = run_scenario(binary, script, request, url, calibration_dir, on_sample,
+                                   path=CEILING_PATH)
         meta["calibration"] = {"path": CEILING_PATH, "folder": CALIBRATION_DIR,
                                "k6_exit_code": calibration.exit_code}
     meta["finished_at"] = _now()
@@ -259,9 +258,11 @@ def run_bench(settings: Settings, request: BenchRequest,
     return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0)
 
 
-def _run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, folder: Path,
-                  on_sample: Callable[[LiveSample], None] | None,
-                  path: str | None = None) -> K6Outcome:
+def run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, folder: Path,
+                 on_sample: Callable[[LiveSample], None] | None = None,
+                 path: str | None = None, extra_env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> K6Outcome:
+    """Run one k6 test of `request` against `url`, its summary and log in `folder`."""
     env = dict(os.environ, BASE_URL=url, VUS=str(request.vus),
                DURATION=f"{request.duration_seconds}s",
                SUMMARY_PATH=str((folder / SUMMARY_FILE).resolve()),
@@ -277,7 +278,8 @@ def _run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, f
     target = path or request.path
     if target:
         env["TARGET_PATH"] = target
-    return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample)
+    env.update(extra_env or {})
+    return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample, extra_args)
 
 
 def _now() -> str:
@@ -285,12 +287,12 @@ def _now() -> str:
 
 
 def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary: Path,
-                 script: Path) -> dict[str, Any]:
+                 script: Path, running: StackState | None) -> dict[str, Any]:
     """Everything needed to interpret the run later; metadata first, results after."""
-    state = running_state(settings.state_dir)
-    database_url = state.database_url if state else settings.database_url
+    database_url = running.database_url if running else settings.database_url
     stack = None
-    if state is not None and state.service.url == url:
+    state = _our_stack(running, url)
+    if state is not None:
         record = state.service
         stack = {"mode": state.mode, "replicas": len(record.replicas),
                  "workers": record.workers, "blocking_threads": record.blocking_threads,

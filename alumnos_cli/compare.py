@@ -111,22 +111,25 @@ def _single(run: StoredRun) -> Side:
 def load_side(results_dir: Path, name: str) -> Side:
     """A run by name, widened to its --repeat group when it has one."""
     run = load_run(resolve_run(results_dir, name))
-    group = (run.meta.get("repeat") or {}).get("group")
+    group = _group_of(run)
     runs = [run]
     if group:
-        members = [load_run(path) for path in list_runs(run.path.parent)
-                   if (_meta_group(path) == group)]
+        members = [other for other in _readable_runs(run.path.parent)
+                   if _group_of(other) == group]
         runs = members or runs
     label = f"{group} ({len(runs)} runs)" if group and len(runs) > 1 else run.path.name
     return Side(label, runs, [figures(r) for r in runs])
 
 
-def _meta_group(path: Path) -> str | None:
-    try:
-        run = load_run(path)
-    except RunFolderError:
-        return None
-    return (run.meta.get("repeat") or {}).get("group")
+def _readable_runs(results_dir: Path) -> list[StoredRun]:
+    """Every run of the folder that loads (unfinished or corrupt ones cannot be compared)."""
+    runs = []
+    for path in list_runs(results_dir):
+        try:
+            runs.append(load_run(path))
+        except RunFolderError:
+            continue
+    return runs
 
 
 def compare(baseline: Side, candidate: Side) -> Comparison:

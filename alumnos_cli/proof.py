@@ -17,14 +17,14 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alumnos_cli.bench import SCENARIOS, BenchRequest, run_scenario
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
-from alumnos_cli.k6 import THRESHOLDS_FAILED, find_k6, run_k6, scripts_dir
+from alumnos_cli.k6 import THRESHOLDS_FAILED, find_k6, scripts_dir
 from alumnos_cli.results import RunFigures, summary_figures
-from alumnos_cli.runs import read_json, write_json
+from alumnos_cli.runs import SUMMARY_FILE, new_run_dir, read_json, write_json
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
@@ -32,6 +32,7 @@ from alumnos_cli.stack.breaker import read_state
 from alumnos_cli.stack.local import running_state
 from alumnos_cli.stack.state import ReplicaRecord, StackState
 
+PROOFS_DIR = "patterns"  # under the results folder, beside the run folders
 PATTERNS = ("balancing", "retry", "rate-limit", "circuit-breaker", "cache")
 PAGE_PATH = "/api/v1/alumno/alumno?limit=100&offset=0"
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -98,7 +99,7 @@ def prove(settings: Settings, options: ProofOptions,
     if not state.service.balancer:
         raise AlumnosError("the stack runs without a balancer, so it has no patterns to prove",
                            "alumnos down, then alumnos up (HAProxy is on by default)")
-    folder = _new_folder(settings.results_dir)
+    folder = new_run_dir(settings.results_dir / PROOFS_DIR)
     say = progress or (lambda _message: None)
     steps: dict[str, Callable[[], PatternResult]] = {
         "balancing": lambda: prove_balancing(state, options),
@@ -121,21 +122,9 @@ def prove(settings: Settings, options: ProofOptions,
     return ProofReport(results, path)
 
 
-def _new_folder(results_dir: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for attempt in range(100):
-        folder = results_dir / "patterns" / (stamp + (f"-{attempt}" if attempt else ""))
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            continue
-    raise AlumnosError(f"cannot create a folder under {results_dir / 'patterns'}")
-
-
 def latest_proof(results_dir: Path) -> dict[str, Any] | None:
     """The newest saved proof, for the report; None when `patterns` never ran."""
-    root = results_dir / "patterns"
+    root = results_dir / PROOFS_DIR
     files = sorted(root.glob("*/patterns.json")) if root.is_dir() else []
     return read_json(files[-1]) if files else None
 
@@ -279,23 +268,25 @@ def _k6_load(state: StackState, vus: int, seconds: int, folder: Path) -> RunFigu
     """A constant-VU k6 load on the page through the balancer; its figures."""
     folder.mkdir(parents=True, exist_ok=True)
     spec = state.service.patterns
-    extra: tuple[str, ...] = ()
-    env = dict(os.environ, BASE_URL=state.service.url, VUS=str(vus), DURATION=f"{seconds}s",
-               TARGET_PATH=PAGE_PATH, SUMMARY_PATH=str((folder / "summary.json").resolve()),
-               K6_NO_USAGE_REPORT="true")
+    extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = {}
     if spec.rate_limit:
         # Distinct users, not one client: one loopback address per VU, each paced under the
         # per-address limit, so the rate limit never answers in place of the pattern tested.
-        extra = ("--local-ips", f"127.0.4.1-127.0.4.{min(vus, 254)}")
+        extra_args = ("--local-ips", f"127.0.4.1-127.0.4.{min(vus, 254)}")
         per_address = spec.rate_limit_average / spec.rate_limit_period_s
         vus_per_address = -(-vus // 254)
-        env["PACING_S"] = f"{vus_per_address / (0.8 * per_address):.4f}"
-    outcome = run_k6(find_k6(), scripts_dir() / "endpoint.js", env, folder / "k6.log",
-                     extra_args=extra)
-    if outcome.exit_code not in (0, THRESHOLDS_FAILED) or not (folder / "summary.json").exists():
+        extra_env["PACING_S"] = f"{vus_per_address / (0.8 * per_address):.4f}"
+    request = BenchRequest(scenario="endpoint", vus=vus, duration_seconds=seconds,
+                           path=PAGE_PATH, timeseries=False)
+    outcome = run_scenario(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script, request,
+                           state.service.url, folder, extra_env=extra_env,
+                           extra_args=extra_args)
+    summary = folder / SUMMARY_FILE
+    if outcome.exit_code not in (0, THRESHOLDS_FAILED) or not summary.exists():
         raise AlumnosError(f"k6 failed with exit code {outcome.exit_code}",
                            f"see {outcome.log}")
-    return summary_figures(read_json(folder / "summary.json"), str(folder / "summary.json"))
+    return summary_figures(read_json(summary), str(summary))
 
 
 def _failed(figures: RunFigures) -> int:

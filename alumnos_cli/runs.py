@@ -16,12 +16,13 @@ SUMMARY_FILE = "summary.json"
 K6_LOG_FILE = "k6.log"
 
 
-def new_run_dir(results_dir: Path, scenario: str, now: datetime | None = None) -> Path:
-    """A fresh folder named by UTC time and scenario, sortable by name."""
+def new_run_dir(results_dir: Path, scenario: str | None = None,
+                now: datetime | None = None) -> Path:
+    """A fresh folder named by UTC time (and scenario, when given), sortable by name."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     results_dir.mkdir(parents=True, exist_ok=True)
     for attempt in range(100):
-        name = f"{stamp}-{scenario}" + (f"-{attempt}" if attempt else "")
+        name = stamp + (f"-{scenario}" if scenario else "") + (f"-{attempt}" if attempt else "")
         path = results_dir / name
         try:
             path.mkdir()

@@ -105,7 +105,10 @@ class ServerSampler:
         last = started
         while not self._stop.wait(self.interval):
             now = time.monotonic()
-            pids = _service_processes(self.state.service.stack_id) or pids
+            if not pids or not all(Path(f"/proc/{pid}").exists() for pid in pids):
+                # A replica restarted: find its new processes (a scan of every process's
+                # environment, so not every second).
+                pids = _service_processes(self.state.service.stack_id) or pids
             ticks, rss = _cpu_and_rss(pids)
             cores = max(0.0, (ticks - last_ticks) / _TICKS / (now - last))
             last_ticks, last = ticks, now

@@ -49,12 +49,12 @@ class RecordedProcess:
         _signal_group(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            _reap(self.pid)
+            reap(self.pid)
             if not self.alive():
                 return True
             time.sleep(0.1)
         _signal_group(self.pid, signal.SIGKILL)
-        _reap(self.pid)
+        reap(self.pid)
         return True
 
 
@@ -63,8 +63,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _reap(pid: int) -> None:
-    # When the caller is the parent (tests, one-process use), collect the exit status.
+def reap(pid: int) -> None:
+    """Collect a child's exit status, when the caller is its parent (tests, one-process use)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
@@ -102,10 +102,10 @@ def stop_marked(name: str, value: str, timeout: float = 10.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and marked_processes(name, value):
         for pid in pids:
-            _reap(pid)
+            reap(pid)
         time.sleep(0.1)
     for pid in marked_processes(name, value):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+        reap(pid)
     return pids

@@ -22,7 +22,7 @@ from pathlib import Path
 from supervisor.xmlrpc import SupervisorTransport
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.stack.processes import RecordedProcess
+from alumnos_cli.stack.processes import RecordedProcess, reap
 
 CONFIG_FILE = "supervisord.conf"
 SOCKET_FILE = "supervisor.sock"
@@ -176,11 +176,11 @@ def stop_supervisor(state_dir: Path, process: RecordedProcess, timeout: float = 
         rpc.supervisor.shutdown()
     deadline = time.monotonic() + timeout
     while process.alive() and time.monotonic() < deadline:
-        _reap(process.pid)
+        reap(process.pid)
         time.sleep(0.1)
     if process.alive():
         process.stop(timeout=5.0)
-    _reap(process.pid)
+    reap(process.pid)
     _kill_groups(leftovers)
     _STARTED[:] = [child for child in _STARTED if child.poll() is None]
     return True
@@ -192,8 +192,3 @@ def _kill_groups(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
