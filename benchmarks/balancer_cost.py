@@ -18,20 +18,23 @@ from dataclasses import replace
 from rich.console import Console
 from rich.table import Table
 
-from alumnos_cli.bench import BenchRequest, parse_duration, run_bench
-from alumnos_cli.results import figures
-from alumnos_cli.runs import load_run
+from alumnos_cli.bench.request import BenchRequest, parse_duration
+from alumnos_cli.bench.run import run_bench
+from alumnos_cli.report.read import read_record
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
+from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.options import LOCAL_PATTERNS, ServiceOptions
+from alumnos_service.paths import FIRST_PAGE
 
 console = Console()
-PAGE = "/api/v1/alumno/alumno?limit=100&offset=0"
-NO_PATTERNS = replace(local.LOCAL_PATTERNS, retry=False, circuit_breaker=False)
+PAGE = FIRST_PAGE
+NO_PATTERNS = replace(LOCAL_PATTERNS, retry=False, circuit_breaker=False)
 
 
-def configurations(port: int, workers: int) -> dict[str, local.ServiceOptions]:
+def configurations(port: int, workers: int) -> dict[str, ServiceOptions]:
     """The stacks compared, the first being the reference."""
-    base = local.ServiceOptions(port=port, workers=workers)
+    base = ServiceOptions(port=port, workers=workers)
     return {
         f"1 replica x {workers}, no balancer": replace(base, replicas=1, balancer=False),
         f"HAProxy, 1 replica x {workers}, no patterns": replace(base, replicas=1,
@@ -41,15 +44,15 @@ def configurations(port: int, workers: int) -> dict[str, local.ServiceOptions]:
     }
 
 
-def measure(settings: Settings, options: local.ServiceOptions, path: str, vus: int,
+def measure(settings: Settings, options: ServiceOptions, path: str, vus: int,
             seconds: int) -> tuple[float, float, float]:
     """req/s, p95 ms and error rate of one load on a freshly started stack."""
     state = local.up(settings, options).state
     try:
-        local.http_get(f"{state.service.url}{path}")  # fill the cache first
+        http_get(f"{state.service.url}{path}")  # fill the cache first
         request = BenchRequest(scenario="endpoint", vus=vus, path=path,
                                duration_seconds=seconds)
-        run = figures(load_run(run_bench(settings, request).run_dir))
+        run = read_record(run_bench(settings, request).run_dir).figures
         return run.requests_per_second, run.latency.p95, run.error_rate
     finally:
         local.down(settings)

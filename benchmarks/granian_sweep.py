@@ -14,17 +14,19 @@ import itertools
 from rich.console import Console
 from rich.table import Table
 
-from alumnos_cli.bench import BenchRequest, parse_duration, run_bench
-from alumnos_cli.results import figures
-from alumnos_cli.runs import load_run
+from alumnos_cli.bench.request import BenchRequest, parse_duration
+from alumnos_cli.bench.run import run_bench
+from alumnos_cli.report.read import read_record
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
+from alumnos_cli.stack.options import ServiceOptions
+from alumnos_service.paths import FIRST_PAGE, PING_PATH
 
 console = Console()
-PATHS = {"ping": "/api/v1/ping", "page": "/api/v1/alumno/alumno?limit=100&offset=0"}
+PATHS = {"ping": PING_PATH, "page": FIRST_PAGE}
 
 
-def measure(settings: Settings, options: local.ServiceOptions, vus: int,
+def measure(settings: Settings, options: ServiceOptions, vus: int,
             duration: int) -> dict[str, tuple[float, float]]:
     """req/s and p95 of ping and of an uncached page on one configuration."""
     local.up(settings, options)
@@ -33,7 +35,7 @@ def measure(settings: Settings, options: local.ServiceOptions, vus: int,
         for name, path in PATHS.items():
             request = BenchRequest(scenario="endpoint", vus=vus, path=path,
                                    duration_seconds=duration)
-            run = figures(load_run(run_bench(settings, request).run_dir))
+            run = read_record(run_bench(settings, request).run_dir).figures
             measured[name] = (run.requests_per_second, run.latency.p95)
         return measured
     finally:
@@ -55,7 +57,7 @@ def main() -> None:
         table.add_column(column, justify="right")
     for workers, threads in itertools.product(args.workers, args.threads):
         console.print(f"workers {workers}, blocking threads {threads}")
-        options = local.ServiceOptions(port=args.port, replicas=1, balancer=False,
+        options = ServiceOptions(port=args.port, replicas=1, balancer=False,
                                        workers=workers, blocking_threads=threads, cache=False)
         result = measure(settings, options, args.vus, parse_duration(args.duration))
         ping, page = result["ping"], result["page"]

@@ -22,15 +22,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from alumnos_cli.bench import BenchRequest, parse_duration, run_bench
+from alumnos_cli.bench.request import BenchRequest, parse_duration
+from alumnos_cli.bench.run import run_bench
 from alumnos_cli.database import row_count
-from alumnos_cli.results import figures
-from alumnos_cli.runs import load_run
+from alumnos_cli.report.read import read_record
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local, supervisor
-from alumnos_cli.stack.local import http_get
+from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.options import ServiceOptions
+from alumnos_service.paths import PAGE_PATH, PING_PATH
 
-PAGE = "/api/v1/alumno/alumno?limit=100&offset={offset}"
+PAGE = PAGE_PATH + "?limit=100&offset={offset}"
 console = Console()
 
 
@@ -98,7 +100,7 @@ def measure(settings: Settings, stack: str, cases: list[tuple[str, str]], args: 
             ) -> list[Case]:
     """Start a stack, measure each (name, path) with the same load, stop the stack."""
     # The service alone: one replica on the port, no balancer in between.
-    options = local.ServiceOptions(port=args.port, replicas=1, balancer=False,
+    options = ServiceOptions(port=args.port, replicas=1, balancer=False,
                                    workers=args.workers, blocking_threads=args.blocking_threads,
                                    cache=stack == "cache on")
     state = local.up(settings, options).state
@@ -111,7 +113,7 @@ def measure(settings: Settings, stack: str, cases: list[tuple[str, str]], args: 
                                    duration_seconds=parse_duration(args.duration))
             with RssSampler(replica_group(settings)) as rss:
                 result = run_bench(settings, request)
-            run = figures(load_run(result.run_dir))
+            run = read_record(result.run_dir).figures
             measured.append(Case(stack=stack, name=name, path=path,
                                  requests_per_second=run.requests_per_second,
                                  p95_ms=run.latency.p95, error_rate=run.error_rate,
@@ -127,18 +129,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vus", type=int, default=200)
     parser.add_argument("--duration", default="30s")
-    parser.add_argument("--workers", type=int, default=local.ServiceOptions().workers)
+    parser.add_argument("--workers", type=int, default=ServiceOptions().workers)
     parser.add_argument("--blocking-threads", type=int,
-                        default=local.ServiceOptions().blocking_threads)
+                        default=ServiceOptions().blocking_threads)
     parser.add_argument("--port", type=int, default=8090)
     args = parser.parse_args()
     settings = Settings.resolve()
     rows = row_count(settings.database_url)
     console.print(f"alumnos rows: {rows:,}" if rows else "alumnos table missing: seed it first")
     deep = max(0, (rows or 0) - 100)
-    results = measure(settings, "cache on", [("ping", "/api/v1/ping"),
+    results = measure(settings, "cache on", [("ping", PING_PATH),
                                              ("page, cache warm", PAGE.format(offset=0))], args)
-    results += measure(settings, "cache off", [("ping", "/api/v1/ping"),
+    results += measure(settings, "cache off", [("ping", PING_PATH),
                                                ("page, no cache", PAGE.format(offset=0)),
                                                ("deep page, no cache", PAGE.format(offset=deep))],
                        args)

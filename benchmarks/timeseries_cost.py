@@ -18,10 +18,11 @@ from dataclasses import replace
 from rich.console import Console
 from rich.table import Table
 
-from alumnos_cli.bench import BenchRequest, parse_duration, run_bench
-from alumnos_cli.results import figures
-from alumnos_cli.runs import load_run
+from alumnos_cli.bench.request import BenchRequest, parse_duration
+from alumnos_cli.bench.run import run_bench
+from alumnos_cli.report.read import read_record
 from alumnos_cli.settings import Settings
+from alumnos_service.paths import PING_PATH
 
 console = Console()
 
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--vus", type=int, default=200)
     parser.add_argument("--duration", default="20s")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--path", default="/api/v1/ping")
+    parser.add_argument("--path", default=PING_PATH)
     args = parser.parse_args()
     settings = Settings.resolve()
     base = BenchRequest(scenario="endpoint", vus=args.vus, path=args.path,
@@ -41,7 +42,7 @@ def main() -> None:
         for recording in (False, True):
             console.print(f"round {round_number}: time series {'on' if recording else 'off'}")
             result = run_bench(settings, replace(base, timeseries=recording))
-            rates[recording].append(figures(load_run(result.run_dir)).requests_per_second)
+            rates[recording].append(read_record(result.run_dir).figures.requests_per_second)
     table = Table(title=f"{args.path}, {args.vus} VUs, {args.duration} per run")
     for column in ("time series", "req/s per round", "median req/s"):
         table.add_column(column)

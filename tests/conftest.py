@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from alumnos_cli.settings import Settings
-from service import create_app
-from service.db import driver_url
+from alumnos_service.app import create_app
+from alumnos_service.db import driver_url
 
 # A server to create throw-away databases on; never the user's `alumnos` database.
 SERVER_URL = os.environ.get("ALUMNOS_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

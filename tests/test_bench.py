@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alumnos_cli.bench import BenchRequest, run_bench, verify_target
+from alumnos_cli.bench.request import BenchRequest
+from alumnos_cli.bench.run import run_bench, verify_target
 from alumnos_cli.errors import K6Error, ServiceUnreachable
 from alumnos_cli.main import app
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
+from alumnos_cli.stack.options import LOCAL_PATTERNS, ServiceOptions
 from alumnos_cli.stack.ports import free_block
 
 pytestmark = pytest.mark.slow
@@ -27,7 +29,7 @@ runner = CliRunner()
 @pytest.fixture
 def stack(settings: Settings) -> Iterator[local.UpResult]:
     seed_alumnos(settings, count=500, seed=8)
-    result = local.up(settings, local.ServiceOptions(port=free_block(18180, 3), replicas=2,
+    result = local.up(settings, ServiceOptions(port=free_block(18180, 3), replicas=2,
                                                      workers=1, blocking_threads=2))
     yield result
     local.down(settings)
@@ -52,7 +54,12 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert meta["rows"] == 500
     assert meta["stack"] == {"mode": "local", "replicas": 2, "workers": 1,
                              "blocking_threads": 2, "cache": True, "balancer": "haproxy",
-                             "patterns": asdict(local.LOCAL_PATTERNS)}
+                             "patterns": asdict(LOCAL_PATTERNS),
+                             "stack_id": stack.state.service.stack_id}
+    # The scenario as it ran, so the report never reads old runs with today's definitions.
+    assert meta["scenario_definition"]["script"] == "smoke.js"
+    assert meta["scenario_definition"]["stages"] == []
+    assert meta["scenario_definition"]["request_path"].startswith("/api/v1/alumno/alumno?")
     assert meta["versions"]["k6"].startswith("v1.")
     assert meta["versions"]["postgresql"]
     assert meta["machine"]["cpu_count"] >= 1
@@ -156,10 +163,11 @@ def test_each_scenario_runs_against_the_real_stack_with_all_checks_passing(
     assert result.thresholds_ok
 
 
-def test_a_threshold_flag_that_fails_exits_2(stack: local.UpResult, settings: Settings) -> None:
+def test_a_threshold_flag_that_fails_exits_99_as_k6_does(stack: local.UpResult,
+                                                        settings: Settings) -> None:
     result = _cli(settings, "bench", "--scenario", "endpoint", "--vus", "2", "--duration", "2s",
                   "--p95", "0.001")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 99, result.output
     assert "thresholds failed" in result.output
     [run_dir] = list(settings.results_dir.iterdir())
     meta = json.loads((run_dir / "meta.json").read_text())
@@ -196,16 +204,21 @@ def test_a_service_whose_total_is_not_its_databases_is_refused(stack: local.UpRe
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--rate", "0"], "--rate must be between 1 and 1,000,000"),
-    (["--max-error-rate", "2"], "--max-error-rate is a share between 0 and 1"),
-    (["--p95", "-5"], "--p95 must be a latency in ms above 0"),
-    (["--repeat", "0"], "--repeat must be between 1 and 100"),
+    (["--rate", "0"], "must be between 1 and 1,000,000 requests/s"),
+    (["--max-error-rate", "2"], "is a share between 0 and 1"),
+    (["--p95", "-5"], "must be a latency in ms above 0"),
+    (["--repeat", "0"], "must be between 1 and 100"),
+    (["--vus", "abc"], "Input should be a valid integer"),
+    (["--duration", "soon"], "must look like 30s, 2m or 1m30s"),
+    (["--scenario", "nope"], "unknown scenario 'nope'"),
+    (["--path", "/api/v1/ping"], "applies to the endpoint scenario only"),
 ])
-def test_bad_bench_flags_are_refused_before_any_load(tmp_path: Path, flags: list[str],
-                                                     message: str) -> None:
+def test_bad_bench_flags_are_usage_errors_before_any_load(tmp_path: Path, flags: list[str],
+                                                          message: str) -> None:
     result = runner.invoke(app, ["bench", "--url", "http://127.0.0.1:9", *flags,
-                                 "--results-dir", str(tmp_path)])
-    assert result.exit_code == 1, result.output
+                                 "--results-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "Usage: alumnos bench" in result.output and "Traceback" not in result.output
     assert message in result.output
     assert not any(tmp_path.iterdir())
 

@@ -1,4 +1,5 @@
-"""The CLI edge: help, version, and bad input turned into one clear error with exit code 1."""
+"""The CLI edge: help, version, exit codes, and bad input turned into one clear message:
+a usage error (exit 2) for a bad flag, one error line (exit 1) for everything else."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from alumnos_cli import __version__
+from alumnos_cli.errors import ExitCode
 from alumnos_cli.main import app
 
 runner = CliRunner()
@@ -29,19 +31,28 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert f"Example: alumnos {command}" in result.output
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--rate-limit", "fast"], "--rate-limit: a rate limit looks like 100/s"),
-    (["--replicas", "0"], "--replicas must be between 1 and 32, got 0"),
-    (["--replicas", "2", "--no-balancer"], "without a balancer only one replica"),
-    (["--breaker-latency-ms", "0"], "--breaker-latency-ms must be between 1 and 60000"),
-    (["--mode", "swarm"], "--mode must be one of auto, local, compose"),
+def _usage_error(result: Result, option: str, message: str) -> None:
+    """A refused flag, in Click's own style: the usage line, the flag, why; exit code 2."""
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "Usage: alumnos" in result.output
+    text = " ".join(result.output.split())
+    assert f"Invalid value for '{option}'" in text and message in text
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("flags", "option", "message"), [
+    (["--rate-limit", "fast"], "--rate-limit", "--rate-limit: a rate limit looks like 100/s"),
+    (["--replicas", "0"], "--replicas", "must be between 1 and 32, got 0"),
+    (["--replicas", "2", "--no-balancer"], "--replicas", "without a balancer only one"),
+    (["--breaker-latency-ms", "0"], "--breaker-latency-ms", "must be between 1 and 60000"),
+    (["--mode", "swarm"], "--mode", "must be one of auto, local, compose"),
+    (["--port", "abc"], "--port", "Input should be a valid integer"),
 ])
 def test_bad_up_flags_are_refused_before_anything_starts(tmp_path: Path, flags: list[str],
-                                                          message: str) -> None:
-    result = runner.invoke(app, ["up", "--state-dir", str(tmp_path), *flags])
-    assert result.exit_code == 1, result.output
-    assert message in result.output
-    assert "Traceback" not in result.output
+                                                          option: str, message: str) -> None:
+    result = runner.invoke(app, ["up", "--state-dir", str(tmp_path), *flags],
+                           env={"COLUMNS": "200"})
+    _usage_error(result, option, message)
     assert not (tmp_path / "stack.json").exists()
 
 
@@ -51,11 +62,17 @@ def test_logs_before_any_up(tmp_path: Path) -> None:
     assert "no logs yet" in result.output
 
 
-def test_negative_count_is_refused_cleanly(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["seed", "--count", "-5", "--state-dir", str(tmp_path)])
-    assert result.exit_code == 1
-    assert "--count must be between 1 and 90,000,000, got -5" in result.output
-    assert "Traceback" not in result.output
+@pytest.mark.parametrize(("value", "message"), [
+    ("-5", "must be between 1 and 90,000,000, got -5"),
+    ("abc", "Input should be a valid integer"),
+])
+def test_a_bad_count_is_one_usage_error_whatever_is_wrong(tmp_path: Path, value: str,
+                                                          message: str) -> None:
+    # Typed wrong or out of range: the same style, the same exit code, before any progress.
+    result = runner.invoke(app, ["seed", "--count", value, "--state-dir", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    _usage_error(result, "--count", message)
+    assert "seeding" not in result.output
 
 
 def test_unreachable_database_is_refused_cleanly(tmp_path: Path) -> None:
@@ -103,21 +120,28 @@ def test_report_refuses_an_unfinished_run(tmp_path: Path) -> None:
     assert "has status 'running'" in result.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--duration", "abc"], "--duration must look like"),
-    (["--duration", "0s"], "--duration must be between"),
-    (["--vus", "0"], "--vus must be between"),
-    (["--scenario", "nope"], "unknown scenario 'nope'"),
-    (["--url", "127.0.0.1:8080"], "--url must start with http"),
-    (["--url", "http://127.0.0.1:1"], "nothing answers at http://127.0.0.1:1"),
-    (["--path", "/api/v1/ping"], "--path applies to the endpoint scenario only"),
-    (["--scenario", "endpoint", "--path", "api"], "--path must start with /"),
+@pytest.mark.parametrize(("args", "option", "message"), [
+    (["--duration", "abc"], "--duration", "must look like"),
+    (["--duration", "0s"], "--duration", "must be between"),
+    (["--vus", "0"], "--vus", "must be between"),
+    (["--scenario", "nope"], "--scenario", "unknown scenario 'nope'"),
+    (["--url", "127.0.0.1:8080"], "--url", "must start with http"),
+    (["--path", "/api/v1/ping"], "--path", "applies to the endpoint scenario only"),
+    (["--scenario", "endpoint", "--path", "api"], "--path", "must start with /"),
 ])
-def test_bench_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bench_bad_flags(tmp_path: Path, args: list[str], option: str, message: str) -> None:
     result = runner.invoke(app, ["bench", "--results-dir", str(tmp_path), "--state-dir",
                                  str(tmp_path), *args], env={"COLUMNS": "200"})
-    assert result.exit_code == 1, result.output
-    assert message in result.output
+    _usage_error(result, option, message)
+    assert not any(tmp_path.glob("*/meta.json")), "a refused run must not leave a run folder"
+
+
+def test_bench_against_nothing_is_one_error_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--results-dir", str(tmp_path), "--state-dir",
+                                 str(tmp_path), "--url", "http://127.0.0.1:1"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert "nothing answers at http://127.0.0.1:1" in result.output
     assert not any(tmp_path.glob("*/meta.json")), "a refused run must not leave a run folder"
 
 

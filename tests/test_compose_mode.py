@@ -21,15 +21,15 @@ from docker.errors import DockerException
 from typer.testing import CliRunner
 
 from alumnos_cli.main import app
-from alumnos_cli.patterns import (
+from alumnos_cli.stack import compose
+from alumnos_cli.stack.haproxy import BalancerPaths, Replica, haproxy_config
+from alumnos_cli.stack.patterns import (
     PatternsSpec,
     label_problems,
     labels_as_dict,
     router_chains,
     spec_from_labels,
 )
-from alumnos_cli.stack import compose
-from alumnos_cli.stack.haproxy import BalancerPaths, Replica, haproxy_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())

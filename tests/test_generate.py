@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from alumnos_cli.generate import (
+from alumnos_cli.seed.generate import (
     BLOCK_ROWS,
     DOCUMENT_SPACE,
     LEGAJO_SPACE,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from alumnos_cli.patterns import PatternsSpec, parse_rate_limit
 from alumnos_cli.stack.haproxy import (
     BalancerPaths,
     Replica,
@@ -18,6 +17,7 @@ from alumnos_cli.stack.haproxy import (
     find_haproxy,
     haproxy_config,
 )
+from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
 
 REPLICAS = [Replica("replica-1", "127.0.0.1", 18081), Replica("replica-2", "127.0.0.1", 18082)]
 SWITCHES = list(itertools.product([True, False], repeat=3))

@@ -5,29 +5,44 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from typing import Any
 
 import pytest
 
-from alumnos_cli.bench import SCENARIOS
-from alumnos_cli.k6 import find_k6, scripts_dir
+from alumnos_cli.bench.k6 import find_k6
+from alumnos_cli.bench.scenarios import (
+    SCENARIOS,
+    Scenario,
+    default_max_error_rate,
+    default_p95_ms,
+    scripts_dir,
+    stages,
+)
+from alumnos_service.paths import FIRST_PAGE, PAGE_PATH
 
 
-def inspect(script: str, **env: str) -> dict:  # type: ignore[type-arg]
+def inspect(script: str, **env: str) -> dict[str, Any]:
     flags = [item for key, value in env.items() for item in ("-e", f"{key}={value}")]
     out = subprocess.run([str(find_k6()), "inspect", *flags, str(scripts_dir() / script)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
-def _seconds(stages: list[dict]) -> int:  # type: ignore[type-arg]
-    return sum(int(re.fullmatch(r"(\d+)s", s["duration"]).group(1)) for s in stages)  # type: ignore[union-attr]
+def _seconds(stages: list[dict[str, Any]]) -> int:
+    total = 0
+    for stage in stages:
+        match = re.fullmatch(r"(\d+)s", stage["duration"])
+        assert match is not None, stage
+        total += int(match[1])
+    return total
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
 @pytest.mark.parametrize("model", ["closed", "open"])
-def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: object, model: str) -> None:
+def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: Scenario,
+                                                          model: str) -> None:
     env = {"VUS": "40", "DURATION": "50s"} | ({"RATE": "300"} if model == "open" else {})
-    options = inspect(scenario.script, **env)  # type: ignore[attr-defined]
+    options = inspect(scenario.script, **env)
     [config] = options["scenarios"].values()
     executor = config["executor"]
     if model == "closed":
@@ -42,6 +57,30 @@ def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: object, mode
     else:
         assert config["duration"] == "50s"
     assert "p(99)" in options["summaryTrendStats"]
+
+
+def test_default_thresholds_are_the_ones_bench_records() -> None:
+    # One file for both: k6/lib/thresholds.json, read by k6 and by alumnos bench.
+    options = inspect("load.js")
+    p95, errors = default_p95_ms(), default_max_error_rate()
+    assert options["thresholds"] == {"http_req_duration": [f"p(95)<{p95:g}"],
+                                     "http_req_failed": [f"rate<{errors:g}"],
+                                     "checks": [f"rate>{1 - errors:g}"]}
+
+
+def test_the_k6_scripts_ask_for_the_services_own_paths() -> None:
+    # JavaScript cannot import the service's paths: the scripts' copies must agree with them.
+    config = (scripts_dir() / "lib" / "config.js").read_text()
+    assert f"export const PAGE_PATH = '{PAGE_PATH}';" in config
+    endpoint = (scripts_dir() / "endpoint.js").read_text()
+    assert f"|| '{FIRST_PAGE}'" in endpoint
+
+
+def test_every_scenario_records_the_stages_k6_runs() -> None:
+    shapes = json.loads((scripts_dir() / "lib" / "shapes.json").read_text())
+    for scenario in SCENARIOS.values():
+        recorded = stages(scenario)
+        assert recorded == (shapes[scenario.profile] if scenario.profile else [])
 
 
 def test_thresholds_come_from_the_flags() -> None:

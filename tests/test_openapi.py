@@ -10,9 +10,9 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
-from service.openapi import DOCUMENT
+from alumnos_service.openapi import DOCUMENT
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
-from service.db import BOOKMARK_EVERY, driver_url
+from alumnos_service.db import BOOKMARK_EVERY, driver_url
 
 ROWS = 3_000
 MakeApp = Callable[[dict[str, object]], Flask]

@@ -14,18 +14,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from alumnos_cli.files import read_json
 from alumnos_cli.main import app
-from alumnos_cli.proof import (
-    PASS,
-    SKIPPED,
-    ProofOptions,
-    judge_balance,
-    latest_proof,
-    prove,
-)
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.proof.balancing import judge_balance
+from alumnos_cli.proof.options import PASS, SKIPPED, ProofOptions
+from alumnos_cli.proof.run import prove
+from alumnos_cli.runfolder import proof_files
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
+from alumnos_cli.stack.options import LOCAL_PATTERNS, ServiceOptions
 from alumnos_cli.stack.ports import free_block
 
 pytestmark = pytest.mark.slow
@@ -37,11 +35,11 @@ SHORT = ProofOptions(vus=60, retry_seconds=6, balancing_requests=300, cache_requ
 @pytest.fixture
 def full_stack(settings: Settings) -> Iterator[local.UpResult]:
     seed_alumnos(settings, count=5000, seed=3)
-    spec = replace(local.LOCAL_PATTERNS, rate_limit=True, rate_limit_average=50,
+    spec = replace(LOCAL_PATTERNS, rate_limit=True, rate_limit_average=50,
                    rate_limit_burst=50, circuit_breaker_fallback_s=8,
                    circuit_breaker_recovery_s=2)
-    options = local.ServiceOptions(port=free_block(18300, 4), replicas=3, workers=1,
-                                   blocking_threads=4, fault_injection=True, patterns=spec)
+    options = ServiceOptions(port=free_block(18300, 4), replicas=3, workers=1,
+                             blocking_threads=4, fault_injection=True, patterns=spec)
     result = local.up(settings, options)
     yield result
     local.down(settings)
@@ -65,7 +63,9 @@ def test_every_pattern_is_proven_on_the_running_stack(full_stack: local.UpResult
     assert verdicts["cache"].evidence["equal_to_database"]
     saved = json.loads(report.path.read_text())
     assert [r["verdict"] for r in saved["results"]] == [PASS] * 5
-    assert latest_proof(settings.results_dir) == saved
+    assert proof_files(settings.results_dir) == [report.path]
+    # Runs on this same stack are reported with this proof, and no others.
+    assert saved["stack_id"] == full_stack.state.service.stack_id
     # The healed replica has no fault left behind.
     assert not any(Path(r.fault_file).exists() for r in full_stack.state.service.replicas)
 
@@ -73,7 +73,7 @@ def test_every_pattern_is_proven_on_the_running_stack(full_stack: local.UpResult
 @pytest.fixture
 def plain_stack(settings: Settings) -> Iterator[local.UpResult]:
     seed_alumnos(settings, count=500, seed=3)
-    options = local.ServiceOptions(port=free_block(18300, 3), replicas=2, workers=1)
+    options = ServiceOptions(port=free_block(18300, 3), replicas=2, workers=1)
     result = local.up(settings, options)
     yield result
     local.down(settings)
@@ -87,8 +87,7 @@ def test_patterns_switched_off_are_skipped_with_the_way_to_switch_them_on(
     assert result.exit_code == 0, result.output
     assert "rate-limit skipped: alumnos down; alumnos up --rate-limit 100/s" in result.output
     assert "circuit-breaker skipped: alumnos down; alumnos up --fault-injection" in result.output
-    saved = latest_proof(settings.results_dir)
-    assert saved is not None
+    saved = read_json(proof_files(settings.results_dir)[-1])
     assert [(r["pattern"], r["verdict"]) for r in saved["results"]] == [
         ("balancing", PASS), ("rate-limit", SKIPPED), ("circuit-breaker", SKIPPED)]
 

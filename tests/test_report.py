@@ -13,20 +13,15 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from alumnos_cli.compare import BETTER, NOISE, UNKNOWN, WORSE, compare, load_sides, verdict
 from alumnos_cli.main import app
-from alumnos_cli.render.markdown import run_markdown
-from alumnos_cli.render.numbers import number
-from alumnos_cli.render.terminal import run_report
-from alumnos_cli.results import (
-    Latency,
-    RunFigures,
-    ceiling_figures,
-    figures,
-    generator_verdict,
-    littles_law,
-)
-from alumnos_cli.runs import load_run
+from alumnos_cli.report.checks import generator_verdict, littles_law
+from alumnos_cli.report.compare import BETTER, NOISE, UNKNOWN, WORSE, compare, verdict
+from alumnos_cli.report.model import GeneratorUsage, Latency, LoadShape, RunFigures, RunMeta
+from alumnos_cli.report.read import load_sides, read_record, read_run
+from alumnos_cli.report.render.markdown import run_markdown
+from alumnos_cli.report.render.numbers import number
+from alumnos_cli.report.render.terminal import run_terminal
+from alumnos_cli.report.render.text import littles_law_text
 
 DATA = Path(__file__).parent / "data"
 RUNS = DATA / "runs"
@@ -45,10 +40,7 @@ def _golden(name: str, text: str) -> None:
 
 
 def _markdown(name: str, lang: str) -> str:
-    stored = load_run(RUNS / name)
-    f = figures(stored)
-    return run_markdown(name, stored.meta, f, ceiling_figures(stored),
-                        littles_law(f, stored.meta), generator_verdict(stored.meta), lang)
+    return run_markdown(read_run(RUNS / name), lang)
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -59,9 +51,8 @@ def test_markdown_matches_its_golden_file(name: str, lang: str) -> None:
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_terminal_report_matches_its_golden_file(name: str) -> None:
-    stored = load_run(RUNS / name)
     console = Console(record=True, width=110, color_system=None, force_terminal=False)
-    console.print(run_report(stored, figures(stored), ceiling_figures(stored)))
+    console.print(run_terminal(read_run(RUNS / name)))
     _golden(f"{name}.txt", console.export_text())
 
 
@@ -71,7 +62,7 @@ def test_json_matches_its_golden_file(name: str) -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert document["run"] == name
-    assert document["figures"]["requests"] == figures(load_run(RUNS / name)).requests
+    assert document["figures"]["requests"] == read_record(RUNS / name).figures.requests
     _golden(f"{name}.json", result.output)
 
 
@@ -91,7 +82,7 @@ def _markdown_with_server(name: str, lang: str) -> str:
 
 def test_the_conclusion_follows_the_figures() -> None:
     es = _markdown("20261127T051814Z-spike", "es")
-    f = figures(load_run(RUNS / "20261127T051814Z-spike"))
+    f = read_record(RUNS / "20261127T051814Z-spike").figures
     assert "## Prueba de carga: escenario spike" in es
     assert "### Configuración" in es and "### Resultados" in es and "### Conclusión" in es
     assert f"Las {number(f.requests, 0, 'es')} peticiones terminaron sin errores." in es
@@ -108,17 +99,15 @@ def test_a_failed_threshold_changes_the_conclusion(tmp_path: Path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     summary["metrics"]["http_req_duration"]["thresholds"] = {"p(95)<1": {"ok": False}}
     (run / "summary.json").write_text(json.dumps(summary))
-    stored = load_run(run)
-    f = figures(stored)
-    text = run_markdown("run", stored.meta, f, None, None, None, "es")
+    text = run_markdown(read_run(run), "es")
     assert "El servicio NO cumplió `http_req_duration p(95)<1`." in text
     assert "cumplió todos los umbrales" not in text
 
 
 def test_the_open_model_reports_its_rate_and_drops() -> None:
-    stored = load_run(RUNS / "20261127T051838Z-load")
-    assert stored.meta["model"] == "open" and stored.meta["rate"] == 300
-    assert littles_law(figures(stored), stored.meta) is None  # VUs are a pool there
+    stored = read_record(RUNS / "20261127T051838Z-load")
+    assert stored.meta.model == "open" and stored.meta.rate == 300
+    assert littles_law(stored.figures, stored.meta) is None  # VUs are a pool there
     text = _markdown("20261127T051838Z-load", "en")
     assert "300 requests/s for 8 s, up to 20 virtual users (open model)" in text
 
@@ -133,25 +122,30 @@ def _figures(rps: float, avg_ms: float, iterations_per_s: float, iteration_ms: f
         iteration_avg_ms=iteration_ms)
 
 
+def _meta(vus: int = 200, stages: tuple[tuple[float, float], ...] = ()) -> RunMeta:
+    """A closed-model run's metadata: the sample spike's, with this load."""
+    meta = read_record(RUNS / "20261127T051814Z-spike").meta
+    return replace(meta, vus=vus, duration_seconds=120, load_shape=LoadShape(stages))
+
+
 def test_littles_law_flags_the_reference_reports_figures() -> None:
     # 200 VUs, 595 req/s, 189 ms: 595 x 0.189 = 112 VUs' worth of requests, not 200.
     reference = _figures(rps=595, avg_ms=189, iterations_per_s=595, iteration_ms=336)
-    little = littles_law(reference, {"scenario": "endpoint", "vus": 200})
+    little = littles_law(reference, _meta())
     assert little is not None
     assert little.in_requests == pytest.approx(112.5, abs=0.1)
     assert little.consistent  # the iterations account for the VUs ...
     assert little.outside_requests == pytest.approx(0.44, abs=0.01)  # ... not the requests
-    from alumnos_cli.render.terminal import littles_law_text
-
     assert "44% of the VUs' time went outside the requests" in littles_law_text(little)
 
 
 def test_littles_law_uses_the_average_of_a_ramped_shape() -> None:
     run = _figures(rps=1000, avg_ms=185, iterations_per_s=1000, iteration_ms=185)
-    little = littles_law(run, {"scenario": "spike", "vus": 200})
+    spike = _meta(stages=((0.05, 1), (0.85, 1), (0.1, 0)))
+    little = littles_law(run, spike)
     assert little is not None and little.configured == pytest.approx(185.0)
     assert little.consistent and little.outside_requests < 0.01
-    idle = littles_law(replace(run, iteration_avg_ms=100), {"scenario": "spike", "vus": 200})
+    idle = littles_law(replace(run, iteration_avg_ms=100), spike)
     assert idle is not None and not idle.consistent
 
 
@@ -161,7 +155,7 @@ def test_littles_law_uses_the_average_of_a_ramped_shape() -> None:
     ({"k6_cores": 0.9, "cpu_count": 8, "machine_busy": 0.5}, False),
 ])
 def test_the_generator_verdict(usage: dict[str, float], limited: bool) -> None:
-    result = generator_verdict({"load_generator": usage})
+    result = generator_verdict(replace(_meta(), generator=GeneratorUsage(**usage)))
     assert result is not None and result.limited is limited
 
 
@@ -219,8 +213,8 @@ def test_single_runs_cannot_be_told_apart(tmp_path: Path) -> None:
 def test_two_runs_of_one_group_are_compared_one_against_the_other(tmp_path: Path) -> None:
     _copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
     baseline, candidate = load_sides(tmp_path, "a1", "a3")
-    assert [r.path.name for r in baseline.runs] == ["a1"]
-    assert [r.path.name for r in candidate.runs] == ["a3"]
+    assert [r.name for r in baseline.runs] == ["a1"]
+    assert [r.name for r in candidate.runs] == ["a3"]
 
 
 @pytest.mark.parametrize(("file", "content", "message"), [
@@ -262,14 +256,15 @@ def test_list_shows_each_run_and_names_a_broken_one(tmp_path: Path) -> None:
     assert "not valid JSON" in result.output
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--format", "pdf"], "--format must be one of terminal, markdown, json"),
-    (["--lang", "fr"], "--lang must be es or en"),
-    (["--compare", "nope", "20261127T051814Z-spike"], "no run folder named 'nope'"),
+@pytest.mark.parametrize(("flags", "exit_code", "message"), [
+    (["--format", "pdf"], 2, "must be one of terminal, markdown, json"),
+    (["--lang", "fr"], 2, "must be es or en"),
+    (["--compare", "nope", "20261127T051814Z-spike"], 1, "no run folder named 'nope'"),
 ])
-def test_bad_report_flags_give_one_line(flags: list[str], message: str) -> None:
-    result = runner.invoke(app, ["report", *flags, "--results-dir", str(RUNS)])
-    assert result.exit_code == 1
+def test_bad_report_flags_give_one_line(flags: list[str], exit_code: int, message: str) -> None:
+    result = runner.invoke(app, ["report", *flags, "--results-dir", str(RUNS)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == exit_code, result.output
     assert message in result.output
     assert "Traceback" not in result.output
 
@@ -282,20 +277,74 @@ def test_markdown_written_to_a_file(tmp_path: Path) -> None:
     assert out.read_text() == _markdown_with_server("20261127T051814Z-spike", "es")
 
 
-def test_the_last_patterns_proof_is_part_of_the_report(tmp_path: Path) -> None:
+def _with_proof(tmp_path: Path, run_stack: str | None, proofs: dict[str, str]) -> str:
+    """The sample spike run, its stack named `run_stack`, beside proofs made on named stacks."""
     name = "20261127T051814Z-spike"
-    shutil.copytree(RUNS / name, tmp_path / name)
-    proof = tmp_path / "patterns" / "20261127T060000Z"
-    proof.mkdir(parents=True)
-    (proof / "patterns.json").write_text(json.dumps({
-        "started_at": "20261127T060000Z",
-        "results": [{"pattern": "retry", "action": "kill", "observed": "0 failed",
-                     "verdict": "pass", "evidence": {}}]}))
+    run = tmp_path / name
+    shutil.copytree(RUNS / name, run)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["stack"]["stack_id"] = run_stack
+    (run / "meta.json").write_text(json.dumps(meta))
+    for started, (stack_id, observed) in enumerate(proofs.items()):
+        proof = tmp_path / "patterns" / f"20261127T06000{started}Z"
+        proof.mkdir(parents=True)
+        (proof / "patterns.json").write_text(json.dumps({
+            "started_at": proof.name, "stack_id": stack_id,
+            "results": [{"pattern": "retry", "action": "kill", "observed": observed,
+                         "verdict": "pass", "evidence": {}}]}))
+    return name
+
+
+def test_the_proof_of_the_runs_own_stack_is_part_of_the_report(tmp_path: Path) -> None:
+    # The newer proof was made on another stack (after a down and up): it proves nothing here.
+    name = _with_proof(tmp_path, "stack-a", {"stack-a": "0 failed", "stack-b": "2 failed"})
     markdown = runner.invoke(app, ["report", name, "--format", "markdown", "--lang", "en",
                                    "--results-dir", str(tmp_path)])
     assert "### Resilience patterns (alumnos patterns)" in markdown.output
     assert "| retry | 0 failed | pass |" in markdown.output
+    assert "2 failed" not in markdown.output
     terminal = runner.invoke(app, ["report", name, "--results-dir", str(tmp_path)],
                              env={"COLUMNS": "160"})
-    assert "Patterns" in terminal.output
+    assert "20261127T060000Z" in terminal.output and "20261127T060001Z" not in terminal.output
     assert "│ retry   │ 0 failed │ pass    │" in terminal.output
+
+
+@pytest.mark.parametrize("run_stack", [None, "stack-c"])
+def test_a_proof_of_another_stack_is_not_shown(tmp_path: Path, run_stack: str | None) -> None:
+    name = _with_proof(tmp_path, run_stack, {"stack-a": "0 failed"})
+    report = read_run(tmp_path / name)
+    assert report.proof is None
+    assert "Patterns" not in runner.invoke(app, ["report", name, "--results-dir",
+                                                 str(tmp_path)]).output
+
+
+def test_old_runs_read_with_what_they_ran_not_with_todays_scenarios(tmp_path: Path) -> None:
+    # A run that recorded its stages and request keeps them, whatever k6/lib says today.
+    name = "20261127T051814Z-spike"
+    run = tmp_path / name
+    shutil.copytree(RUNS / name, run)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["scenario_definition"] = {"stages": [[0.5, 1], [0.5, 0]],
+                                   "request_path": "/api/v1/alumno/alumno?limit=7&offset=0"}
+    (run / "meta.json").write_text(json.dumps(meta))
+    report = read_run(run)
+    assert report.meta.load_shape.average_share() == pytest.approx(0.5)
+    assert report.little is not None and report.little.configured == pytest.approx(25.0)
+    assert "`GET /api/v1/alumno/alumno?limit=7&offset=0`" in run_markdown(report, "en")
+    # One recorded before scenarios were recorded reads with the definitions of its day.
+    old = read_record(RUNS / "20261127T022841Z-spike").meta
+    assert old.load_shape == LoadShape(((0.05, 1), (0.85, 1), (0.1, 0)))
+    assert old.model == "closed" and old.requests.endswith("?limit=100&offset=0")
+
+
+def test_a_calibration_folder_outside_the_run_is_refused(tmp_path: Path) -> None:
+    name = "20261127T051814Z-spike"
+    run = tmp_path / name
+    shutil.copytree(RUNS / name, run)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["calibration"]["folder"] = str(RUNS / name / "calibration")  # absolute, elsewhere
+    (run / "meta.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["report", name, "--results-dir", str(tmp_path)],
+                           env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "outside its run folder" in result.output

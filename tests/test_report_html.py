@@ -13,9 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from alumnos_cli.main import app
-from alumnos_cli.render.html import _page
-from alumnos_cli.runs import load_run
-from alumnos_cli.timeseries import read_timeseries
+from alumnos_cli.report.read import read_run
+from alumnos_cli.report.render.html import _page
 
 RUNS = Path(__file__).parent / "data" / "runs"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,7 +54,8 @@ def test_the_run_page_draws_every_chart_with_the_runs_data(tmp_path: Path) -> No
     dom = render_in_browser(page)
     body = _body_attributes(dom)
     assert "data-errors" not in body, body
-    series = read_timeseries(tmp_path / name)
+    report = read_run(tmp_path / name)
+    series = report.timeseries
     assert series is not None and len(series) > 5
     # four charts over time, the latency distribution, the requests per replica
     assert body["data-charts"] == "6"
@@ -67,8 +67,9 @@ def test_the_run_page_draws_every_chart_with_the_runs_data(tmp_path: Path) -> No
     assert set(points) == {"req/s", "p50", "p95", "p99", "errors", "VUs"}
     bars = [float(v) for v in re.findall(r'<rect[^>]*class="bar"[^>]*data-value="([^"]+)"',
                                          dom)]
-    latency = load_run(tmp_path / name).summary["metrics"]["http_req_duration"]["values"]
-    assert bars[5] == pytest.approx(latency["max"])
+    summary = json.loads((tmp_path / name / "summary.json").read_text())
+    latency = summary["metrics"]["http_req_duration"]["values"]
+    assert bars[5] == pytest.approx(latency["max"]) == report.figures.latency.max
     server = json.loads((tmp_path / name / "server.json").read_text())
     assert bars[6:] == list(server["summary"]["requests_by_replica"].values())
 

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 
 from alumnos_cli.database import is_reachable
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack.ports import free_port
 from alumnos_cli.stack.postgres import cluster_root, start_private_cluster, stop_private_cluster
-from service.cache import GENERATION_MAX_AGE
+from alumnos_service.cache import GENERATION_MAX_AGE
 
 PAGE = "/api/v1/alumno/alumno"
 

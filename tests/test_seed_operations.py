@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, make_url, text
 from typer.testing import CliRunner
 
 from alumnos_cli.main import app
-from alumnos_cli.seed_benchmark import scratch_url
-from alumnos_cli.seeding import seed_alumnos, table_checksum
+from alumnos_cli.seed.benchmark import scratch_url
+from alumnos_cli.seed.load import seed_alumnos, table_checksum
 from alumnos_cli.settings import Settings
-from service.db import driver_url
+from alumnos_service.db import driver_url
 
 runner = CliRunner()
 

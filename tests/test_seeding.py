@@ -7,10 +7,10 @@ import redis
 from sqlalchemy import create_engine, text
 
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
-from service.cache import generation_key
-from service.db import driver_url
+from alumnos_service.cache import generation_key
+from alumnos_service.db import driver_url
 
 CHECKSUM_SQL = "SELECT md5(string_agg(a::text, '|' ORDER BY id)) FROM alumnos a"
 

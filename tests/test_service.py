@@ -11,10 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
-from service.db import driver_url
-from service.schema import COLUMNS
+from alumnos_service.db import driver_url
+from alumnos_service.schema import COLUMNS
 
 ROWS = 250
 PAGE = "/api/v1/alumno/alumno"

@@ -21,12 +21,15 @@ from alumnos_cli.commands.common import resolve_settings
 from alumnos_cli.database import is_reachable
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.main import app
-from alumnos_cli.seeding import seed_alumnos
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy, local, supervisor
+from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block
 from alumnos_cli.stack.postgres import cluster_root
 from alumnos_cli.stack.state import load_state
+from alumnos_cli.stack.status import stack_status
 
 pytestmark = pytest.mark.slow
 
@@ -60,14 +63,14 @@ def _descendants(pid: int) -> set[int]:
 
 
 @pytest.fixture
-def options() -> local.ServiceOptions:
+def options() -> ServiceOptions:
     # Room for the balancer and two replicas above it.
-    return local.ServiceOptions(port=free_block(18100, 3), replicas=2, workers=1,
+    return ServiceOptions(port=free_block(18100, 3), replicas=2, workers=1,
                                 blocking_threads=2)
 
 
 @pytest.fixture
-def stack(settings: Settings, options: local.ServiceOptions) -> Iterator[local.UpResult]:
+def stack(settings: Settings, options: ServiceOptions) -> Iterator[local.UpResult]:
     seed_alumnos(settings, count=300, seed=2)
     result = local.up(settings, options)
     yield result
@@ -84,15 +87,15 @@ def _served_by(url: str, requests: int) -> dict[str, int]:
 
 
 def test_up_serves_pages_through_the_balancer_and_status_sees_every_replica(
-        stack: local.UpResult, settings: Settings, options: local.ServiceOptions) -> None:
+        stack: local.UpResult, settings: Settings, options: ServiceOptions) -> None:
     record = stack.state.service
     assert record.url == f"http://127.0.0.1:{options.port}"
     assert [r.port for r in record.replicas] == [options.port + 1, options.port + 2]
-    answer = local.http_get(f"{record.url}/api/v1/alumno/alumno?limit=100&offset=0")
+    answer = http_get(f"{record.url}/api/v1/alumno/alumno?limit=100&offset=0")
     assert answer is not None and answer[0] == 200
     assert b'"total": 300' in answer[1]
     assert _served_by(record.url, 10) == {"replica-1": 5, "replica-2": 5}
-    report = local.status(settings)
+    report = stack_status(settings)
     components = {c.name: c for c in report.components}
     assert components["service"].answers
     assert "2 replica(s) x 1 workers, HAProxy in front" in components["service"].detail
@@ -107,11 +110,11 @@ def test_up_serves_pages_through_the_balancer_and_status_sees_every_replica(
 
 
 def test_second_up_changes_nothing(stack: local.UpResult, settings: Settings,
-                                   options: local.ServiceOptions) -> None:
-    again = local.up(settings, local.ServiceOptions(port=options.port + 10, replicas=1))
+                                   options: ServiceOptions) -> None:
+    again = local.up(settings, ServiceOptions(port=options.port + 10, replicas=1))
     assert again.already_running
     assert again.state == stack.state
-    assert local.http_get(f"http://127.0.0.1:{options.port + 10}/health") is None
+    assert http_get(f"http://127.0.0.1:{options.port + 10}/health") is None
 
 
 def test_a_replica_that_dies_is_restarted_by_the_supervisor(
@@ -131,7 +134,7 @@ def test_a_replica_that_dies_is_restarted_by_the_supervisor(
     assert after["replica-2"] == before["replica-2"]  # the others were left alone
     answer = None
     while time.monotonic() < deadline:
-        answer = local.http_get(f"{stack.state.service.replicas[0].url}/health")
+        answer = http_get(f"{stack.state.service.replicas[0].url}/health")
         if answer is not None:
             break
         time.sleep(0.2)
@@ -147,7 +150,7 @@ def test_down_stops_everything_up_started(stack: local.UpResult, settings: Setti
     stopped = local.down(settings)
     assert stopped[0].startswith(f"supervisord (pid {supervisord})")
     assert [pid for pid in everything if _alive(pid)] == []
-    assert local.http_get(f"{stack.state.service.url}/health") is None
+    assert http_get(f"{stack.state.service.url}/health") is None
     assert load_state(settings.state_dir) is None
     assert local.down(settings) == []
 
@@ -167,7 +170,7 @@ def test_down_finds_the_programs_even_after_supervisord_died(
     stopped = local.down(settings)
     assert any("outlived supervisord" in line for line in stopped), stopped
     assert [pid for pid in everything if _alive(pid)] == []
-    assert local.http_get(f"{stack.state.service.url}/health") is None
+    assert http_get(f"{stack.state.service.url}/health") is None
 
 
 def test_the_breaker_puts_back_what_someone_else_changed(stack: local.UpResult) -> None:
@@ -210,14 +213,14 @@ def test_no_healthy_replica_gives_a_fast_problem_not_a_hang(
 
 
 def test_without_a_balancer_one_replica_takes_the_port(settings: Settings) -> None:
-    options = local.ServiceOptions(port=free_block(18100, 1), replicas=1, workers=1,
+    options = ServiceOptions(port=free_block(18100, 1), replicas=1, workers=1,
                                    balancer=False)
     try:
         result = local.up(settings, options)
         record = result.state.service
         assert not record.balancer and record.runtime_socket is None
         assert record.replicas[0].port == options.port
-        answer = local.http_get(f"{record.url}/health")
+        answer = http_get(f"{record.url}/health")
         assert answer is not None and answer[0] == 200
         names = {p.name for p in supervisor.programs_info(settings.state_dir.resolve())}
         assert names == {"replica-1"}
@@ -232,13 +235,13 @@ def test_without_a_balancer_one_replica_takes_the_port(settings: Settings) -> No
 ])
 def test_impossible_options_are_refused(settings: Settings, change: dict[str, object],
                                         message: str) -> None:
-    options = local.ServiceOptions(**change)  # type: ignore[arg-type]
+    options = ServiceOptions(**change)  # type: ignore[arg-type]
     with pytest.raises(AlumnosError, match=message):
         local.up(settings, options)
     assert load_state(settings.state_dir) is None
 
 
-def test_port_in_use_is_refused(settings: Settings, options: local.ServiceOptions) -> None:
+def test_port_in_use_is_refused(settings: Settings, options: ServiceOptions) -> None:
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         busy.bind(("127.0.0.1", options.port + 2))  # a replica's port
@@ -274,7 +277,7 @@ def test_status_command_draws_the_replicas(stack: local.UpResult, settings: Sett
 
 
 def test_unreachable_postgres_starts_a_private_cluster(
-        tmp_path: Path, settings: Settings, options: local.ServiceOptions) -> None:
+        tmp_path: Path, settings: Settings, options: ServiceOptions) -> None:
     dead = Settings.resolve(env={}, database_url="postgresql://postgres@127.0.0.1:1/alumnos",
                             redis_url=settings.redis_url, state_dir=tmp_path / "private",
                             results_dir=tmp_path / "results")
@@ -287,7 +290,7 @@ def test_unreachable_postgres_starts_a_private_cluster(
         # Other commands pick the recorded URL up when no flag or environment says otherwise.
         assert resolve_settings(state_dir=dead.state_dir).database_url == private_url
         seed_alumnos(dead.with_database_url(private_url), count=50)
-        page = local.http_get(f"{result.state.service.url}/api/v1/alumno/alumno?limit=1")
+        page = http_get(f"{result.state.service.url}/api/v1/alumno/alumno?limit=1")
         assert page is not None and b'"total": 50' in page[1]
         stopped = local.down(dead)
         assert stopped[-1].startswith("private PostgreSQL")
@@ -298,7 +301,7 @@ def test_unreachable_postgres_starts_a_private_cluster(
 
 
 def test_missing_database_on_a_live_server_is_created_not_replaced(
-        postgres_server: str, tmp_path: Path, options: local.ServiceOptions) -> None:
+        postgres_server: str, tmp_path: Path, options: ServiceOptions) -> None:
     from sqlalchemy import make_url
 
     name = f"alumnos_test_missing_{os.getpid()}"

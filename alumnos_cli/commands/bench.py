@@ -8,16 +8,19 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from alumnos_cli.bench import SCENARIOS, BenchRequest, parse_duration, run_repeated
+from alumnos_cli.bench.k6 import LiveSample
+from alumnos_cli.bench.request import BenchRequest, parse_duration, validate
+from alumnos_cli.bench.scenarios import SCENARIOS, default_max_error_rate, default_p95_ms
 from alumnos_cli.commands.common import (
     ResultsDir,
     StateDir,
     console,
     err_console,
     handle_errors,
+    requires,
     resolve_settings,
 )
-from alumnos_cli.k6 import LiveSample
+from alumnos_cli.errors import ExitCode
 
 
 @handle_errors
@@ -41,10 +44,12 @@ def bench(
         "(k6 arrival-rate executors; late ones are counted as dropped).", show_default=False)]
     = None,
     p95: Annotated[float | None, typer.Option(
-        "--p95", help="Threshold: p95 latency in ms [default: 2000].", show_default=False)]
+        "--p95", help=f"Threshold: p95 latency in ms [default: {default_p95_ms():g}].",
+        show_default=False)]
     = None,
     max_error_rate: Annotated[float | None, typer.Option(
-        "--max-error-rate", help="Threshold: share of failed requests [default: 0.01].",
+        "--max-error-rate", help="Threshold: share of failed requests [default: "
+        f"{default_max_error_rate():g}].",
         show_default=False)] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Run it N times (for the noise "
                                         "verdict of report --compare).")] = 1,
@@ -59,14 +64,19 @@ def bench(
     """Run a k6 scenario against the service and store the run.
 
     Example: alumnos bench --vus 200 --duration 2m --scenario spike --calibrate
+
+    Exit codes: 0 thresholds held, 1 error, 2 usage error, 99 thresholds crossed (as k6).
     """
     if list_scenarios:
         _print_scenarios()
         return
-    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
     request = BenchRequest(scenario=scenario, vus=vus, duration_seconds=parse_duration(duration),
                            url=url, path=path, calibrate=calibrate, rate=rate, p95_ms=p95,
                            max_error_rate=max_error_rate, timeseries=timeseries)
+    validate(request, repeat)
+    with requires("stack"):
+        from alumnos_cli.bench.run import run_repeated
+    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
     with Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[live]}"), console=err_console) as bar:
         live = LiveProgress(bar, run_seconds=request.duration_seconds,
@@ -80,7 +90,7 @@ def bench(
                       f"{result.run_dir.name}")
     if not all(result.thresholds_ok for result in results):
         err_console.print("[bold red]thresholds failed[/] (see alumnos report)")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.THRESHOLDS_CROSSED)
 
 
 def _print_scenarios() -> None:

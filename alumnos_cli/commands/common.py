@@ -1,16 +1,21 @@
-"""What every command shares: settings options and the one place errors become messages."""
+"""What every command shares: settings options, output, and the one place errors become
+messages and exit codes."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from alumnos_cli.errors import AlumnosError
+from alumnos_cli.errors import AlumnosError, ExitCode, InvalidOption, MissingExtra
+from alumnos_cli.files import write_text
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack.state import recorded_settings
 
@@ -42,16 +47,74 @@ def resolve_settings(*, database_url: str | None = None, redis_url: str | None =
 
 
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn domain errors into one red line with the next step, and exit code 1."""
+    """Turn domain errors into one red line with the next step (exit 1), and a bad flag
+    into a usage error in Click's own style (exit 2)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
+        except InvalidOption as exc:
+            # Click names the flag itself: "Invalid value for '--rate': must be ..."
+            message = exc.message.removeprefix(f"{exc.option} ")
+            message = f"{message} ({exc.hint})" if exc.hint else message
+            ctx = _running_context()
+            param = _parameter(ctx, exc.option)
+            raise typer.BadParameter(message, ctx=ctx, param=param,
+                                     param_hint=None if param else f"'{exc.option}'") from None
         except AlumnosError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            # Escaped: messages quote user input and names such as alumnos[stack] verbatim.
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
-                err_console.print(f"[yellow]next:[/] {exc.hint}", highlight=False)
-            raise typer.Exit(1) from None
+                err_console.print(f"[yellow]next:[/] {escape(exc.hint)}", highlight=False)
+            raise typer.Exit(ExitCode.ERROR) from None
 
     return wrapper
+
+
+def _running_context() -> Any:
+    """The running command's context, so a refused flag is shown with its usage line, as
+    Click shows the flags it refuses itself."""
+    # Recent Typer releases carry their own copy of Click; older ones use Click itself.
+    for module in ("typer._click.globals", "click"):
+        try:
+            click_globals = importlib.import_module(module)
+        except ImportError:
+            continue
+        return click_globals.get_current_context(silent=True)
+    return None
+
+
+def _parameter(ctx: Any, option: str) -> Any:
+    """The command's parameter behind a flag, so Click names it as it names its own."""
+    params = ctx.command.params if ctx is not None else []
+    return next((p for p in params if option in (*p.opts, *p.secondary_opts)), None)
+
+
+@contextlib.contextmanager
+def requires(extra: str) -> Iterator[None]:
+    """Import a capability whose dependencies an install may have left out.
+
+    `pip install alumnos` is enough to read and compare reports; running the stack, seeding
+    and benchmarking need their extras. A missing one is named with the command to add it.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in {"alumnos_cli", "alumnos_service"}:
+            raise
+        raise MissingExtra(f"this command needs {missing}, which this installation lacks",
+                           f"pip install 'alumnos[{extra}]'") from None
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print to the terminal, or write the file whole (never through a planted link)."""
+    if output is None:
+        console.out(text, end="", highlight=False)
+        return
+    try:
+        write_text(output, text)
+    except OSError as exc:
+        raise AlumnosError(f"cannot write {output}: {exc.strerror}") from None
+    console.print(f"written to {output}")

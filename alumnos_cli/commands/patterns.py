@@ -12,9 +12,11 @@ from alumnos_cli.commands.common import (
     StateDir,
     console,
     handle_errors,
+    requires,
     resolve_settings,
 )
-from alumnos_cli.proof import FAIL, PASS, PATTERNS, ProofOptions, prove
+from alumnos_cli.errors import ExitCode, InvalidOption
+from alumnos_cli.proof.options import FAIL, PASS, PATTERNS, ProofOptions, validate
 
 VERDICT_STYLE = {PASS: "[bold green]pass[/]", FAIL: "[bold red]FAIL[/]"}
 
@@ -40,18 +42,29 @@ def patterns(
     """Prove load balancing, retry, rate limit, circuit breaker and cache on the running stack.
 
     Example: alumnos patterns   (after alumnos up --rate-limit 100/s --fault-injection)
+
+    Exit codes: 0 every proof held (or was skipped), 1 error, 2 usage error, 3 a proof failed.
     """
-    if not 1 <= vus <= 5000 or not 1 <= breaker_vus <= 5000:
-        raise typer.BadParameter("--vus and --breaker-vus must be between 1 and 5000")
-    if not 3 <= retry_seconds <= 600 or not 2 <= breaker_phase_seconds <= 120:
-        raise typer.BadParameter("--retry-seconds 3..600, --breaker-phase-seconds 2..120")
-    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
+    for option, value, low, high in (("--vus", vus, 1, 5000), ("--breaker-vus", breaker_vus, 1,
+                                      5000), ("--retry-seconds", retry_seconds, 3, 600),
+                                     ("--breaker-phase-seconds", breaker_phase_seconds, 2, 120)):
+        if not low <= value <= high:
+            raise InvalidOption(option, f"{option} must be between {low} and {high}, got "
+                                f"{value}")
     options = ProofOptions(only=tuple(only or PATTERNS), vus=vus, retry_seconds=retry_seconds,
                            breaker_vus=breaker_vus, breaker_phase_seconds=breaker_phase_seconds,
                            victim=victim)
+    validate(options)
+    with requires("stack"):
+        from alumnos_cli.proof.run import prove
+    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
     with console.status("proving ...") as status:
-        report = prove(settings, options, progress=lambda text: (
-            console.log(text), status.update(text)))
+
+        def progress(text: str) -> None:
+            console.log(text)
+            status.update(text)
+
+        report = prove(settings, options, progress=progress)
     table = Table(title="resilience patterns, proven on the running stack", show_lines=True)
     for column in ("pattern", "what was done", "what was observed", "verdict"):
         table.add_column(column, overflow="fold")
@@ -65,4 +78,4 @@ def patterns(
             console.print(f"[yellow]{result.pattern} skipped:[/] {hint}")
     console.print(f"saved in {report.path}")
     if not report.ok:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.PROOF_FAILED)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from alumnos_cli.commands.common import (
     DatabaseUrl,
@@ -23,10 +25,14 @@ from alumnos_cli.commands.common import (
     console,
     err_console,
     handle_errors,
+    requires,
     resolve_settings,
 )
-from alumnos_cli.seed_benchmark import SeedBenchmark, benchmark_seed
-from alumnos_cli.seeding import DEFAULT_BATCH_ROWS, seed_alumnos, table_checksum
+from alumnos_cli.errors import ExitCode
+from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request, validate_rounds
+
+if TYPE_CHECKING:
+    from alumnos_cli.seed.benchmark import SeedBenchmark
 
 
 class RowsPerSecondColumn(TextColumn):
@@ -35,9 +41,9 @@ class RowsPerSecondColumn(TextColumn):
     def __init__(self) -> None:
         super().__init__("")
 
-    def render(self, task):  # type: ignore[no-untyped-def,override]
+    def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return super().render(task) if speed is None else f"{speed:,.0f} rows/s"
+        return super().render(task) if speed is None else Text(f"{speed:,.0f} rows/s")
 
 
 @handle_errors
@@ -66,6 +72,12 @@ def seed(
 
     Example: alumnos seed --count 2000000 --seed 42 --checksum
     """
+    validate_request(count, seed_value, batch_size)
+    if benchmark:
+        validate_rounds(rounds)
+    with requires("seed"):
+        from alumnos_cli.seed.benchmark import benchmark_seed
+        from alumnos_cli.seed.load import seed_alumnos, table_checksum
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
     if benchmark:
@@ -91,7 +103,7 @@ def seed(
             bar.stop()
             err_console.print("[yellow]interrupted:[/] committed batches are kept; "
                               "run the same command again to resume")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
     if result.rows_loaded == 0:
         console.print(f"alumnos already holds {result.rows_after:,} rows for seed {seed_value}; "
                       "nothing to do")

@@ -17,11 +17,18 @@ from alumnos_cli.commands.common import (
     StateDir,
     console,
     handle_errors,
+    requires,
     resolve_settings,
 )
-from alumnos_cli.errors import AlumnosError
-from alumnos_cli.patterns import PatternsSpec, parse_rate_limit
-from alumnos_cli.stack import compose, local
+from alumnos_cli.errors import AlumnosError, InvalidOption
+from alumnos_cli.stack.logs import log_files, new_lines, tail_lines
+from alumnos_cli.stack.options import (
+    LOCAL_PATTERNS,
+    ServiceOptions,
+    validate_mode,
+    validate_options,
+)
+from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
 
 
 def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
@@ -30,14 +37,14 @@ def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
     try:
         limit = parse_rate_limit(rate_limit)
     except ValueError as exc:
-        raise AlumnosError(f"--rate-limit: {exc}") from None
+        raise InvalidOption("--rate-limit", f"--rate-limit: {exc}") from None
     if not 1 <= breaker_latency_ms <= 60_000:
-        raise AlumnosError(f"--breaker-latency-ms must be between 1 and 60000, "
-                           f"got {breaker_latency_ms}")
+        raise InvalidOption("--breaker-latency-ms", "--breaker-latency-ms must be between 1 "
+                            f"and 60000, got {breaker_latency_ms}")
     if not 1 <= breaker_fallback_s <= 3600:
-        raise AlumnosError(f"--breaker-fallback-s must be between 1 and 3600, "
-                           f"got {breaker_fallback_s}")
-    spec = replace(local.LOCAL_PATTERNS, retry=retry, circuit_breaker=circuit_breaker,
+        raise InvalidOption("--breaker-fallback-s", "--breaker-fallback-s must be between 1 "
+                            f"and 3600, got {breaker_fallback_s}")
+    spec = replace(LOCAL_PATTERNS, retry=retry, circuit_breaker=circuit_breaker,
                    circuit_breaker_latency_ms=breaker_latency_ms,
                    circuit_breaker_fallback_s=breaker_fallback_s,
                    circuit_breaker_recovery_s=breaker_fallback_s)
@@ -93,17 +100,19 @@ def up(
 
     Example: alumnos up --replicas 3 --workers 2 --rate-limit 100/s
     """
-    settings = resolve_settings(database_url=database_url, redis_url=redis_url,
-                                state_dir=state_dir)
     spec = patterns_from_flags(retry=retry, rate_limit=rate_limit,
                                circuit_breaker=circuit_breaker,
                                breaker_latency_ms=breaker_latency_ms,
                                breaker_fallback_s=breaker_fallback_s)
-    options = local.ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
-                                   blocking_threads=blocking_threads, cache=cache,
-                                   balancer=balancer, fault_injection=fault_injection,
-                                   patterns=spec)
-    local.validate_options(options)
+    options = ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
+                             blocking_threads=blocking_threads, cache=cache, balancer=balancer,
+                             fault_injection=fault_injection, patterns=spec)
+    validate_options(options)
+    validate_mode(mode)
+    with requires("stack"):
+        from alumnos_cli.stack import compose, local
+    settings = resolve_settings(database_url=database_url, redis_url=redis_url,
+                                state_dir=state_dir)
     if compose.choose_mode(mode) == "compose":
         ignored = local_only_flags(options)
         if ignored:
@@ -129,9 +138,9 @@ def up(
                   "then alumnos status")
 
 
-def local_only_flags(options: local.ServiceOptions) -> list[str]:
+def local_only_flags(options: ServiceOptions) -> list[str]:
     """Flags given values that only local mode can honour."""
-    default = local.ServiceOptions()
+    default = ServiceOptions()
     named = {"--port": options.port != default.port, "--host": options.host != default.host,
              "--workers": options.workers != default.workers,
              "--blocking-threads": options.blocking_threads != default.blocking_threads,
@@ -141,6 +150,8 @@ def local_only_flags(options: local.ServiceOptions) -> list[str]:
 
 
 def _compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool) -> None:
+    from alumnos_cli.stack import compose
+
     with console.status("docker compose up: building and waiting for health checks ..."):
         record = compose.up(state_dir, spec, replicas, cache=cache)
     console.print(f"compose stack up behind Traefik at [bold]{record.url}[/] ({record.replicas} "
@@ -162,6 +173,8 @@ def down(state_dir: StateDir = None) -> None:
 
     Example: alumnos down
     """
+    with requires("stack"):
+        from alumnos_cli.stack import compose, local
     settings = resolve_settings(state_dir=state_dir)
     stopped = local.down(settings) + compose.down(settings.state_dir)
     if not stopped:
@@ -185,12 +198,15 @@ def status(
 
     Example: alumnos status
     """
+    with requires("stack"):
+        from alumnos_cli.stack import compose
+        from alumnos_cli.stack.status import stack_status
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
     if compose.load(settings.state_dir) is not None:
         _compose_status()
         return
-    report = local.status(settings)
+    report = stack_status(settings)
     table = Table(title="alumnos stack")
     for column in ("component", "address", "answers", "detail"):
         table.add_column(column)
@@ -223,6 +239,8 @@ def status(
 
 
 def _compose_status() -> None:
+    from alumnos_cli.stack import compose
+
     client = compose.engine()
     if client is None:
         raise AlumnosError("a compose stack was started here, but no Docker engine answers",
@@ -253,7 +271,7 @@ def logs(
 
     Example: alumnos logs haproxy -n 20
     """
-    files = local.log_files(resolve_settings(state_dir=state_dir))
+    files = log_files(resolve_settings(state_dir=state_dir))
     if not files:
         raise AlumnosError("no logs yet: nothing was started with alumnos up here",
                            "run alumnos up (or pass the --state-dir it used)")
@@ -262,7 +280,7 @@ def logs(
                            f"choose one of: {', '.join(files)}")
     chosen = {component: files[component]} if component else files
     for name, path in chosen.items():
-        for line in local.tail_lines(path, lines):
+        for line in tail_lines(path, lines):
             _print_line(name if len(chosen) > 1 else None, line)
     if follow:
         _follow(chosen)
@@ -281,7 +299,7 @@ def _follow(files: dict[str, Path]) -> None:
     try:
         while True:
             for name, path in files.items():
-                for line, offset in local.new_lines(path, offsets[name]):
+                for line, offset in new_lines(path, offsets[name]):
                     offsets[name] = offset
                     _print_line(name if len(files) > 1 else None, line)
             time.sleep(0.5)

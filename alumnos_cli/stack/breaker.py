@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_cli.files import write_text
 from alumnos_cli.stack.haproxy import (
     ServerStat,
     server_stats,
@@ -197,17 +198,16 @@ def parse_log_line(line: bytes) -> tuple[str, float] | None:
 
 def write_state(path: Path, snapshot: dict[str, object]) -> None:
     """Atomically replace the state file."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(snapshot, indent=2, default=str))
-    tmp.replace(path)
+    write_text(path, json.dumps(snapshot, indent=2, default=str))
 
 
 def read_state(path: Path) -> dict[str, object] | None:
     """The watcher's last snapshot, or None."""
     try:
-        return json.loads(path.read_text())
+        snapshot = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return snapshot if isinstance(snapshot, dict) else None
 
 
 def reconcile(breaker: Breaker, stats: list[ServerStat]) -> list[Action]:

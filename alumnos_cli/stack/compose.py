@@ -23,7 +23,9 @@ from docker.errors import DockerException
 from requests.exceptions import RequestException
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.patterns import PatternsSpec, traefik_labels
+from alumnos_cli.files import write_json, write_text
+from alumnos_cli.stack.options import validate_mode
+from alumnos_cli.stack.patterns import PatternsSpec, traefik_labels
 
 PROJECT = "alumnos"
 SERVICE = "alumnos"
@@ -31,7 +33,6 @@ OVERRIDE_FILE = "compose.override.yml"
 STATE_FILE = "compose.json"
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
-MODES = ("auto", "local", "compose")
 
 
 class DockerClient(Protocol):
@@ -55,7 +56,8 @@ def _sdk_client() -> DockerClient:
     if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
         # Checked first: the SDK would negotiate over a socket it then never closes.
         raise DockerException(f"no Docker socket at {host}")
-    return docker.from_env(timeout=3)
+    client: DockerClient = docker.from_env(timeout=3)
+    return client
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -86,8 +88,7 @@ def engine_answers(factory: ClientFactory = _sdk_client) -> bool:
 
 def choose_mode(requested: str, factory: ClientFactory = _sdk_client) -> str:
     """'local' or 'compose': auto picks compose when a Docker engine answers."""
-    if requested not in MODES:
-        raise AlumnosError(f"--mode must be one of {', '.join(MODES)}, got {requested!r}")
+    validate_mode(requested)
     if requested == "local":
         return "local"
     if engine_answers(factory):
@@ -135,7 +136,7 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
                            "install Docker's compose plugin, or use --mode local")
     state_dir.mkdir(parents=True, exist_ok=True)
     override = state_dir.resolve() / OVERRIDE_FILE
-    override.write_text(yaml.safe_dump(compose_override(spec, replicas, cache=cache),
+    write_text(override, yaml.safe_dump(compose_override(spec, replicas, cache=cache),
                                        sort_keys=False))
     files = [str(COMPOSE_FILE), str(override)]
     result = runner(compose_command(files, "up", "--detach", "--build", "--wait"))
@@ -144,7 +145,7 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
                            "docker compose logs shows why; alumnos down cleans up")
     record = ComposeRecord(project=PROJECT, files=files, url=f"http://{spec.host}",
                            replicas=replicas, cache=cache, patterns=spec)
-    (state_dir / STATE_FILE).write_text(json.dumps(asdict(record), indent=2))
+    write_json(state_dir / STATE_FILE, asdict(record))
     return record
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.patterns import PatternsSpec
-from service.problems import PROBLEM_TYPE_BASE
+from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_service.problems import PROBLEM_TYPE_BASE
 
 BACKEND = "replicas"
 FRONTEND = "alumnos"

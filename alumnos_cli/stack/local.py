@@ -12,65 +12,41 @@ import os
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import redis
-
-import service
-from alumnos_cli.database import ensure_database, is_reachable, row_count, server_reachable
+import alumnos_service
+from alumnos_cli.database import ensure_database, server_reachable
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
-from alumnos_cli.patterns import PatternsSpec
-from alumnos_cli.settings import Settings, mask_password
+from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
-from alumnos_cli.stack.breaker import BreakerConfig, read_state
+from alumnos_cli.stack.breaker import BreakerConfig
+from alumnos_cli.stack.granian import GranianSpec
+from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.options import STACK_ID_VARIABLE, ServiceOptions, validate_options
 from alumnos_cli.stack.ports import port_is_free
 from alumnos_cli.stack.postgres import start_private_cluster, stop_private_cluster
 from alumnos_cli.stack.processes import log_tail, stop_marked
 from alumnos_cli.stack.state import (
+    PostgresRecord,
     ReplicaRecord,
     ServiceRecord,
     StackState,
     load_state,
+    running_state,
     save_state,
     state_path,
 )
 
-SERVICE_DIR = Path(service.__file__).resolve().parent
+# The folder that holds the service package: on the replicas' PYTHONPATH.
+PACKAGES_DIR = Path(alumnos_service.__file__).resolve().parents[1]
 HEALTH_TIMEOUT_SECONDS = 45.0
-# The local default: a benchmark is one client address, which a rate limit would throttle.
-LOCAL_PATTERNS = PatternsSpec(rate_limit=False)
 BREAKER_CONFIG = "breaker.json"
 BREAKER_STATE = "breaker-state.json"
 HAPROXY_CONFIG = "haproxy.cfg"
 RUNTIME_SOCKET = "haproxy.sock"
-STACK_ID_VARIABLE = "ALUMNOS_STACK_ID"
-
-
-@dataclass(frozen=True)
-class ServiceOptions:
-    """How to run the replicas and the balancer."""
-
-    host: str = "127.0.0.1"
-    port: int = 8080
-    replicas: int = 3
-    workers: int = 1  # per replica: with 3 replicas, more processes than cores already
-    blocking_threads: int = 4
-    backlog: int = 2048
-    cache: bool = True
-    balancer: bool = True
-    fault_injection: bool = False
-    patterns: PatternsSpec = field(default_factory=lambda: LOCAL_PATTERNS)
-
-    def replica_ports(self) -> list[int]:
-        """Replicas listen just above the balancer's port; alone, a replica takes the port."""
-        if not self.balancer:
-            return [self.port]
-        return [self.port + i for i in range(1, self.replicas + 1)]
 
 
 @dataclass(frozen=True)
@@ -82,58 +58,11 @@ class UpResult:
     started_postgres: bool
 
 
-@dataclass(frozen=True)
-class ComponentStatus:
-    """One line of `status`."""
-
-    name: str
-    address: str
-    answers: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class ReplicaStatus:
-    """One replica as supervisord, HAProxy and the breaker see it."""
-
-    name: str
-    url: str
-    process: str  # supervisord's state, with the pid
-    balancer: str  # HAProxy's state (UP, DOWN, MAINT...), "-" without a balancer
-    breaker: str
-    requests: int | None
-    errors_5xx: int | None
-    retries: int | None
-    response_ms: int | None
-
-
-@dataclass(frozen=True)
-class StackStatus:
-    """Everything `status` shows."""
-
-    components: list[ComponentStatus]
-    replicas: list[ReplicaStatus]
-    cache_outcomes: dict[str, int] | None  # X-Cache counts at the balancer
-    patterns: PatternsSpec | None
-
-    @property
-    def cache_hit_ratio(self) -> float | None:
-        """Hits over hits and misses, as the balancer counted them."""
-        if not self.cache_outcomes:
-            return None
-        hits, misses = self.cache_outcomes.get("HIT", 0), self.cache_outcomes.get("MISS", 0)
-        return hits / (hits + misses) if hits + misses else None
-
-
 def granian_command(options: ServiceOptions, port: int) -> list[str]:
-    """The Granian command line for one replica, the same shape as the Dockerfile's CMD."""
-    return [
-        sys.executable, "-m", "granian", "--interface", "wsgi",
-        "--host", options.host, "--port", str(port),
-        "--workers", str(options.workers), "--blocking-threads", str(options.blocking_threads),
-        "--backlog", str(options.backlog), "--working-dir", str(SERVICE_DIR),
-        "--no-ws", "wsgi:app",
-    ]
+    """The Granian command line for one replica: the Dockerfile's, with local values."""
+    spec = GranianSpec(host=options.host, port=port, workers=options.workers,
+                       blocking_threads=options.blocking_threads, backlog=options.backlog)
+    return spec.argv(launcher=(sys.executable, "-m", "granian"))
 
 
 def service_environment(settings: Settings, *, cache: bool,
@@ -145,37 +74,10 @@ def service_environment(settings: Settings, *, cache: bool,
         "ALUMNOS_REDIS_URL": settings.redis_url,
         "ALUMNOS_CACHE": "on" if cache else "off",
         "ALUMNOS_FAULT_INJECTION": "on" if fault_injection else "off",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(SERVICE_DIR.parent),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGES_DIR),
                                                     env.get("PYTHONPATH")])),
     })
     return env
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes] | None:
-    """(status, body) of a GET, or None when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def validate_options(options: ServiceOptions) -> None:
-    """Refuse combinations that cannot run."""
-    if not 1 <= options.replicas <= 32:
-        raise AlumnosError(f"--replicas must be between 1 and 32, got {options.replicas}")
-    if not 1 <= options.workers <= 64:
-        raise AlumnosError(f"--workers must be between 1 and 64, got {options.workers}")
-    if not 1 <= options.blocking_threads <= 256:
-        raise AlumnosError(
-            f"--blocking-threads must be between 1 and 256, got {options.blocking_threads}")
-    if not options.balancer and options.replicas != 1:
-        raise AlumnosError("without a balancer only one replica can take the port",
-                           "use --replicas 1 with --no-balancer, or keep the balancer")
-    if not 1 <= options.port <= 65535 - options.replicas:
-        raise AlumnosError(f"--port must leave room for the replicas above it, got {options.port}")
 
 
 def up(settings: Settings, options: ServiceOptions) -> UpResult:
@@ -211,7 +113,7 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
 
 
 def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
-           postgres: object) -> StackState:
+           postgres: PostgresRecord | None) -> StackState:
     state_dir = settings.state_dir.resolve()
     log_dir = state_dir / "logs"
     fault_dir = state_dir / "faults"
@@ -241,7 +143,7 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
     url = f"http://{options.host}:{options.port}"
     state = StackState(
         mode="local", database_url=settings.database_url, redis_url=settings.redis_url,
-        postgres=postgres,  # type: ignore[arg-type]
+        postgres=postgres,
         service=ServiceRecord(
             url=url, host=options.host, port=options.port, workers=options.workers,
             blocking_threads=options.blocking_threads, cache=options.cache,
@@ -343,14 +245,6 @@ def _startup_failure(record: ServiceRecord, state_dir: Path, waiting: list[str])
     return f"not healthy after {HEALTH_TIMEOUT_SECONDS:.0f} s: {', '.join(names)}"
 
 
-def running_state(state_dir: Path) -> StackState | None:
-    """The recorded stack if its supervisord still runs."""
-    state = load_state(state_dir)
-    if state is not None and state.service.supervisor.alive():
-        return state
-    return None
-
-
 def down(settings: Settings) -> list[str]:
     """Stop exactly what `up` started; returns what was stopped."""
     state = load_state(settings.state_dir)
@@ -373,150 +267,3 @@ def down(settings: Settings) -> list[str]:
     return stopped
 
 
-def status(settings: Settings) -> StackStatus:
-    """Each component and replica, as supervisord, HAProxy and the breaker see them."""
-    state = load_state(settings.state_dir)
-    database_url = state.database_url if state else settings.database_url
-    redis_url = state.redis_url if state else settings.redis_url
-    components = [_service_status(state), _postgres_status(database_url, state),
-                  _redis_status(redis_url)]
-    if state is None:
-        return StackStatus(components, [], None, None)
-    record = state.service
-    stats, outcomes = _balancer_view(record)
-    breaker = _breaker_view(record)
-    programs = {p.name: p for p in supervision.programs_info(settings.state_dir.resolve())}
-    replicas = [_replica_status(r, programs.get(r.name), stats.get(r.name), breaker.get(r.name),
-                                record) for r in record.replicas]
-    return StackStatus(components, replicas, outcomes,
-                       record.patterns if record.balancer else None)
-
-
-def _balancer_view(record: ServiceRecord) -> tuple[dict[str, haproxy.ServerStat],
-                                                    dict[str, int] | None]:
-    if not record.runtime_socket:
-        return {}, None
-    try:
-        socket_path = Path(record.runtime_socket)
-        stats = {s.name: s for s in haproxy.server_stats(socket_path)}
-        return stats, haproxy.cache_outcomes(socket_path)
-    except AlumnosError:
-        return {}, None
-
-
-def _breaker_view(record: ServiceRecord) -> dict[str, dict[str, object]]:
-    if not record.breaker_state:
-        return {}
-    snapshot = read_state(Path(record.breaker_state)) or {}
-    replicas = snapshot.get("replicas")
-    return replicas if isinstance(replicas, dict) else {}
-
-
-def _replica_status(replica: ReplicaRecord, program: supervision.ProgramInfo | None,
-                    stat: haproxy.ServerStat | None, breaker: dict[str, object] | None,
-                    record: ServiceRecord) -> ReplicaStatus:
-    process = "unknown" if program is None else (
-        f"{program.state} {program.pid}" if program.pid else program.state)
-    if not record.balancer:
-        balancer = "-"
-    elif stat is None:
-        balancer = "unknown"
-    else:
-        balancer = f"{stat.status} {stat.check_status}".strip()
-    if not record.balancer or not record.patterns.circuit_breaker:
-        breaker_text = "off"
-    elif breaker is None:
-        breaker_text = "unknown"
-    else:
-        quantile = breaker.get("quantile_ms")
-        breaker_text = str(breaker.get("state"))
-        if isinstance(quantile, int | float):
-            breaker_text += f", p50 {quantile:.0f} ms"
-    return ReplicaStatus(
-        name=replica.name, url=replica.url, process=process, balancer=balancer,
-        breaker=breaker_text, requests=stat.requests if stat else None,
-        errors_5xx=stat.errors_5xx if stat else None,
-        retries=(stat.retries + stat.redispatches) if stat else None,
-        response_ms=stat.response_ms if stat else None)
-
-
-def _service_status(state: StackState | None) -> ComponentStatus:
-    if state is None:
-        return ComponentStatus("service", "-", answers=False, detail="not started (alumnos up)")
-    record = state.service
-    answer = http_get(f"{record.url}/health")
-    detail = (f"{len(record.replicas)} replica(s) x {record.workers} workers, "
-              f"{'HAProxy in front' if record.balancer else 'no balancer'}, "
-              f"cache {'on' if record.cache else 'off'}")
-    if not record.supervisor.alive():
-        detail = f"supervisord {record.supervisor.pid} is gone (alumnos down, then up)"
-    return ComponentStatus("service", record.url, answers=bool(answer and answer[0] == 200),
-                           detail=detail)
-
-
-def log_files(settings: Settings) -> dict[str, Path]:
-    """Each component's log file, by name; they outlive `down`."""
-    state = load_state(settings.state_dir)
-    log_dir = Path(state.service.log_dir) if state else settings.state_dir.resolve() / "logs"
-    files = {}
-    if log_dir.is_dir():
-        files = {path.stem: path for path in sorted(log_dir.glob("*.log"))}
-        if (log_dir / "supervisord.out").exists():
-            # What supervisord printed before its own log opened (why it did not start).
-            files["supervisord-start"] = log_dir / "supervisord.out"
-    if state is not None and state.postgres is not None:
-        files["postgres"] = Path(state.postgres.log)
-    return files
-
-
-def _postgres_status(url: str, state: StackState | None) -> ComponentStatus:
-    rows = row_count(url) if is_reachable(url) else None
-    private = state is not None and state.postgres is not None
-    if not is_reachable(url):
-        return ComponentStatus("postgresql", mask_password(url), answers=False, detail="down")
-    detail = "no alumnos table (alumnos seed)" if rows is None else f"{rows:,} alumnos"
-    if private:
-        detail += ", private cluster started by up"
-    return ComponentStatus("postgresql", mask_password(url), answers=True, detail=detail)
-
-
-def _redis_status(url: str) -> ComponentStatus:
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        client.ping()
-        return ComponentStatus("redis", mask_password(url), answers=True, detail="ok")
-    except redis.RedisError as exc:
-        return ComponentStatus("redis", mask_password(url), answers=False,
-                               detail=f"down ({type(exc).__name__}); the service runs uncached")
-    finally:
-        client.close()
-
-
-def tail_lines(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a log file (read from the end, so large logs stay cheap)."""
-    if not path.exists():
-        return []
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - 256 * max(lines, 1) * 4))
-        text = handle.read().decode(errors="replace")
-    return text.splitlines()[-lines:] if lines > 0 else []
-
-
-def new_lines(path: Path, offset: int) -> list[tuple[str, int]]:
-    """Complete lines written after `offset`, each with the offset after it."""
-    if not path.exists():
-        return []
-    if path.stat().st_size < offset:  # rotated: start again
-        offset = 0
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        chunk = handle.read()
-    result = []
-    for raw in chunk.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
-            break
-        offset += len(raw)
-        result.append((raw.decode(errors="replace").rstrip("\n"), offset))
-    return result

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.patterns import PatternsSpec
+from alumnos_cli.files import write_text
+from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.processes import RecordedProcess
 
 STATE_FILE = "stack.json"
@@ -109,11 +110,15 @@ def load_state(state_dir: Path) -> StackState | None:
 
 def save_state(state_dir: Path, state: StackState) -> None:
     """Write the state file atomically."""
-    path = state_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(state.to_json())
-    tmp.replace(path)
+    write_text(state_path(state_dir), state.to_json())
+
+
+def running_state(state_dir: Path) -> StackState | None:
+    """The recorded stack if its supervisord still runs."""
+    state = load_state(state_dir)
+    if state is not None and state.service.supervisor.alive():
+        return state
+    return None
 
 
 def recorded_settings(state_dir: Path) -> dict[str, str]:

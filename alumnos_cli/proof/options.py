@@ -1,0 +1,49 @@
+"""What the proofs may do, and the shape of their results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alumnos_cli.errors import InvalidOption
+
+PATTERNS = ("balancing", "retry", "rate-limit", "circuit-breaker", "cache")
+PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+
+Progress = Callable[[str], None]  # a line saying what a proof is doing now
+
+
+@dataclass(frozen=True)
+class ProofOptions:
+    """How hard and how long to push; tests shorten them."""
+
+    only: tuple[str, ...] = PATTERNS
+    vus: int = 200
+    retry_seconds: int = 15
+    balancing_requests: int = 600
+    cache_requests: int = 200
+    rate_seconds: float = 3.0
+    breaker_vus: int = 50
+    breaker_phase_seconds: int = 5
+    breaker_delay_ms: int = 300
+    victim: str | None = None  # the replica to kill or slow; the second one by default
+
+
+@dataclass(frozen=True)
+class PatternResult:
+    """One row of the proof table."""
+
+    pattern: str
+    action: str
+    observed: str
+    verdict: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def validate(options: ProofOptions) -> None:
+    """Refuse patterns that do not exist, before anything starts."""
+    unknown = set(options.only) - set(PATTERNS)
+    if unknown:
+        raise InvalidOption("PATTERNS", f"unknown pattern(s): {', '.join(sorted(unknown))}",
+                            f"choose among: {', '.join(PATTERNS)}")

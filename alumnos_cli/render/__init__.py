@@ -1,1 +1,0 @@
-"""Renderers: results in, text out."""

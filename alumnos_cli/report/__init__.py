@@ -1,0 +1,1 @@
+"""Reports: a run folder read once into a typed report, comparisons, and their renderers."""

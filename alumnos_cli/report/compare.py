@@ -1,0 +1,140 @@
+"""Comparing runs: side-by-side figures, differences, and a verdict that respects the noise.
+
+A run made with --repeat belongs to a group; comparing it compares the whole groups (two runs
+of the same group are compared one against the other). A difference counts only with at
+least 3 runs a side, when the two groups' ranges do not overlap (every run of one side beats
+every run of the other) and the means differ by at least 5%: with 3 runs a side, ranges of
+unchanged configurations still miss each other by chance one time in ten, hence the floor.
+With fewer runs the spread between repeats is unknown and the verdict says it cannot tell.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from alumnos_cli.report.model import RunFigures, RunMeta, RunRecord
+
+BETTER, WORSE, NOISE, UNKNOWN = "better", "worse", "within noise", "cannot tell"
+MIN_RUNS = 3
+MIN_EFFECT = 0.05
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure to compare, and which direction is better."""
+
+    name: str
+    unit: str
+    value: Callable[[RunFigures], float]
+    higher_is_better: bool
+
+
+METRICS = (
+    Metric("throughput", "req/s", lambda f: f.requests_per_second, higher_is_better=True),
+    Metric("latency avg", "ms", lambda f: f.latency.avg, higher_is_better=False),
+    Metric("latency p95", "ms", lambda f: f.latency.p95, higher_is_better=False),
+    Metric("latency p99", "ms", lambda f: f.latency.p99, higher_is_better=False),
+    Metric("error rate", "%", lambda f: 100 * f.error_rate, higher_is_better=False),
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a run, or every run of its --repeat group."""
+
+    label: str
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def name(self) -> str:
+        """The first run's folder name, for file names."""
+        return self.runs[0].name
+
+
+@dataclass(frozen=True)
+class Row:
+    """One metric compared."""
+
+    metric: str
+    unit: str
+    baseline: float
+    candidate: float
+    baseline_range: tuple[float, float]
+    candidate_range: tuple[float, float]
+    verdict: str
+
+    @property
+    def difference(self) -> float:
+        """Candidate minus baseline, in the metric's unit."""
+        return self.candidate - self.baseline
+
+    @property
+    def relative(self) -> float | None:
+        """The difference as a share of the baseline."""
+        return self.difference / self.baseline if self.baseline else None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The two sides and each metric's verdict."""
+
+    baseline: Side
+    candidate: Side
+    rows: tuple[Row, ...]
+    mismatches: tuple[str, ...]  # what differs in how the two sides were made
+
+    @property
+    def single_runs(self) -> bool:
+        """True when a side has too few runs for the spread between repeats to be known."""
+        return len(self.baseline.runs) < MIN_RUNS or len(self.candidate.runs) < MIN_RUNS
+
+
+def compare(baseline: Side, candidate: Side) -> Comparison:
+    """Each metric: means, ranges and the verdict."""
+    rows = []
+    for metric in METRICS:
+        a = [metric.value(run.figures) for run in baseline.runs]
+        b = [metric.value(run.figures) for run in candidate.runs]
+        rows.append(Row(metric.name, metric.unit, statistics.fmean(a), statistics.fmean(b),
+                        (min(a), max(a)), (min(b), max(b)),
+                        verdict(a, b, higher_is_better=metric.higher_is_better)))
+    return Comparison(baseline, candidate, tuple(rows), mismatches(baseline, candidate))
+
+
+# The load settings a comparison must hold equal (the stack may differ: that is the point).
+COMPARED_SETTINGS: tuple[tuple[str, Callable[[RunMeta], object]], ...] = (
+    ("scenario", lambda m: m.scenario), ("model", lambda m: m.model), ("vus", lambda m: m.vus),
+    ("rate", lambda m: m.rate), ("duration_seconds", lambda m: m.duration_seconds),
+    ("path", lambda m: m.path), ("rows", lambda m: m.rows),
+)
+
+
+def mismatches(baseline: Side, candidate: Side) -> tuple[str, ...]:
+    """Load settings that differ between the sides: a comparison across them is not like
+    for like."""
+    a, b = baseline.runs[0].meta, candidate.runs[0].meta
+    return tuple(f"{name}: {_setting(value(a))} against {_setting(value(b))}"
+                 for name, value in COMPARED_SETTINGS if value(a) != value(b))
+
+
+def _setting(value: object) -> str:
+    """A setting as the run recorded it (whole numbers without a decimal point)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def verdict(baseline: list[float], candidate: list[float], *, higher_is_better: bool) -> str:
+    """better / worse only with enough repeats, ranges that do not overlap, and a difference
+    of means of at least MIN_EFFECT; else within noise, or cannot tell."""
+    if len(baseline) < MIN_RUNS or len(candidate) < MIN_RUNS:
+        return UNKNOWN
+    a, b = statistics.fmean(baseline), statistics.fmean(candidate)
+    large = abs(b - a) >= MIN_EFFECT * abs(a) if a else b != a
+    if min(candidate) > max(baseline) and large:
+        return BETTER if higher_is_better else WORSE
+    if max(candidate) < min(baseline) and large:
+        return WORSE if higher_is_better else BETTER
+    return NOISE

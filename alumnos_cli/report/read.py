@@ -1,0 +1,279 @@
+"""Reading a run folder, once, into a typed report.
+
+`read_record` gives what listing and comparing need (metadata and figures); `read_run` adds
+the checks, the time series, the server side and the proof made on the same stack. Every file
+is read here and nowhere else; a missing or corrupt one gives one error naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from alumnos_cli.errors import RunFolderError
+from alumnos_cli.files import read_json
+from alumnos_cli.report import legacy
+from alumnos_cli.report.checks import generator_verdict, littles_law
+from alumnos_cli.report.compare import Side
+from alumnos_cli.report.model import (
+    GeneratorUsage,
+    ListedRun,
+    LoadShape,
+    Machine,
+    PatternsInUse,
+    Proof,
+    ProofVerdict,
+    Repeat,
+    RunMeta,
+    RunRecord,
+    RunReport,
+    ServerSample,
+    ServerSide,
+    ServerSummary,
+    StackInfo,
+)
+from alumnos_cli.report.summary import summary_figures
+from alumnos_cli.report.timeseries import read_timeseries
+from alumnos_cli.runfolder import (
+    K6_LOG_FILE,
+    META_FILE,
+    PROOFS_DIR,
+    SERVER_FILE,
+    SUMMARY_FILE,
+    TIMESERIES_FILE,
+    list_runs,
+    proof_files,
+    resolve_run,
+)
+
+
+def read_record(path: Path) -> RunRecord:
+    """A finished run's metadata and figures; a run that failed or never finished is refused."""
+    raw = read_json(path / META_FILE)
+    status = raw.get("status")
+    if status != "finished":
+        raise RunFolderError(f"run {path.name} has status {status!r}, not 'finished'",
+                             f"see {path / K6_LOG_FILE}; run alumnos bench again")
+    meta = parse_meta(raw, str(path / META_FILE))
+    summary = path / SUMMARY_FILE
+    ceiling = None
+    if meta.calibration_path is not None:
+        calibration = _inside(path, str(raw["calibration"].get("folder")), path / META_FILE)
+        ceiling_file = calibration / SUMMARY_FILE
+        ceiling = summary_figures(read_json(ceiling_file), str(ceiling_file))
+    return RunRecord(folder=path, meta=meta,
+                     figures=summary_figures(read_json(summary), str(summary)),
+                     ceiling=ceiling, recorded_meta=raw)
+
+
+def read_run(path: Path) -> RunReport:
+    """Everything the renderers show about one run."""
+    record = read_record(path)
+    return RunReport(
+        record=record,
+        little=littles_law(record.figures, record.meta),
+        generator=generator_verdict(record.meta),
+        timeseries=read_timeseries(path / TIMESERIES_FILE),
+        server=read_server(path / SERVER_FILE),
+        proof=proof_for(path.parent, record.meta.stack),
+    )
+
+
+def _inside(folder: Path, name: str, source: Path) -> Path:
+    """A path a run file names, refused unless it stays inside the run folder."""
+    target = (folder / name).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise RunFolderError(f"{source} names {name!r}, outside its run folder")
+    return target
+
+
+# --- meta.json --------------------------------------------------------------------------
+
+
+def parse_meta(raw: Mapping[str, Any], source: str) -> RunMeta:
+    """The typed metadata; fields old runs lack come from report.legacy."""
+    try:
+        return _meta(raw)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise RunFolderError(f"{source} does not hold run metadata as alumnos writes it "
+                             f"({type(exc).__name__}: {exc})",
+                             "restore it from a backup, or run alumnos bench again") from None
+
+
+def _meta(raw: Mapping[str, Any]) -> RunMeta:
+    scenario = str(raw["scenario"])
+    definition: Mapping[str, Any] = raw.get("scenario_definition") or {}
+    path = _optional_str(raw.get("path"))
+    stages = (definition["stages"] if "stages" in definition else legacy.stages(scenario))
+    machine = raw.get("machine") or {}
+    calibration = raw.get("calibration") or {}
+    return RunMeta(
+        scenario=scenario,
+        script=str(raw.get("script")),
+        model=str(raw.get("model") or legacy.MODEL),
+        vus=int(raw["vus"]),
+        rate=None if raw.get("rate") is None else float(raw["rate"]),
+        duration_seconds=int(raw["duration_seconds"]),
+        url=str(raw.get("url")),
+        command=str(raw.get("command")),
+        started_at=str(raw.get("started_at")),
+        rows=None if raw.get("rows") is None else int(raw["rows"]),
+        requests=str(definition.get("request_path") or legacy.request_path(scenario, path)),
+        load_shape=LoadShape(tuple((float(share), float(level)) for share, level in stages)),
+        machine=Machine(cpu_count=_optional_int(machine.get("cpu_count")),
+                        cpu_model=_optional_str(machine.get("cpu_model"))),
+        versions={str(k): str(v) for k, v in (raw.get("versions") or {}).items()},
+        path=path,
+        stack=_stack(raw.get("stack")),
+        repeat=_repeat(raw.get("repeat")),
+        generator=_generator(raw.get("load_generator")),
+        calibration_path=_optional_str(calibration.get("path")) if calibration else None,
+    )
+
+
+def _stack(raw: Mapping[str, Any] | None) -> StackInfo | None:
+    if not raw:
+        return None
+    patterns = raw.get("patterns")
+    return StackInfo(
+        mode=str(raw.get("mode")), workers=_optional_int(raw.get("workers")),
+        cache=bool(raw.get("cache")),
+        replicas=_optional_int(raw.get("replicas")),
+        balancer=_optional_str(raw.get("balancer")),
+        patterns=PatternsInUse(retry=bool(patterns.get("retry")),
+                               rate_limit=bool(patterns.get("rate_limit")),
+                               circuit_breaker=bool(patterns.get("circuit_breaker")))
+        if patterns else None,
+        stack_id=_optional_str(raw.get("stack_id")))
+
+
+def _repeat(raw: Mapping[str, Any] | None) -> Repeat | None:
+    if not raw:
+        return None
+    return Repeat(group=_optional_str(raw.get("group")), index=int(raw["index"]),
+                  of=int(raw["of"]))
+
+
+def _generator(raw: Mapping[str, Any] | None) -> GeneratorUsage | None:
+    if not raw:
+        return None
+    return GeneratorUsage(k6_cores=float(raw.get("k6_cores", 0)),
+                          cpu_count=int(raw.get("cpu_count", 1)),
+                          machine_busy=float(raw.get("machine_busy", 0)))
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float | str):
+        return int(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- server.json ------------------------------------------------------------------------
+
+
+def read_server(path: Path) -> ServerSide | None:
+    """The run's server-side figures, None when none were recorded (another target)."""
+    if not path.exists():
+        return None
+    document = read_json(path)
+    summary = document.get("summary")
+    samples = document.get("samples", [])
+    if not (_is_server_summary(summary) and isinstance(samples, list)):
+        raise RunFolderError(f"{path} does not hold server-side figures as alumnos writes them",
+                             "delete it to report the run without them")
+    assert isinstance(summary, dict)
+    try:
+        return ServerSide(summary=ServerSummary(**summary),
+                          samples=tuple(ServerSample(**sample) for sample in samples))
+    except TypeError as exc:
+        raise RunFolderError(f"{path} does not hold server-side figures as alumnos writes them "
+                             f"({exc})", "delete it to report the run without them") from None
+
+
+def _is_server_summary(summary: object) -> bool:
+    if not isinstance(summary, dict):
+        return False
+    counts = ("requests_by_replica", "cache_outcomes")
+    numbers_ok = all(isinstance(value, int | float) or value is None
+                     for key, value in summary.items() if key not in counts)
+    counts_ok = all(isinstance(summary.get(key, {}), dict)
+                    and all(isinstance(v, int) for v in summary.get(key, {}).values())
+                    for key in counts)
+    return numbers_ok and counts_ok
+
+
+# --- the proof of the same stack --------------------------------------------------------
+
+
+def proof_for(results_dir: Path, stack: StackInfo | None) -> Proof | None:
+    """The newest `alumnos patterns` proof made on the stack that served the run.
+
+    A proof speaks for the stack it ran on (same `alumnos up`); a run against any other
+    target, or recorded before runs named their stack, has none.
+    """
+    if stack is None or stack.stack_id is None:
+        return None
+    for path in reversed(proof_files(results_dir)):
+        document = read_json(path)
+        if document.get("stack_id") == stack.stack_id:
+            return _proof(document, path)
+    return None
+
+
+def _proof(document: Mapping[str, Any], path: Path) -> Proof:
+    results = document.get("results")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise RunFolderError(f"{path} does not hold proof results as alumnos writes them",
+                             f"delete it, or run alumnos patterns again ({PROOFS_DIR}/)")
+    return Proof(started_at=str(document.get("started_at")),
+                 results=tuple(ProofVerdict(str(r.get("pattern")), str(r.get("observed")),
+                                            str(r.get("verdict"))) for r in results),
+                 document=document)
+
+
+def list_records(results_dir: Path) -> list[ListedRun]:
+    """Every stored run, oldest first, each read or with the reason it cannot be."""
+    listed = []
+    for path in list_runs(results_dir):
+        try:
+            listed.append(ListedRun(path.name, read_record(path)))
+        except RunFolderError as exc:
+            listed.append(ListedRun(path.name, None, exc.message))
+    return listed
+
+
+# --- comparison sides -------------------------------------------------------------------
+
+
+def load_sides(results_dir: Path, baseline: str, candidate: str) -> tuple[Side, Side]:
+    """Both sides; runs of one --repeat group are compared one against the other."""
+    a = read_record(resolve_run(results_dir, baseline))
+    b = read_record(resolve_run(results_dir, candidate))
+    one_group = a.meta.group is not None and a.meta.group == b.meta.group
+    if one_group or a.folder.resolve() == b.folder.resolve():
+        return Side(a.name, (a,)), Side(b.name, (b,))
+    return _widened(a), _widened(b)
+
+
+def _widened(run: RunRecord) -> Side:
+    """A run, widened to its --repeat group when it has one."""
+    group = run.meta.group
+    if not group:
+        return Side(run.name, (run,))
+    members = tuple(other for other in _readable_runs(run.folder.parent)
+                    if other.meta.group == group)
+    runs = members or (run,)
+    label = f"{group} ({len(runs)} runs)" if len(runs) > 1 else run.name
+    return Side(label, runs)
+
+
+def _readable_runs(results_dir: Path) -> list[RunRecord]:
+    """Every run of the folder that reads (unfinished or corrupt ones cannot be compared)."""
+    return [listed.record for listed in list_records(results_dir) if listed.record is not None]

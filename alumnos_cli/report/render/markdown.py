@@ -1,0 +1,134 @@
+"""The technical-report section of a run in Markdown, in Spanish (default) or English.
+
+The structure follows the reference report ("Prueba de carga ...", Configuración, Resultados,
+Conclusión); every sentence of the conclusion is derived from the figures and thresholds.
+"""
+
+from __future__ import annotations
+
+from alumnos_cli.report.compare import Comparison
+from alumnos_cli.report.model import RunFigures, RunMeta, RunReport
+from alumnos_cli.report.render.conclusion import conclusion_sentences
+from alumnos_cli.report.render.numbers import number, percent, relative
+from alumnos_cli.report.render.text import describe_load, describe_stack, server_rows
+
+TEXT = {
+    "es": {
+        "title": "Prueba de carga: escenario {scenario}",
+        "configuration": "Configuración", "results": "Resultados",
+        "thresholds": "Umbrales", "conclusion": "Conclusión",
+        "server": "Lado del servidor", "patterns": "Patrones de resiliencia (alumnos "
+        "patterns)", "pattern": "Patrón", "observed": "Observado",
+        "endpoint": "Endpoint",
+        "load": "Carga", "rows": "Filas en la tabla", "stack": "Pila", "machine": "Máquina",
+        "tool": "Herramienta", "date": "Fecha", "command": "Comando",
+        "metric": "Métrica", "value": "Valor", "threshold": "Umbral", "verdict": "Resultado",
+        "pass": "cumplido", "fail": "NO cumplido",
+        "requests": "Total de peticiones", "share_200": "Respuestas 200",
+        "errors": "Tasa de error", "throughput": "Throughput", "avg": "Latencia promedio",
+        "p50": "Latencia p50", "p90": "Latencia p90", "p95": "Latencia p95",
+        "p99": "Latencia p99", "max": "Latencia máxima", "vus": "VUs máximos",
+        "dropped": "Iteraciones descartadas (modelo abierto)", "ceiling": "Techo (ping, misma "
+        "carga)", "share": "Fracción del techo", "cpus": "{count} CPU, {model}",
+        "checks": "Chequeos cumplidos (estado, filas)",
+    },
+    "en": {
+        "title": "Load test: {scenario} scenario",
+        "configuration": "Configuration", "results": "Results",
+        "thresholds": "Thresholds", "conclusion": "Conclusion", "server": "Server side",
+        "patterns": "Resilience patterns (alumnos patterns)", "pattern": "Pattern",
+        "observed": "Observed",
+        "endpoint": "Endpoint",
+        "load": "Load", "rows": "Rows in the table", "stack": "Stack", "machine": "Machine",
+        "tool": "Tool", "date": "Date", "command": "Command",
+        "metric": "Metric", "value": "Value", "threshold": "Threshold", "verdict": "Verdict",
+        "pass": "met", "fail": "NOT met",
+        "requests": "Total requests", "share_200": "200 responses",
+        "errors": "Error rate", "throughput": "Throughput", "avg": "Average latency",
+        "p50": "p50 latency", "p90": "p90 latency", "p95": "p95 latency",
+        "p99": "p99 latency", "max": "Maximum latency", "vus": "Peak VUs",
+        "dropped": "Dropped iterations (open model)", "ceiling": "Ceiling (ping, same load)",
+        "share": "Share of the ceiling", "cpus": "{count} CPUs, {model}",
+        "checks": "Checks passed (status, rows)",
+    },
+}
+
+
+def run_markdown(report: RunReport, lang: str = "es") -> str:
+    """The whole section."""
+    t = TEXT[lang]
+    lines = [f"## {t['title'].format(scenario=report.meta.scenario)}", "",
+             f"### {t['configuration']}", ""]
+    lines += _configuration(report.meta, t, lang)
+    lines += ["", f"### {t['results']}", "", f"| {t['metric']} | {t['value']} |", "|---|---|"]
+    lines += [f"| {label} | {value} |"
+              for label, value in _results(report.figures, report.ceiling, t, lang)]
+    if report.server:
+        lines += ["", f"### {t['server']}", ""]
+        lines += [f"- **{label}:** {value}" for label, value in server_rows(report.server, lang)]
+    if report.figures.thresholds:
+        lines += ["", f"### {t['thresholds']}", "",
+                  f"| {t['metric']} | {t['threshold']} | {t['verdict']} |", "|---|---|---|"]
+        lines += [f"| `{th.metric}` | `{th.expression}` | "
+                  f"{t['pass'] if th.ok else t['fail']} |" for th in report.figures.thresholds]
+    if report.proof:
+        lines += ["", f"### {t['patterns']}", "",
+                  f"| {t['pattern']} | {t['observed']} | {t['verdict']} |", "|---|---|---|"]
+        lines += [f"| {r.pattern} | {r.observed} | {r.verdict} |" for r in report.proof.results]
+    lines += ["", f"### {t['conclusion']}", ""]
+    lines += [" ".join(conclusion_sentences(report, lang)), ""]
+    lines.append(f"<!-- alumnos run {report.name} -->")
+    return "\n".join(lines) + "\n"
+
+
+def _configuration(meta: RunMeta, t: dict[str, str], lang: str) -> list[str]:
+    machine = meta.machine
+    items = [
+        (t["endpoint"], f"`GET {meta.requests}` ({meta.url})"),
+        (t["load"], describe_load(meta, lang)),
+        (t["rows"], "?" if meta.rows is None else number(meta.rows, 0, lang)),
+    ]
+    if meta.stack:
+        items.append((t["stack"], describe_stack(meta.stack, lang)))
+    items += [
+        (t["machine"], t["cpus"].format(count=machine.cpu_count, model=machine.cpu_model)),
+        (t["tool"], f"k6 {meta.versions.get('k6', '?')}, `{meta.script}`"),
+        (t["date"], meta.started_at),
+        (t["command"], f"`{meta.command}`"),
+    ]
+    return [f"- **{label}:** {value}" for label, value in items]
+
+
+def _results(figures: RunFigures, ceiling: RunFigures | None, t: dict[str, str],
+             lang: str) -> list[tuple[str, str]]:
+    lat = figures.latency
+    ms = " ms"
+    rows = [
+        (t["requests"], number(figures.requests, 0, lang)),
+        (t["share_200"], "n/a" if figures.share_200 is None else percent(figures.share_200, lang)),
+        (t["errors"], percent(figures.error_rate, lang)),
+        *([(t["checks"], percent(figures.checks_rate, lang))]
+          if figures.checks_rate is not None else []),
+        (t["throughput"], number(figures.requests_per_second, 1, lang) + " req/s"),
+        (t["avg"], number(lat.avg, 1, lang) + ms), (t["p50"], number(lat.p50, 1, lang) + ms),
+        (t["p90"], number(lat.p90, 1, lang) + ms), (t["p95"], number(lat.p95, 1, lang) + ms),
+        (t["p99"], number(lat.p99, 1, lang) + ms), (t["max"], number(lat.max, 1, lang) + ms),
+        (t["vus"], number(figures.max_vus, 0, lang)),
+    ]
+    if figures.dropped_iterations:
+        rows.append((t["dropped"], number(figures.dropped_iterations, 0, lang)))
+    if ceiling is not None and ceiling.requests_per_second:
+        rows.append((t["ceiling"], number(ceiling.requests_per_second, 1, lang) + " req/s"))
+        rows.append((t["share"], number(figures.requests_per_second
+                                        / ceiling.requests_per_second, 2, lang)))
+    return rows
+
+
+def comparison_markdown(result: Comparison) -> str:
+    """The comparison as a Markdown table."""
+    lines = [f"| metric | {result.baseline.label} | {result.candidate.label} | "
+             "difference | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {row.metric} ({row.unit}) | {row.baseline:,.1f} | {row.candidate:,.1f} | "
+              f"{relative(row.relative)} | {row.verdict} |" for row in result.rows]
+    return "\n".join(lines) + "\n"
+

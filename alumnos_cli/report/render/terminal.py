@@ -1,0 +1,259 @@
+"""Rich tables for a run, a comparison and the list of runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from alumnos_cli.report.compare import BETTER, MIN_RUNS, WORSE, Comparison
+from alumnos_cli.report.model import (
+    GeneratorVerdict,
+    ListedRun,
+    LittlesLaw,
+    Proof,
+    RunFigures,
+    RunMeta,
+    RunReport,
+    ServerSide,
+    TimeSeries,
+)
+from alumnos_cli.report.render.numbers import relative
+from alumnos_cli.report.render.text import (
+    describe_load,
+    describe_stack,
+    littles_law_text,
+    server_rows,
+)
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:,.1f} GiB"
+
+
+def configuration_table(meta: RunMeta) -> Table:
+    """How the run was made: load, target, machine and versions."""
+    table = Table(title="Configuration", show_header=False, title_justify="left")
+    table.add_column("setting", style="bold")
+    table.add_column("value")
+    table.add_row("scenario", f"{meta.scenario} ({meta.script})")
+    table.add_row("load", describe_load(meta))
+    table.add_row("target", meta.url)
+    table.add_row("rows in table", "unknown" if meta.rows is None else f"{meta.rows:,}")
+    if meta.stack:
+        table.add_row("stack", describe_stack(meta.stack))
+    table.add_row("machine", f"{meta.machine.cpu_count} CPUs, {meta.machine.cpu_model}")
+    table.add_row("versions", ", ".join(f"{k} {v}" for k, v in meta.versions.items()))
+    table.add_row("started", meta.started_at)
+    table.add_row("command", meta.command)
+    return table
+
+
+def results_table(figures: RunFigures, ceiling: RunFigures | None = None) -> Table:
+    """The reference report's figures, plus percentiles and the share of the ceiling."""
+    table = Table(title="Results", title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    lat = figures.latency
+    share = "n/a" if figures.share_200 is None else f"{figures.share_200:.2%}"
+    for name, value in (
+        ("total requests", f"{figures.requests:,}"),
+        ("200 responses", share),
+        ("error rate", f"{figures.error_rate:.2%}"),
+        *([("checks passed (status, rows)", f"{figures.checks_rate:.2%}")]
+          if figures.checks_rate is not None else []),
+        ("throughput", f"{figures.requests_per_second:,.1f} req/s"),
+        ("latency avg", f"{lat.avg:,.1f} ms"),
+        ("latency p50", f"{lat.p50:,.1f} ms"),
+        ("latency p90", f"{lat.p90:,.1f} ms"),
+        ("latency p95", f"{lat.p95:,.1f} ms"),
+        ("latency p99", f"{lat.p99:,.1f} ms"),
+        ("latency max", f"{lat.max:,.1f} ms"),
+        ("peak VUs", f"{figures.max_vus:,}"),
+        *([("dropped iterations (open model)", f"{figures.dropped_iterations:,}")]
+          if figures.dropped_iterations else []),
+        ("test duration", f"{figures.duration_seconds:,.1f} s"),
+        ("data received", _bytes(figures.data_received_bytes)),
+    ):
+        table.add_row(name, value)
+    if ceiling is not None and ceiling.requests_per_second > 0:
+        share = f"{figures.requests_per_second / ceiling.requests_per_second:.2f}"
+        table.add_row("ceiling (ping, same load)", f"{ceiling.requests_per_second:,.1f} req/s")
+        table.add_row("share of the ceiling", share)
+    return table
+
+
+def thresholds_table(figures: RunFigures) -> Table:
+    """Each k6 threshold and whether it held."""
+    table = Table(title="Thresholds", title_justify="left")
+    table.add_column("metric")
+    table.add_column("threshold")
+    table.add_column("verdict")
+    for threshold in figures.thresholds:
+        verdict = "[green]pass[/]" if threshold.ok else "[red]FAIL[/]"
+        table.add_row(threshold.metric, threshold.expression, verdict)
+    return table
+
+
+def checks_table(little: LittlesLaw | None, generator: GeneratorVerdict | None) -> Table | None:
+    """Whether the figures hold together: Little's law, and the load generator's CPU."""
+    if little is None and generator is None:
+        return None
+    table = Table(title="Consistency", title_justify="left", show_header=False)
+    table.add_column("check", style="bold")
+    table.add_column("finding", overflow="fold")
+    if little is not None:
+        table.add_row("Little's law", littles_law_text(little))
+    if generator is not None:
+        color = "yellow" if generator.limited else "green"
+        table.add_row("load generator", f"[{color}]{generator.text}[/]")
+    return table
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(points: Sequence[float | None], width: int = 60) -> str:
+    """A row of block characters, one per bucket of points (gaps as spaces)."""
+    present = [p for p in points if p is not None]
+    if not present:
+        return ""
+    buckets = _buckets(points, width)
+    low, high = min(present), max(present)
+    span = (high - low) or 1.0
+    return "".join(" " if b is None else SPARKS[min(len(SPARKS) - 1,
+                                                     int((b - low) / span * len(SPARKS)))]
+                   for b in buckets)
+
+
+def _buckets(points: Sequence[float | None], width: int) -> list[float | None]:
+    if len(points) <= width:
+        return list(points)
+    size = len(points) / width
+    out: list[float | None] = []
+    for i in range(width):
+        chunk = [p for p in points[int(i * size):int((i + 1) * size)] if p is not None]
+        out.append(sum(chunk) / len(chunk) if chunk else None)
+    return out
+
+
+def over_time_table(series: TimeSeries) -> Table:
+    """Sparklines of the per-second figures, with their range."""
+    table = Table(title=f"Over time (one point per second, {len(series)} s)",
+                  title_justify="left", show_header=True)
+    table.add_column("figure", style="bold")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("over the run", no_wrap=True)
+    rows: list[tuple[str, Sequence[float | None], str]] = [
+        ("req/s", series.requests_per_s, ",.0f"),
+        ("p95 ms", series.p95_ms, ",.1f"),
+        ("errors %", [100 * e for e in series.errors], ".2f"),
+        ("VUs", series.vus, ",.0f"),
+    ]
+    for name, points, spec in rows:
+        present = [p for p in points if p is not None]
+        if not present:
+            continue
+        table.add_row(name, format(min(present), spec), format(max(present), spec),
+                      f"[cyan]{sparkline(points)}[/]")
+    return table
+
+
+def server_table(server: ServerSide) -> Table:
+    """What the stack did during the run."""
+    table = Table(title="Server side", title_justify="left", show_header=False)
+    table.add_column("figure", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in server_rows(server):
+        table.add_row(name, value)
+    return table
+
+
+def patterns_table(proof: Proof) -> Table:
+    """The verdicts of the `alumnos patterns` proof made on the run's stack."""
+    table = Table(title=f"Patterns (alumnos patterns, {proof.started_at})",
+                  title_justify="left")
+    for column in ("pattern", "observed", "verdict"):
+        table.add_column(column, overflow="fold")
+    for result in proof.results:
+        color = {"pass": "green", "fail": "red"}.get(result.verdict, "yellow")
+        table.add_row(result.pattern, result.observed, f"[{color}]{result.verdict}[/]")
+    return table
+
+
+def run_terminal(report: RunReport) -> Group:
+    """The whole terminal report of one run."""
+    parts: list[Table] = [configuration_table(report.meta),
+                          results_table(report.figures, report.ceiling)]
+    if report.timeseries:
+        parts.append(over_time_table(report.timeseries))
+    if report.server:
+        parts.append(server_table(report.server))
+    if report.figures.thresholds:
+        parts.append(thresholds_table(report.figures))
+    checks = checks_table(report.little, report.generator)
+    if checks is not None:
+        parts.append(checks)
+    if report.proof:
+        parts.append(patterns_table(report.proof))
+    return Group(f"[bold]Run {report.name}[/]", *parts)
+
+
+def comparison_terminal(result: Comparison) -> Group:
+    """The comparison table, what differs in how the sides were made, and how to read it."""
+    table = Table(title=f"{result.candidate.label} against {result.baseline.label}")
+    for column in ("metric", "baseline", "candidate", "difference", "verdict"):
+        table.add_column(column, justify="left" if column in {"metric", "verdict"} else "right")
+    for row in result.rows:
+        color = {BETTER: "green", WORSE: "red"}.get(row.verdict, "yellow")
+        table.add_row(f"{row.metric} ({row.unit})", _with_range(row.baseline,
+                                                                 row.baseline_range),
+                      _with_range(row.candidate, row.candidate_range),
+                      relative(row.relative), f"[{color}]{row.verdict}[/]")
+    notes: list[RenderableType] = [f"[yellow]not like for like:[/] {mismatch}"
+                                   for mismatch in result.mismatches]
+    if result.single_runs:
+        notes.append(f"[yellow]fewer than {MIN_RUNS} runs a side:[/] the spread between "
+                     "repeats is unknown, so no difference can be told from noise; bench with "
+                     f"--repeat {MIN_RUNS} on both sides")
+    else:
+        notes.append("a difference counts only when every repeat of one side beats every "
+                     "repeat of the other and the means differ by 5% or more (ranges shown "
+                     "as min-max)")
+    return Group(table, *notes)
+
+
+def _with_range(mean: float, span: tuple[float, float]) -> str:
+    if span[0] == span[1]:
+        return f"{mean:,.1f}"
+    return f"{mean:,.1f} ({span[0]:,.1f}-{span[1]:,.1f})"
+
+
+def runs_terminal(results_dir: str, runs: Sequence[ListedRun]) -> tuple[Table, list[Text]]:
+    """The stored runs and their key figures; unreadable ones are marked, then named."""
+    table = Table(title=f"runs in {results_dir}")
+    numeric = {"requests", "req/s", "p95 ms", "errors"}
+    for column in ("run", "scenario", "load", "requests", "req/s", "p95 ms", "errors",
+                   "status"):
+        table.add_column(column, justify="right" if column in numeric else "left")
+    problems: list[Text] = []
+    for run in runs:
+        if run.record is None:
+            table.add_row(run.name, "", "", "", "", "", "", "[red]unreadable[/]")
+            problems.append(Text.from_markup(f"[red]unreadable[/] {run.name}: ")
+                            + Text(str(run.problem)))
+            continue
+        f = run.record.figures
+        table.add_row(run.name, run.record.meta.scenario, describe_load(run.record.meta, "list"),
+                      f"{f.requests:,}", f"{f.requests_per_second:,.1f}",
+                      f"{f.latency.p95:,.1f}", f"{f.error_rate:.2%}",
+                      "[green]pass[/]" if f.thresholds_ok else "[red]thresholds failed[/]")
+    return table, problems

@@ -1,0 +1,112 @@
+"""Words every renderer shares: the load, the stack, the server side, Little's law."""
+
+from __future__ import annotations
+
+from alumnos_cli.report.model import LittlesLaw, RunMeta, ServerSide, StackInfo
+from alumnos_cli.report.render.numbers import number, percent
+
+# How each renderer words the load: "table" in the terminal and HTML tables, "list" in
+# `report --list`, and the technical report's prose in each language.
+LOAD_TEXT = {
+    "table": {"closed": "{vus} VUs for {seconds} s (closed model)",
+              "open": "open model: {rate} requests/s for {seconds} s, up to {vus} VUs"},
+    "list": {"closed": "{vus} VUs, {seconds} s", "open": "{rate}/s, {seconds} s"},
+    "es": {"closed": "{vus} usuarios virtuales durante {seconds} s (modelo cerrado)",
+           "open": "{rate} peticiones/s durante {seconds} s, hasta {vus} usuarios virtuales "
+                   "(modelo abierto)"},
+    "en": {"closed": "{vus} virtual users for {seconds} s (closed model)",
+           "open": "{rate} requests/s for {seconds} s, up to {vus} virtual users "
+                   "(open model)"},
+}
+
+
+def describe_load(meta: RunMeta, style: str = "table") -> str:
+    """The load in a phrase: VUs (closed model) or rate (open model), and the duration."""
+    words = LOAD_TEXT[style]
+    rate = meta.rate or 0.0
+    rate_text = number(rate, 0, style) if style in ("es", "en") else f"{rate:g}"
+    template = words["open"] if meta.open_model else words["closed"]
+    return template.format(vus=meta.vus, seconds=meta.duration_seconds, rate=rate_text)
+
+
+STACK_TEXT = {
+    "en": {"on": "on", "off": "off", "cache": "cache", "workers": "Granian workers",
+           "replicas": "replica(s)", "none": "no balancer", "patterns": "patterns",
+           "no_patterns": "none"},
+    "es": {"on": "activada", "off": "desactivada", "cache": "caché", "workers":
+           "workers de Granian", "replicas": "réplica(s)", "none": "sin balanceador",
+           "patterns": "patrones", "no_patterns": "ninguno"},
+}
+
+
+def describe_stack(stack: StackInfo, lang: str = "en") -> str:
+    """The stack in a line: mode, balancer, replicas, workers, cache, patterns."""
+    t = STACK_TEXT[lang]
+    cache = f"{t['cache']} {t['on'] if stack.cache else t['off']}"
+    if stack.replicas is None:  # recorded before replicas existed: one Granian, no balancer
+        return f"{stack.mode}, {stack.workers} {t['workers']}, {cache}"
+    front = "HAProxy" if stack.balancer else t["none"]
+    text = (f"{stack.mode}, {front}, {stack.replicas} {t['replicas']} x "
+            f"{stack.workers} {t['workers']}, {cache}")
+    patterns = stack.patterns
+    if patterns:
+        enabled = [name for name, on in (("retry", patterns.retry),
+                                         ("rate limit", patterns.rate_limit),
+                                         ("circuit breaker", patterns.circuit_breaker)) if on]
+        text += f"; {t['patterns']}: {', '.join(enabled) or t['no_patterns']}"
+    return text
+
+
+SERVER_TEXT = {
+    "en": {"replicas": "requests per replica", "cache": "cache hit ratio (at the balancer)",
+           "cpu": "service CPU (replicas)", "cpu_value": "{avg} cores average, {max} at most",
+           "rss": "service memory (replicas)", "rss_value": "{mib} MiB RSS at most, all "
+           "processes", "pg": "PostgreSQL connections", "pg_value": "{n} at most"},
+    "es": {"replicas": "peticiones por réplica", "cache": "aciertos de caché (en el balanceador)",
+           "cpu": "CPU del servicio (réplicas)", "cpu_value": "{avg} núcleos de promedio, {max} "
+           "como máximo", "rss": "memoria del servicio (réplicas)", "rss_value": "{mib} MiB "
+           "RSS como máximo, todos los procesos", "pg": "conexiones a PostgreSQL",
+           "pg_value": "{n} como máximo"},
+}
+
+
+def server_rows(server: ServerSide, lang: str = "en") -> list[tuple[str, str]]:
+    """The server-side summary as (figure, value) rows."""
+    t = SERVER_TEXT[lang]
+    summary = server.summary
+    rows = []
+    by_replica = summary.requests_by_replica
+    if by_replica:
+        total = sum(by_replica.values()) or 1
+        rows.append((t["replicas"], ", ".join(
+            f"{name} {number(count, 0, lang)} ({percent(count / total, lang, 0)})"
+            for name, count in by_replica.items())))
+    if summary.cache_hit_ratio is not None:
+        rows.append((t["cache"], percent(summary.cache_hit_ratio, lang, 1)))
+    rows.append((t["cpu"], t["cpu_value"].format(
+        avg=number(summary.service_cores_avg, 2, lang),
+        max=number(summary.service_cores_max, 2, lang))))
+    rows.append((t["rss"], t["rss_value"].format(
+        mib=number(summary.service_rss_mib_max, 0, lang))))
+    if summary.pg_connections_max is not None:
+        rows.append((t["pg"], t["pg_value"].format(n=summary.pg_connections_max)))
+    return rows
+
+
+def littles_law_text(little: LittlesLaw) -> str:
+    """The check in words, with the gap explained rather than hidden."""
+    text = (f"average VUs {little.configured:,.1f}; iterations/s x iteration time = "
+            f"{little.in_iterations:,.1f}; requests/s x average latency = "
+            f"{little.in_requests:,.1f}. ")
+    if not little.consistent:
+        text += ("The iterations do not account for the VUs: VUs were idle part of the run "
+                 "(ramps, an early stop, a saturated generator), so the throughput "
+                 "understates what this load would give. ")
+    if little.outside_requests > 0.1:
+        text += (f"{little.outside_requests:.0%} of the VUs' time went outside the requests "
+                 "(k6 checks and parsing, think time, ramps): the average latency is not "
+                 "VUs / throughput.")
+    else:
+        text += "The VUs spent their time waiting for responses, as they should."
+    return text
+

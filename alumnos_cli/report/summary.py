@@ -1,0 +1,61 @@
+"""The figures of a run, from k6's end-of-test summary (what `handleSummary` wrote)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from alumnos_cli.errors import RunFolderError
+from alumnos_cli.report.model import Latency, RunFigures, Threshold
+
+
+def summary_figures(summary: Mapping[str, Any], file: str) -> RunFigures:
+    """Extract the figures from one k6 summary document; `file` names it in errors."""
+    reqs = _values(summary, "http_reqs", file)
+    duration = _values(summary, "http_req_duration", file)
+    failed = _values(summary, "http_req_failed", file)
+    try:
+        latency = Latency(avg=duration["avg"], p50=duration["med"], p90=duration["p(90)"],
+                          p95=duration["p(95)"], p99=duration["p(99)"], max=duration["max"])
+    except KeyError as exc:
+        raise RunFolderError(f"{file} lacks the latency statistic {exc}",
+                             "run with the bundled k6 scripts, which ask k6 for p(99)") from None
+    metrics: Mapping[str, Any] = summary.get("metrics", {})
+    share = _stat(metrics, "http_200", "rate")
+    checks = _stat(metrics, "checks", "rate")
+    return RunFigures(
+        requests=int(reqs.get("count", 0)),
+        requests_per_second=float(reqs.get("rate", 0.0)),
+        share_200=None if share is None else float(share),
+        error_rate=float(failed.get("rate", 0.0)),
+        latency=latency,
+        duration_seconds=float(summary.get("state", {}).get("testRunDurationMs", 0)) / 1000,
+        data_received_bytes=int(_stat(metrics, "data_received", "count") or 0),
+        max_vus=int(_stat(metrics, "vus_max", "max") or 0),
+        iterations=int(_stat(metrics, "iterations", "count") or 0),
+        thresholds=_thresholds(metrics),
+        iteration_avg_ms=float(_stat(metrics, "iteration_duration", "avg") or 0.0),
+        dropped_iterations=int(_stat(metrics, "dropped_iterations", "count") or 0),
+        checks_rate=None if checks is None else float(checks),
+    )
+
+
+def _values(summary: Mapping[str, Any], metric: str, file: str) -> dict[str, Any]:
+    try:
+        values = summary["metrics"][metric]["values"]
+    except (KeyError, TypeError):
+        raise RunFolderError(f"{file} has no '{metric}' metric",
+                             "the run sent no requests, or the file is not a k6 summary") from None
+    return dict(values)
+
+
+def _stat(metrics: Mapping[str, Any], metric: str, statistic: str) -> Any:
+    """One statistic of one metric, None when k6 did not report it."""
+    return metrics.get(metric, {}).get("values", {}).get(statistic)
+
+
+def _thresholds(metrics: Mapping[str, Any]) -> tuple[Threshold, ...]:
+    return tuple(
+        Threshold(metric=name, expression=expression, ok=bool(verdict.get("ok")))
+        for name, metric in sorted(metrics.items())
+        for expression, verdict in (metric.get("thresholds") or {}).items())

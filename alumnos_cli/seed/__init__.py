@@ -1,0 +1,1 @@
+"""Seeding: two million deterministic fake alumnos, loaded at the speed of COPY."""
