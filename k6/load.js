@@ -6,6 +6,6 @@ import { scenarioOptions } from './lib/scenario.js';
 export { setup, handleSummary } from './lib/scenario.js';
 export const options = scenarioOptions('load', 'load');
 
-export default function () {
-  getPage(hotOffset(20));
+export default function (target) {
+  getPage(hotOffset(20), target);
 }

@@ -10,5 +10,5 @@ export default function (target) {
   // Spread over the table, first and last pages included.
   const pages = Math.max(1, Math.ceil(target.total / PAGE_LIMIT));
   const page = Math.floor(Math.random() * pages);
-  getPage(page * PAGE_LIMIT);
+  getPage(page * PAGE_LIMIT, target);
 }

@@ -9,5 +9,5 @@ export const options = scenarioOptions('soak', 'constant');
 
 export default function (target) {
   const pages = Math.max(1, Math.ceil(target.total / PAGE_LIMIT));
-  getPage(Math.random() < 0.9 ? hotOffset(20) : hotOffset(pages));
+  getPage(Math.random() < 0.9 ? hotOffset(20) : hotOffset(pages), target);
 }

@@ -2,10 +2,16 @@
 // The reference report's test: 200 VUs for 2 minutes on GET /api/v1/alumno/alumno?limit=100&offset=0.
 import { getPage } from './lib/checks.js';
 import { scenarioOptions } from './lib/scenario.js';
+import { verifyTarget } from './lib/verify.js';
 
-export { setup, handleSummary } from './lib/scenario.js';
+export { handleSummary } from './lib/scenario.js';
 export const options = scenarioOptions('spike', 'spike');
 
-export default function () {
-  getPage(0);
+/** One page, always: every response must have its exact length, a sample its exact bytes. */
+export function setup() {
+  return verifyTarget(0);
+}
+
+export default function (target) {
+  getPage(0, target);
 }

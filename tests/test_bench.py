@@ -13,12 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from alumnos_cli.bench.request import BenchRequest
-from alumnos_cli.bench.run import run_bench, verify_target
+from alumnos_cli.bench.run import run_bench
+from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.errors import K6Error, ServiceUnreachable
 from alumnos_cli.main import app
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
+from alumnos_cli.stack.components import placement
+from alumnos_cli.stack.cpus import available_cpus
 from alumnos_cli.stack.options import LOCAL_PATTERNS, ServiceOptions
 from alumnos_cli.stack.ports import free_block
 
@@ -54,7 +57,7 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert meta["rows"] == 500
     assert meta["stack"] == {"mode": "local", "replicas": 2, "workers": 1,
                              "blocking_threads": 2, "cache": True, "balancer": "haproxy",
-                             "patterns": asdict(LOCAL_PATTERNS),
+                             "patterns": asdict(LOCAL_PATTERNS), "cpus": None,
                              "stack_id": stack.state.service.stack_id}
     # The scenario as it ran, so the report never reads old runs with today's definitions.
     assert meta["scenario_definition"]["script"] == "smoke.js"
@@ -71,13 +74,14 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert requests <= sum(server["requests_by_replica"].values()) <= requests + 5
     assert server["service_cores_avg"] > 0 and server["service_rss_mib_max"] > 20
     assert server["pg_connections_max"] >= 1
-    assert summary["metrics"]["http_200"]["values"]["rate"] == 1
+    # Only 200 counts as right (k6/lib/checks.js): none failed.
+    assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
 
     report = _cli(settings, "report")
     assert report.exit_code == 0, report.output
     assert f"{requests:,}" in report.output
     assert "2 VUs for 3 s" in report.output
-    assert "100.00%" in report.output
+    assert "100.00%" in report.output  # 200 responses
 
 
 def test_bench_refuses_a_target_that_is_not_the_service(settings: Settings) -> None:
@@ -148,7 +152,7 @@ def test_endpoint_scenario_loads_the_given_path(stack: local.UpResult, settings:
     meta = json.loads((result.run_dir / "meta.json").read_text())
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert meta["path"] == path
-    assert summary["metrics"]["http_200"]["values"]["rate"] == 1
+    assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
     assert summary["metrics"]["http_reqs"]["values"]["count"] > 2
 
 
@@ -158,8 +162,10 @@ def test_each_scenario_runs_against_the_real_stack_with_all_checks_passing(
     result = run_bench(settings, BenchRequest(scenario=scenario, vus=3, duration_seconds=3))
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["metrics"]["http_reqs"]["values"]["count"] > 3
-    # pagination and cache-cold also check that each page holds exactly its rows
+    # Each VU's first page, and one in 100 after it, checked in full: rows, offset, ids, total.
+    assert summary["metrics"]["verified_answers"]["values"]["count"] >= 3
     assert summary["metrics"]["checks"]["values"]["rate"] == 1
+    assert summary["metrics"]["wrong_answers"]["values"]["count"] == 0
     assert result.thresholds_ok
 
 
@@ -230,3 +236,74 @@ def test_bench_list_describes_every_scenario() -> None:
                  "endpoint"):
         assert name in result.output
     assert "--rate N" in result.output
+
+
+def test_each_part_is_measured_and_the_answers_verified(stack: local.UpResult,
+                                                        settings: Settings) -> None:
+    result = _cli(settings, "bench", "--scenario", "pagination", "--vus", "3", "--duration",
+                  "3s", "--verify-sample", "5")
+    assert result.exit_code == 0, result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["verify_sample"] == 5
+    assert meta["verification"] == {"before": "passed", "after": "passed", "sample": 5}
+    costs = meta["costs"]
+    assert costs["stack_measured"] and costs["requests"] > 10
+    seconds = costs["cpu_seconds"]
+    assert set(seconds) == {"replicas", "haproxy", "breaker", "postgresql", "redis", "k6"}
+    assert seconds["replicas"] > 0 and seconds["haproxy"] > 0 and seconds["k6"] > 0
+    assert costs["shared"] == ["postgresql", "redis"]  # the machine's own servers
+    summary = json.loads((run_dir / "summary.json").read_text())
+    checked = summary["metrics"]["verified_answers"]["values"]["count"]
+    assert checked >= summary["metrics"]["http_reqs"]["values"]["count"] / 5 - 10
+    report = _cli(settings, "report")
+    assert "CPU per 1,000 requests" in report.output and "right answers throughout" in report.output
+    markdown = _cli(settings, "report", "--format", "markdown")
+    assert "### Verificación de las respuestas" in markdown.output
+    assert "Servir 1.000 peticiones le costó a la pila" in markdown.output
+
+
+def test_cross_check_runs_wrk_on_the_same_path_after_k6(stack: local.UpResult,
+                                                        settings: Settings) -> None:
+    result = _cli(settings, "bench", "--scenario", "endpoint", "--vus", "4", "--duration",
+                  "2s", "--cross-check")
+    assert result.exit_code == 0, result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    cross = json.loads((run_dir / "meta.json").read_text())["cross_check"]
+    assert cross["tool"] == "wrk" and cross["path"] == "/api/v1/alumno/alumno?limit=100&offset=0"
+    assert cross["requests_per_second"] > 0 and cross["non_2xx"] == 0
+    assert cross["connections"] == 4 and cross["seconds"] == 10
+    report = _cli(settings, "report")
+    assert "wrk drove" in report.output and "k6's figure is" in report.output
+
+
+def test_stack_and_generator_on_cpus_of_their_own(settings: Settings) -> None:
+    cpus = available_cpus()
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to keep the stack and the generator apart")
+    seed_alumnos(settings, count=500, seed=8)
+    stack_cpu, generator_cpu = cpus[-1], cpus[0]
+    result = local.up(settings, ServiceOptions(port=free_block(18180, 3), replicas=2, workers=1,
+                                               blocking_threads=2, cpus=(stack_cpu,)))
+    cpuset = result.state.service.cpuset
+    try:
+        # What the kernel says: every process of the stack may run on its CPU only.
+        assert placement(result.state) and all(
+            sets == [[stack_cpu]] for sets in placement(result.state).values())
+        if cpuset is not None:
+            assert Path(cpuset, "cpuset.cpus").read_text().strip() == str(stack_cpu)
+        bench = _cli(settings, "bench", "--scenario", "smoke", "--vus", "2", "--duration",
+                     "2s", "--generator-cpus", str(generator_cpu))
+        assert bench.exit_code == 0, bench.output
+        [run_dir] = list(settings.results_dir.iterdir())
+        pinned = json.loads((run_dir / "meta.json").read_text())["placement"]
+        assert pinned["generator"] == {"cpus": [generator_cpu], "k6_allowed": [generator_cpu]}
+        assert pinned["stack"]["cpus"] == [stack_cpu]
+        assert "redis (a system service, not ours to pin)" in pinned["not_pinned"]
+        shared = _cli(settings, "bench", "--scenario", "smoke", "--duration", "2s",
+                      "--generator-cpus", str(stack_cpu))
+        assert shared.exit_code == 2 and "shares CPU" in shared.output
+    finally:
+        local.down(settings)
+    if cpuset is not None:
+        assert not Path(cpuset).exists()

@@ -156,3 +156,36 @@ def test_down_without_a_stack(tmp_path: Path) -> None:
     result = runner.invoke(app, ["down", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0
     assert "nothing to stop" in result.output
+
+
+@pytest.mark.parametrize(("args", "option", "message"), [
+    (["--verify-sample", "0"], "--verify-sample", "from 1 (every one)"),
+    (["--verify-sample", "-3"], "--verify-sample", "from 1 (every one)"),
+    (["--verify-sample", "abc"], "--verify-sample", "valid integer"),
+    (["--cross-check", "--rate", "10"], "--cross-check", "cannot hold a --rate"),
+    (["--cross-check", "--scenario", "pagination"], "--cross-check", "asks for many"),
+    (["--generator-cpus", "99"], "--generator-cpus", "no CPU 99 here"),
+    (["--generator-cpus", "one"], "--generator-cpus", "takes CPU numbers"),
+    (["--generator-cpus", "1-0"], "--generator-cpus", "goes backwards"),
+])
+def test_bench_attribution_flags_are_checked_first(tmp_path: Path, args: list[str],
+                                                   option: str, message: str) -> None:
+    result = runner.invoke(app, ["bench", "--results-dir", str(tmp_path), "--state-dir",
+                                 str(tmp_path), "--url", "http://127.0.0.1:1", *args],
+                           env={"COLUMNS": "200"})
+    _usage_error(result, option, message)
+
+
+def test_up_refuses_a_cpu_the_machine_does_not_have(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["up", "--state-dir", str(tmp_path), "--cpus", "0,99"],
+                           env={"COLUMNS": "200"})
+    _usage_error(result, "--cpus", "no CPU 99 here")
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_cross_check_without_wrk_says_how_to_get_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "--results-dir", str(tmp_path), "--url",
+                                 "http://127.0.0.1:1", "--cross-check"],
+                           env={"COLUMNS": "200", "PATH": str(tmp_path)})
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert "needs wrk" in result.output and "apt-get install wrk" in result.output

@@ -60,12 +60,20 @@ def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: Scenario,
 
 
 def test_default_thresholds_are_the_ones_bench_records() -> None:
-    # One file for both: k6/lib/thresholds.json, read by k6 and by alumnos bench.
+    # One file for both: k6/lib/defaults.json, read by k6 and by alumnos bench.
     options = inspect("load.js")
     p95, errors = default_p95_ms(), default_max_error_rate()
     assert options["thresholds"] == {"http_req_duration": [f"p(95)<{p95:g}"],
                                      "http_req_failed": [f"rate<{errors:g}"],
-                                     "checks": [f"rate>{1 - errors:g}"]}
+                                     "wrong_answers": ["count<1"]}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
+def test_k6_keeps_only_the_tags_and_bodies_it_needs(scenario: Scenario) -> None:
+    options = inspect(scenario.script)
+    assert sorted(options["systemTags"]) == ["check", "error_code", "expected_response",
+                                             "name", "status"]
+    assert options["discardResponseBodies"] is True  # a request that verifies asks for its own
 
 
 def test_the_k6_scripts_ask_for_the_services_own_paths() -> None:
@@ -87,7 +95,7 @@ def test_thresholds_come_from_the_flags() -> None:
     options = inspect("load.js", THRESHOLD_P95_MS="250", THRESHOLD_ERROR_RATE="0.001")
     assert options["thresholds"] == {"http_req_duration": ["p(95)<250"],
                                      "http_req_failed": ["rate<0.001"],
-                                     "checks": ["rate>0.999"]}
+                                     "wrong_answers": ["count<1"]}
 
 
 @pytest.mark.parametrize("script", ["spike_tests.js", "load.js", "stress.js"])

@@ -26,7 +26,8 @@ from alumnos_cli.report.render.text import littles_law_text
 DATA = Path(__file__).parent / "data"
 RUNS = DATA / "runs"
 GOLDEN = DATA / "golden"
-SAMPLES = ["20261127T022841Z-spike", "20261127T051814Z-spike", "20261127T051838Z-load"]
+SAMPLES = ["20261127T022841Z-spike", "20261127T051814Z-spike", "20261127T051838Z-load",
+           "20261127T163621Z-spike"]
 runner = CliRunner()
 
 

@@ -96,3 +96,17 @@ def test_a_broken_script_would_be_reported(tmp_path: Path) -> None:
     body = _body_attributes(render_in_browser(page))
     assert "undefinedFunction" in body.get("data-errors", "")
     assert body["data-charts"] == "0"  # the chart script still ran to its end
+
+
+def test_the_page_shows_how_answers_were_verified_and_what_each_part_spent(
+        tmp_path: Path) -> None:
+    name = "20261127T163621Z-spike"
+    shutil.copytree(RUNS / name, tmp_path / name)
+    result = runner.invoke(app, ["report", name, "--format", "html",
+                                 "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    dom = render_in_browser(tmp_path / name / "report.html")
+    assert "data-errors" not in _body_attributes(dom)
+    for heading in ("Answers verified", "CPU per 1,000 requests"):
+        assert f"<h2>{heading}</h2>" in dom
+    assert "wrk drove" in dom and "stack on CPUs 1" in dom

@@ -14,9 +14,11 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from alumnos_cli.errors import K6Error
 from alumnos_cli.runfolder import TIMESERIES_FILE
+from alumnos_cli.stack.cpus import allowed_cpus, pinned
 from alumnos_cli.stack.ports import free_port
 
 
@@ -54,7 +56,7 @@ class K6Outcome:
 
     exit_code: int
     log: Path
-    usage: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
 
 
 # k6 exit codes: 0 passed; 99 thresholds crossed (a valid run that failed its targets).
@@ -73,23 +75,27 @@ def recording_env(folder: Path) -> dict[str, str]:
 
 def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
            on_sample: Callable[[LiveSample], None] | None = None,
-           extra_args: tuple[str, ...] = ()) -> K6Outcome:
-    """Run one k6 test, polling its REST API each second for live progress."""
+           extra_args: tuple[str, ...] = (), cpus: tuple[int, ...] | None = None) -> K6Outcome:
+    """Run one k6 test, polling its REST API each second for live progress; on `cpus` only
+    when given (the kernel's view of where k6 may run is recorded)."""
     port = free_port(6565)
-    argv = [str(binary), "run", "--address", f"127.0.0.1:{port}", "--no-color", "--quiet",
-            *extra_args, str(script)]
+    argv = pinned([str(binary), "run", "--address", f"127.0.0.1:{port}", "--no-color",
+                   "--quiet", *extra_args, str(script)], cpus)
     started = time.monotonic()
     machine_before = machine_ticks()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, cwd=script.parent)
+        allowed: tuple[int, ...] | None = None
         try:
             next_poll = started + 1.0
             while process.poll() is None:
                 time.sleep(0.1)
                 if time.monotonic() >= next_poll:
                     next_poll += 1.0
+                    # By now taskset has become k6: ask the kernel where k6 may run.
+                    allowed = allowed or allowed_cpus(process.pid)
                     sample = _poll(port, time.monotonic() - started)
                     if sample is not None and on_sample is not None:
                         on_sample(sample)
@@ -103,8 +109,10 @@ def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_seconds = ((children_after.ru_utime + children_after.ru_stime)
                    - (children_before.ru_utime + children_before.ru_stime))
-    return K6Outcome(exit_code=process.returncode, log=log,
-                     usage=_usage(cpu_seconds, machine_before, machine_after, wall))
+    usage = _usage(cpu_seconds, machine_before, machine_after, wall)
+    if cpus:
+        usage["k6_cpus"] = list(allowed or ())
+    return K6Outcome(exit_code=process.returncode, log=log, usage=usage)
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -119,7 +127,7 @@ def machine_ticks() -> tuple[int, int]:
 
 
 def _usage(cpu_seconds: float, before: tuple[int, int], after: tuple[int, int],
-           wall: float) -> dict[str, float]:
+           wall: float) -> dict[str, Any]:
     """k6's CPU use and the machine's, over the run (k6's start-up and summary included)."""
     cores = os.cpu_count() or 1
     busy, total = after[0] - before[0], after[1] - before[1]

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from alumnos_cli import __version__
-from alumnos_cli.bench.k6 import k6_version
+from alumnos_cli.bench.k6 import K6Outcome, k6_version
 from alumnos_cli.bench.request import BenchRequest
 from alumnos_cli.bench.scenarios import (
     SCENARIOS,
     default_max_error_rate,
     default_p95_ms,
+    default_verify_sample,
     definition,
 )
 from alumnos_cli.database import row_count, server_version
 from alumnos_cli.settings import Settings
+from alumnos_cli.stack.components import placement as stack_placement
 from alumnos_cli.stack.state import StackState
 
 
@@ -50,6 +52,7 @@ def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary:
         "model": request.model,
         "timeseries": request.timeseries,
         "rate": request.rate,
+        "verify_sample": request.verify_sample or default_verify_sample(),
         "thresholds": {"p95_ms": request.p95_ms or default_p95_ms(),
                        "max_error_rate": request.max_error_rate or default_max_error_rate()},
         "path": request.path,
@@ -82,6 +85,7 @@ def stack_metadata(state: StackState | None) -> dict[str, Any] | None:
     return {"mode": state.mode, "replicas": len(record.replicas),
             "workers": record.workers, "blocking_threads": record.blocking_threads,
             "cache": record.cache, "balancer": "haproxy" if record.balancer else None,
+            "cpus": list(record.cpus) if record.cpus else None,
             "patterns": asdict(record.patterns) if record.balancer else None,
             "stack_id": record.stack_id or None}
 
@@ -109,3 +113,32 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def placement(state: StackState | None, request: BenchRequest,
+              outcome: K6Outcome) -> dict[str, Any] | None:
+    """Which CPUs the stack and the load generator were given, what the kernel says each of
+    their processes may use, and what was left unpinned (None when nothing was pinned)."""
+    stack_cpus = state.service.cpus if state is not None else None
+    if not stack_cpus and not request.generator_cpus:
+        return None
+    unpinned = []
+    if not request.generator_cpus:
+        unpinned.append("k6 (bench without --generator-cpus)")
+    if state is None:
+        unpinned.append("the target (not started by alumnos up)")
+    elif not stack_cpus:
+        unpinned.append("the stack (alumnos up without --cpus)")
+    else:
+        if state.postgres is None:
+            unpinned.append("postgresql (a system service, not ours to pin)")
+        unpinned.append("redis (a system service, not ours to pin)")
+    return {
+        "generator": {"cpus": list(request.generator_cpus),
+                      "k6_allowed": outcome.usage.get("k6_cpus")}
+        if request.generator_cpus else None,
+        "stack": {"cpus": list(stack_cpus), "cpuset": state.service.cpuset,
+                  "allowed": stack_placement(state)}
+        if state is not None and stack_cpus else None,
+        "not_pinned": unpinned,
+    }

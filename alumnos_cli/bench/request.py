@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from alumnos_cli.bench.crosscheck import validate as validate_cross_check
 from alumnos_cli.bench.scenarios import SCENARIOS
-from alumnos_cli.errors import InvalidOption
+from alumnos_cli.errors import AlumnosError, InvalidOption
+from alumnos_cli.settings import Settings
+from alumnos_cli.stack.cpus import check_apart
+from alumnos_cli.stack.state import load_state
 
 MAX_VUS = 5_000
 MAX_DURATION_SECONDS = 6 * 3600
 MAX_REPEAT = 100
 MAX_RATE = 1_000_000
+MAX_SAMPLE = 1_000_000
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -42,11 +47,26 @@ class BenchRequest:
     p95_ms: float | None = None  # threshold on the p95 latency
     max_error_rate: float | None = None  # threshold on the share of failed requests
     timeseries: bool = True  # record per-second aggregates (k6's dashboard recording)
+    verify_sample: int | None = None  # one response in N per VU checked in full
+    generator_cpus: tuple[int, ...] | None = None  # k6 (and wrk) run on these CPUs only
+    cross_check: bool = False  # after k6, a short wrk load on the same path
 
     @property
     def model(self) -> str:
         """closed (VUs loop) or open (a fixed arrival rate)."""
         return "open" if self.rate else "closed"
+
+
+def check_generator_apart(settings: Settings, request: BenchRequest) -> None:
+    """Refuse --generator-cpus that overlap the CPUs the running stack was given."""
+    if not request.generator_cpus:
+        return
+    try:
+        state = load_state(settings.state_dir)
+    except AlumnosError:
+        return  # a corrupt state file: the run itself says so
+    if state is not None and state.service.cpus:
+        check_apart(state.service.cpus, request.generator_cpus)
 
 
 def validate(request: BenchRequest, repeat: int = 1) -> None:
@@ -73,6 +93,12 @@ def validate(request: BenchRequest, repeat: int = 1) -> None:
     if request.max_error_rate is not None and not 0 < request.max_error_rate <= 1:
         raise InvalidOption("--max-error-rate", "--max-error-rate is a share between 0 and 1 "
                             f"(0.01 is 1%), got {request.max_error_rate}")
+    if request.verify_sample is not None and not 1 <= request.verify_sample <= MAX_SAMPLE:
+        raise InvalidOption("--verify-sample", "--verify-sample is N in one response in N "
+                            f"checked in full, from 1 (every one) to {MAX_SAMPLE:,}, got "
+                            f"{request.verify_sample}")
+    if request.cross_check:
+        validate_cross_check(request.scenario, request.rate)
     if not 1 <= repeat <= MAX_REPEAT:
         raise InvalidOption("--repeat", f"--repeat must be between 1 and {MAX_REPEAT}, got "
                             f"{repeat}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 from collections.abc import Callable
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alumnos_cli.bench.costs import run_costs, snapshot
+from alumnos_cli.bench.crosscheck import run_wrk
 from alumnos_cli.bench.k6 import (
     THRESHOLDS_FAILED,
     K6Outcome,
@@ -19,10 +20,11 @@ from alumnos_cli.bench.k6 import (
     recording_env,
     run_k6,
 )
-from alumnos_cli.bench.metadata import now, run_metadata
+from alumnos_cli.bench.metadata import now, placement, run_metadata
 from alumnos_cli.bench.request import BenchRequest, validate
-from alumnos_cli.bench.scenarios import SCENARIOS, scripts_dir
+from alumnos_cli.bench.scenarios import SCENARIOS, default_verify_sample, scripts_dir
 from alumnos_cli.bench.serverside import ServerSampler
+from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.database import row_count
 from alumnos_cli.errors import AlumnosError, K6Error, ServiceUnreachable
 from alumnos_cli.files import read_json, write_json
@@ -35,18 +37,18 @@ from alumnos_cli.runfolder import (
 )
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import compose
-from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.processes import log_tail
 from alumnos_cli.stack.state import StackState, running_state
-from alumnos_service.paths import PAGE_PATH, PING_PATH
+from alumnos_service.paths import PING_PATH
 
 
 @dataclass(frozen=True)
 class BenchResult:
-    """Where the run was stored and whether its thresholds held."""
+    """Where the run was stored, whether its thresholds held and its answers stayed right."""
 
     run_dir: Path
     thresholds_ok: bool
+    verification_failed: str | None = None  # what was wrong with the target after the load
 
 
 def target_url(settings: Settings, url: str | None, state: StackState | None) -> str:
@@ -60,29 +62,6 @@ def target_url(settings: Settings, url: str | None, state: StackState | None) ->
         return record.url
     raise ServiceUnreachable("no running stack to benchmark",
                              "start one with alumnos up, or pass --url")
-
-
-def verify_target(url: str, expected_total: int | None = None) -> None:
-    """Refuse to load a target that is not a healthy, seeded alumnos service (with the rows
-    the database holds, when we know which database it serves)."""
-    page = http_get(f"{url}{PAGE_PATH}?limit=1&offset=0", timeout=5.0)
-    if page is None:
-        raise ServiceUnreachable(f"nothing answers at {url}",
-                                 "start the stack with alumnos up, or check --url")
-    status, body = page
-    try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
-    if status != 200 or not isinstance(document, dict) or "items" not in document:
-        raise ServiceUnreachable(f"{url} is not a working alumnos service (HTTP {status})",
-                                 "check --url; if the table is empty, run alumnos seed")
-    if not document.get("total"):
-        raise AlumnosError(f"{url} serves no alumnos", "run alumnos seed first")
-    if expected_total is not None and document["total"] != expected_total:
-        raise ServiceUnreachable(
-            f"{url} reports {document['total']:,} alumnos but its database holds "
-            f"{expected_total:,}", "is the URL the stack alumnos up started? is a seed running?")
 
 
 def run_repeated(settings: Settings, request: BenchRequest, repeat: int,
@@ -119,12 +98,14 @@ def _our_stack(state: StackState | None, url: str) -> StackState | None:
 def run_bench(settings: Settings, request: BenchRequest,
               on_sample: Callable[[LiveSample], None] | None = None,
               series: dict[str, Any] | None = None) -> BenchResult:
-    """Verify the target, run k6, and store summary, log and metadata in a new run folder."""
+    """Verify the target, run k6, verify again, and store everything in a new run folder:
+    summary, log, metadata, the server side, what each part spent, the cross-check."""
     validate(request)
     running = running_state(settings.state_dir)
     url = target_url(settings, request.url, running)
     stack = _our_stack(running, url)
-    verify_target(url, row_count(stack.database_url) if stack else None)
+    expected_total = row_count(stack.database_url) if stack else None
+    verify_target(url, expected_total)
     binary = find_k6()
     script = scripts_dir() / SCENARIOS[request.scenario].script
     run_dir = new_run_dir(settings.results_dir, request.scenario)
@@ -132,33 +113,75 @@ def run_bench(settings: Settings, request: BenchRequest,
                         running=running, ours=stack)
     meta["repeat"] = series
     write_json(run_dir / META_FILE, meta)
+    before = snapshot(stack)
     sampler = ServerSampler(stack) if stack is not None else None
     with sampler or contextlib.nullcontext():
         outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
+    after = snapshot(stack)
     if sampler is not None:
         sampler.write(run_dir)
-    calibration = None
-    if request.calibrate and outcome.exit_code in (0, THRESHOLDS_FAILED):
-        calibration_dir = run_dir / CALIBRATION_DIR
-        calibration_dir.mkdir()
-        calibration = run_scenario(binary, script, request, url, calibration_dir, on_sample,
-                                   path=PING_PATH)
-        meta["calibration"] = {"path": PING_PATH, "folder": CALIBRATION_DIR,
-                               "k6_exit_code": calibration.exit_code}
+    finished = outcome.exit_code in (0, THRESHOLDS_FAILED) and (run_dir / SUMMARY_FILE).exists()
+    if finished:
+        meta["verification"] = _verified_after(url, expected_total, request)
+        meta["costs"] = run_costs(before, after, requests=_requests(run_dir), state=stack,
+                                  k6_cpu_seconds=float(outcome.usage["k6_cpu_seconds"]))
+        meta["placement"] = placement(stack, request, outcome)
+    calibration = _calibrate(binary, script, request, url, run_dir, on_sample, meta) \
+        if request.calibrate and finished else None
+    if request.cross_check and finished:
+        meta["cross_check"] = run_wrk(url, request.path or SCENARIOS[request.scenario]
+                                      .request_path, request.vus,
+                                      request.generator_cpus).as_meta()
     meta["finished_at"] = now()
     meta["k6_exit_code"] = outcome.exit_code
     meta["load_generator"] = outcome.usage
-    finished = [(run_dir, outcome)] + ([(run_dir / CALIBRATION_DIR, calibration)]
-                                       if calibration else [])
-    failed = [(folder, o) for folder, o in finished
-              if not (folder / SUMMARY_FILE).exists() or o.exit_code not in (0, THRESHOLDS_FAILED)]
+    failed = [(folder, o) for folder, o in [(run_dir, outcome), (run_dir / CALIBRATION_DIR,
+                                                                  calibration)]
+              if o is not None and (not (folder / SUMMARY_FILE).exists()
+                                    or o.exit_code not in (0, THRESHOLDS_FAILED))]
     meta["status"] = "failed" if failed else "finished"
     write_json(run_dir / META_FILE, meta)
     if failed:
         _, bad = failed[0]
         raise K6Error(f"k6 failed with exit code {bad.exit_code}: {log_tail(bad.log)}",
                       f"full log in {bad.log}")
-    return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0)
+    verified = meta["verification"]["after"] == PASSED
+    return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0 and verified,
+                       verification_failed=None if verified else meta["verification"]["after"])
+
+
+def _calibrate(binary: Path, script: Path, request: BenchRequest, url: str, run_dir: Path,
+               on_sample: Callable[[LiveSample], None] | None,
+               meta: dict[str, Any]) -> K6Outcome:
+    """The same load on the ping endpoint: this machine's ceiling, in the run's folder."""
+    folder = run_dir / CALIBRATION_DIR
+    folder.mkdir()
+    outcome = run_scenario(binary, script, request, url, folder, on_sample, path=PING_PATH)
+    meta["calibration"] = {"path": PING_PATH, "folder": CALIBRATION_DIR,
+                           "k6_exit_code": outcome.exit_code}
+    return outcome
+
+
+PASSED = "passed"
+
+
+def _verified_after(url: str, expected_total: int | None,
+                    request: BenchRequest) -> dict[str, Any]:
+    """The target verified in full again, right after the load; what was sampled during it."""
+    try:
+        verify_target(url, expected_total)
+        after = PASSED
+    except AlumnosError as exc:
+        after = exc.message
+    return {"before": PASSED, "after": after,
+            "sample": request.verify_sample or default_verify_sample()}
+
+
+def _requests(run_dir: Path) -> int:
+    """The requests k6 counted, from the run's summary."""
+    summary = read_json(run_dir / SUMMARY_FILE)
+    return int(summary.get("metrics", {}).get("http_reqs", {}).get("values", {})
+               .get("count", 0))
 
 
 def run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, folder: Path,
@@ -181,5 +204,7 @@ def run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, fo
     target = path or request.path
     if target:
         env["TARGET_PATH"] = target
+    env["VERIFY_SAMPLE"] = str(request.verify_sample or default_verify_sample())
     env.update(extra_env or {})
-    return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample, extra_args)
+    return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample, extra_args,
+                  cpus=request.generator_cpus)

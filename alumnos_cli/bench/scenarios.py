@@ -16,7 +16,7 @@ from alumnos_cli.errors import K6Error
 from alumnos_service.paths import FIRST_PAGE, PAGE_PATH
 
 SHAPES_FILE = "lib/shapes.json"
-THRESHOLDS_FILE = "lib/thresholds.json"
+DEFAULTS_FILE = "lib/defaults.json"
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,20 @@ def stages(scenario: Scenario) -> list[list[float]]:
 
 
 def default_p95_ms() -> float:
-    """The p95 threshold when --p95 is not given (k6/lib/thresholds.json)."""
-    value: float = _k6_json(THRESHOLDS_FILE)["p95_ms"]
+    """The p95 threshold when --p95 is not given (k6/lib/defaults.json)."""
+    value: float = _k6_json(DEFAULTS_FILE)["p95_ms"]
     return value
 
 
 def default_max_error_rate() -> float:
     """The error-rate threshold when --max-error-rate is not given."""
-    value: float = _k6_json(THRESHOLDS_FILE)["max_error_rate"]
+    value: float = _k6_json(DEFAULTS_FILE)["max_error_rate"]
     return value
+
+
+def default_verify_sample() -> int:
+    """One response in this many per VU is checked in full when --verify-sample is not given."""
+    return int(_k6_json(DEFAULTS_FILE)["verify_sample"])
 
 
 def definition(scenario: Scenario, path: str | None) -> dict[str, Any]:

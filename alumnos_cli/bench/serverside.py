@@ -23,7 +23,7 @@ from alumnos_cli.files import write_json
 from alumnos_cli.report.model import ServerSample, ServerSummary
 from alumnos_cli.runfolder import SERVER_FILE
 from alumnos_cli.stack import haproxy
-from alumnos_cli.stack.processes import marked_processes
+from alumnos_cli.stack.components import stack_processes
 from alumnos_cli.stack.state import StackState
 from alumnos_service.db import driver_url
 
@@ -31,14 +31,9 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _service_processes(stack_id: str) -> list[int]:
+def _service_processes(state: StackState) -> list[int]:
     # Granian replicas, not HAProxy, the breaker or supervisord.
-    pids = []
-    for pid in marked_processes("ALUMNOS_STACK_ID", stack_id):
-        with contextlib.suppress(OSError):
-            if b"granian" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)
-    return pids
+    return stack_processes(state)["replicas"]
 
 
 def _cpu_and_rss(pids: list[int]) -> tuple[int, float]:
@@ -76,7 +71,7 @@ class ServerSampler:
 
     def _loop(self) -> None:
         started = time.monotonic()
-        pids = _service_processes(self.state.service.stack_id)
+        pids = _service_processes(self.state)
         last_ticks, _ = _cpu_and_rss(pids)
         last = started
         while not self._stop.wait(self.interval):
@@ -84,7 +79,7 @@ class ServerSampler:
             if not pids or not all(Path(f"/proc/{pid}").exists() for pid in pids):
                 # A replica restarted: find its new processes (a scan of every process's
                 # environment, so not every second).
-                pids = _service_processes(self.state.service.stack_id) or pids
+                pids = _service_processes(self.state) or pids
             ticks, rss = _cpu_and_rss(pids)
             cores = max(0.0, (ticks - last_ticks) / _TICKS / (now - last))
             last_ticks, last = ticks, now

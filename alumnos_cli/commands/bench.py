@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from alumnos_cli.bench.k6 import LiveSample
-from alumnos_cli.bench.request import BenchRequest, parse_duration, validate
-from alumnos_cli.bench.scenarios import SCENARIOS, default_max_error_rate, default_p95_ms
+from alumnos_cli.bench.request import BenchRequest, check_generator_apart, parse_duration, validate
+from alumnos_cli.bench.scenarios import (
+    SCENARIOS,
+    default_max_error_rate,
+    default_p95_ms,
+    default_verify_sample,
+)
 from alumnos_cli.commands.common import (
     ResultsDir,
     StateDir,
@@ -21,6 +27,7 @@ from alumnos_cli.commands.common import (
     resolve_settings,
 )
 from alumnos_cli.errors import ExitCode
+from alumnos_cli.stack.cpus import parse_cpus
 
 
 @handle_errors
@@ -32,7 +39,7 @@ def bench(
     scenario: Annotated[str, typer.Option(
         "--scenario", help=f"One of: {', '.join(SCENARIOS)} (see --list).")] = "spike",
     url: Annotated[str | None, typer.Option(
-        "--url", help="Base URL to load [default: the stack started by alumnos up].")] = None,
+        "--url", help="Base URL to load \\[default: the stack started by alumnos up].")] = None,
     path: Annotated[str | None, typer.Option(
         "--path", help="Path for the endpoint scenario, e.g. '/api/v1/alumno/alumno?offset=0'.")]
     = None,
@@ -44,15 +51,26 @@ def bench(
         "(k6 arrival-rate executors; late ones are counted as dropped).", show_default=False)]
     = None,
     p95: Annotated[float | None, typer.Option(
-        "--p95", help=f"Threshold: p95 latency in ms [default: {default_p95_ms():g}].",
+        "--p95", help=f"Threshold: p95 latency in ms \\[default: {default_p95_ms():g}].",
         show_default=False)]
     = None,
     max_error_rate: Annotated[float | None, typer.Option(
-        "--max-error-rate", help="Threshold: share of failed requests [default: "
+        "--max-error-rate", help="Threshold: share of failed requests \\[default: "
         f"{default_max_error_rate():g}].",
         show_default=False)] = None,
     repeat: Annotated[int, typer.Option("--repeat", help="Run it N times (for the noise "
                                         "verdict of report --compare).")] = 1,
+    verify_sample: Annotated[int | None, typer.Option(
+        "--verify-sample", help="Check one response in N per VU in full (rows, offset, ids, "
+        "total); every response is checked cheaply (status, type, size) \\[default: "
+        f"{default_verify_sample()}]. 1 checks every response in full.", show_default=False)]
+    = None,
+    generator_cpus: Annotated[str | None, typer.Option(
+        "--generator-cpus", help="Run k6 (and wrk) on these CPUs only, e.g. 0; keep them apart "
+        "from alumnos up --cpus.", envvar="ALUMNOS_GENERATOR_CPUS", show_default=False)] = None,
+    cross_check: Annotated[bool, typer.Option(
+        "--cross-check", help="After k6, a 10 s wrk load on the same path (spike, endpoint): "
+        "what the stack served to a C generator, beside k6's figure.")] = False,
     timeseries: Annotated[bool, typer.Option(
         "--timeseries/--no-timeseries", help="Record per-second throughput, latency, errors "
         "and VUs (k6's dashboard aggregates).")] = True,
@@ -72,13 +90,18 @@ def bench(
         return
     request = BenchRequest(scenario=scenario, vus=vus, duration_seconds=parse_duration(duration),
                            url=url, path=path, calibrate=calibrate, rate=rate, p95_ms=p95,
-                           max_error_rate=max_error_rate, timeseries=timeseries)
+                           max_error_rate=max_error_rate, timeseries=timeseries,
+                           verify_sample=verify_sample, cross_check=cross_check,
+                           generator_cpus=parse_cpus(generator_cpus, "--generator-cpus")
+                           if generator_cpus else None)
     validate(request, repeat)
+    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
+    check_generator_apart(settings, request)
     with requires("stack"):
         from alumnos_cli.bench.run import run_repeated
-    settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
     with Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[live]}"), console=err_console) as bar:
+                  TextColumn("{task.fields[live]}"), console=err_console,
+                  refresh_per_second=2) as bar:  # a redraw costs CPU the stack then lacks
         live = LiveProgress(bar, run_seconds=request.duration_seconds,
                             runs=2 if calibrate else 1, title=scenario)
         results = run_repeated(settings, request, repeat, live.on_sample,
@@ -88,6 +111,9 @@ def bench(
     for result in results:
         console.print(f"run stored in [bold]{result.run_dir}[/]; show it with: alumnos report "
                       f"{result.run_dir.name}")
+        if result.verification_failed:
+            err_console.print("[bold red]wrong answers after the load:[/] "
+                              f"{escape(result.verification_failed)}")
     if not all(result.thresholds_ok for result in results):
         err_console.print("[bold red]thresholds failed[/] (see alumnos report)")
         raise typer.Exit(ExitCode.THRESHOLDS_CROSSED)

@@ -30,7 +30,7 @@ LANGUAGES = ("es", "en")
 @handle_errors
 def report(
     run: Annotated[str | None, typer.Argument(
-        help="Run folder name or path [default: the newest run].", show_default=False)] = None,
+        help="Run folder name or path \\[default: the newest run].", show_default=False)] = None,
     output_format: Annotated[str, typer.Option(
         "--format", help="terminal, markdown (the technical-report section), json, or html "
         "(one self-contained page with charts; written to the run folder unless -o).")]

@@ -21,6 +21,7 @@ from alumnos_cli.commands.common import (
     resolve_settings,
 )
 from alumnos_cli.errors import AlumnosError, InvalidOption
+from alumnos_cli.stack.cpus import format_cpus, parse_cpus
 from alumnos_cli.stack.logs import log_files, new_lines, tail_lines
 from alumnos_cli.stack.options import (
     LOCAL_PATTERNS,
@@ -29,6 +30,7 @@ from alumnos_cli.stack.options import (
     validate_options,
 )
 from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
+from alumnos_service.paths import FIRST_PAGE
 
 
 def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
@@ -89,6 +91,11 @@ def up(
     fault_injection: Annotated[bool, typer.Option(
         "--fault-injection/--no-fault-injection", help="Let `alumnos patterns` make a replica "
         "slow (refused otherwise).", envvar="ALUMNOS_FAULT_INJECTION")] = False,
+    cpus: Annotated[str | None, typer.Option(
+        "--cpus", help="Run every process of the stack on these CPUs only, e.g. 1 or 2-3 "
+        "(affinity, and a cgroup cpuset where one can be made); give the load generator the "
+        "others with bench --generator-cpus.", envvar="ALUMNOS_CPUS", show_default=False)]
+    = None,
     mode: Annotated[str, typer.Option(
         "--mode", help="auto (compose when a Docker engine answers, else local), local or "
         "compose.", envvar="ALUMNOS_MODE")] = "auto",
@@ -106,7 +113,8 @@ def up(
                                breaker_fallback_s=breaker_fallback_s)
     options = ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
                              blocking_threads=blocking_threads, cache=cache, balancer=balancer,
-                             fault_injection=fault_injection, patterns=spec)
+                             fault_injection=fault_injection, patterns=spec,
+                             cpus=parse_cpus(cpus, "--cpus") if cpus else None)
     validate_options(options)
     validate_mode(mode)
     with requires("stack"):
@@ -134,8 +142,11 @@ def up(
     console.print(f"up at [bold]{service.url}[/] ({front}; {len(service.replicas)} replica(s) x "
                   f"{service.workers} workers; cache {'on' if service.cache else 'off'}; "
                   f"{describe_patterns(service.patterns) if service.balancer else 'no patterns'})")
-    console.print(f"try {service.url}/api/v1/alumno/alumno?limit=100&offset=0, "
-                  "then alumnos status")
+    if service.cpus:
+        where = f"cpuset {service.cpuset}" if service.cpuset else "affinity only: no cpuset"
+        console.print(f"every process of the stack on CPUs {format_cpus(service.cpus)} "
+                      f"({where}); give k6 the others: alumnos bench --generator-cpus ...")
+    console.print(f"try {service.url}{FIRST_PAGE}, then alumnos status")
 
 
 def local_only_flags(options: ServiceOptions) -> list[str]:
@@ -145,7 +156,7 @@ def local_only_flags(options: ServiceOptions) -> list[str]:
              "--workers": options.workers != default.workers,
              "--blocking-threads": options.blocking_threads != default.blocking_threads,
              "--no-balancer": not options.balancer,
-             "--fault-injection": options.fault_injection}
+             "--fault-injection": options.fault_injection, "--cpus": bool(options.cpus)}
     return [flag for flag, given in named.items() if given]
 
 
@@ -230,6 +241,10 @@ def status(
         console.print(replicas)
     if report.patterns is not None:
         console.print(f"patterns: {describe_patterns(report.patterns)}")
+    if report.placement is not None:
+        console.print("CPUs (as the kernel allows each process): " + "; ".join(
+            f"{component} {' | '.join(format_cpus(cpus) for cpus in sets)}"
+            for component, sets in report.placement.items()))
     ratio = report.cache_hit_ratio
     if report.cache_outcomes is not None:
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(report.cache_outcomes.items()))

@@ -41,7 +41,8 @@ def generator_verdict(meta: RunMeta) -> GeneratorVerdict | None:
     if limited:
         text = (f"k6 used {cores:.2f} of {count} cores while the machine was {busy:.0%} busy: "
                 "the load generator competed with the service, so these figures are a lower "
-                "bound; run k6 on another machine for the service's own limit")
+                "bound; run k6 on another machine, or compare what each request cost (CPU per "
+                "1,000 requests), for the service's own limit")
     elif busy >= SATURATED:
         text = (f"the machine was {busy:.0%} busy, k6 taking only {cores:.2f} of {count} cores: "
                 "the service itself used what was left")

@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alumnos_cli.report.model import RunFigures, RunMeta, RunRecord
+from alumnos_cli.report.model import RunMeta, RunRecord
 
 BETTER, WORSE, NOISE, UNKNOWN = "better", "worse", "within noise", "cannot tell"
 MIN_RUNS = 3
@@ -27,16 +27,28 @@ class Metric:
 
     name: str
     unit: str
-    value: Callable[[RunFigures], float]
+    value: Callable[[RunRecord], float | None]  # None: the run did not record it
     higher_is_better: bool
 
 
+def _service_cpu(run: RunRecord) -> float | None:
+    return run.meta.costs.service_per_1000 if run.meta.costs else None
+
+
+def _k6_cpu(run: RunRecord) -> float | None:
+    return run.meta.costs.per_1000("k6") if run.meta.costs else None
+
+
 METRICS = (
-    Metric("throughput", "req/s", lambda f: f.requests_per_second, higher_is_better=True),
-    Metric("latency avg", "ms", lambda f: f.latency.avg, higher_is_better=False),
-    Metric("latency p95", "ms", lambda f: f.latency.p95, higher_is_better=False),
-    Metric("latency p99", "ms", lambda f: f.latency.p99, higher_is_better=False),
-    Metric("error rate", "%", lambda f: 100 * f.error_rate, higher_is_better=False),
+    Metric("throughput", "req/s", lambda r: r.figures.requests_per_second,
+           higher_is_better=True),
+    Metric("latency avg", "ms", lambda r: r.figures.latency.avg, higher_is_better=False),
+    Metric("latency p95", "ms", lambda r: r.figures.latency.p95, higher_is_better=False),
+    Metric("latency p99", "ms", lambda r: r.figures.latency.p99, higher_is_better=False),
+    Metric("error rate", "%", lambda r: 100 * r.figures.error_rate, higher_is_better=False),
+    # What each request cost, whatever limited the runs: comparable even when k6 capped both.
+    Metric("stack CPU per 1k requests", "ms", _service_cpu, higher_is_better=False),
+    Metric("k6 CPU per 1k requests", "ms", _k6_cpu, higher_is_better=False),
 )
 
 
@@ -95,8 +107,10 @@ def compare(baseline: Side, candidate: Side) -> Comparison:
     """Each metric: means, ranges and the verdict."""
     rows = []
     for metric in METRICS:
-        a = [metric.value(run.figures) for run in baseline.runs]
-        b = [metric.value(run.figures) for run in candidate.runs]
+        a = [value for run in baseline.runs if (value := metric.value(run)) is not None]
+        b = [value for run in candidate.runs if (value := metric.value(run)) is not None]
+        if len(a) < len(baseline.runs) or len(b) < len(candidate.runs):
+            continue  # not recorded by every run: no comparison on it
         rows.append(Row(metric.name, metric.unit, statistics.fmean(a), statistics.fmean(b),
                         (min(a), max(a)), (min(b), max(b)),
                         verdict(a, b, higher_is_better=metric.higher_is_better)))

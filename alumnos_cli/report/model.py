@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
+
 OPEN_MODEL = "open"
 CLOSED_MODEL = "closed"
 
@@ -151,6 +153,10 @@ class RunMeta:
     repeat: Repeat | None = None
     generator: GeneratorUsage | None = None
     calibration_path: str | None = None
+    verification: Verification | None = None  # None: recorded before runs were verified
+    costs: Costs | None = None
+    cross_check: CrossCheck | None = None
+    placement: Placement | None = None
 
     @property
     def open_model(self) -> bool:

@@ -8,12 +8,14 @@ is read here and nowhere else; a missing or corrupt one gives one error naming i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from alumnos_cli.errors import RunFolderError
 from alumnos_cli.files import read_json
 from alumnos_cli.report import legacy
+from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
 from alumnos_cli.report.checks import generator_verdict, littles_law
 from alumnos_cli.report.compare import Side
 from alumnos_cli.report.model import (
@@ -57,14 +59,25 @@ def read_record(path: Path) -> RunRecord:
                              f"see {path / K6_LOG_FILE}; run alumnos bench again")
     meta = parse_meta(raw, str(path / META_FILE))
     summary = path / SUMMARY_FILE
+    summary_document = read_json(summary)
+    if meta.verification is not None:
+        meta = replace(meta, verification=replace(
+            meta.verification, checked_in_full=_count(summary_document, "verified_answers"),
+            wrong=_count(summary_document, "wrong_answers")))
     ceiling = None
     if meta.calibration_path is not None:
         calibration = _inside(path, str(raw["calibration"].get("folder")), path / META_FILE)
         ceiling_file = calibration / SUMMARY_FILE
         ceiling = summary_figures(read_json(ceiling_file), str(ceiling_file))
     return RunRecord(folder=path, meta=meta,
-                     figures=summary_figures(read_json(summary), str(summary)),
+                     figures=summary_figures(summary_document, str(summary)),
                      ceiling=ceiling, recorded_meta=raw)
+
+
+def _count(summary: Mapping[str, Any], metric: str) -> int:
+    """A counter of k6's summary; 0 when it never counted (k6 leaves such metrics out)."""
+    values = (summary.get("metrics", {}).get(metric) or {}).get("values") or {}
+    return int(values.get("count", 0))
 
 
 def read_run(path: Path) -> RunReport:
@@ -129,7 +142,38 @@ def _meta(raw: Mapping[str, Any]) -> RunMeta:
         repeat=_repeat(raw.get("repeat")),
         generator=_generator(raw.get("load_generator")),
         calibration_path=_optional_str(calibration.get("path")) if calibration else None,
+        verification=_verification(raw.get("verification")),
+        costs=_costs(raw.get("costs")),
+        cross_check=CrossCheck(**raw["cross_check"]) if raw.get("cross_check") else None,
+        placement=_placement(raw.get("placement")),
     )
+
+
+def _verification(raw: Mapping[str, Any] | None) -> Verification | None:
+    if not raw:
+        return None
+    return Verification(sample=int(raw["sample"]), before=str(raw["before"]),
+                        after=str(raw["after"]))
+
+
+def _costs(raw: Mapping[str, Any] | None) -> Costs | None:
+    if not raw:
+        return None
+    return Costs(requests=int(raw["requests"]),
+                 cpu_seconds={str(k): float(v) for k, v in raw["cpu_seconds"].items()},
+                 stack_measured=bool(raw.get("stack_measured")),
+                 shared=tuple(str(name) for name in raw.get("shared") or ()))
+
+
+def _placement(raw: Mapping[str, Any] | None) -> Placement | None:
+    if not raw:
+        return None
+    generator, stack = raw.get("generator") or {}, raw.get("stack") or {}
+    return Placement(
+        generator_cpus=tuple(generator["cpus"]) if generator.get("cpus") else None,
+        stack_cpus=tuple(stack["cpus"]) if stack.get("cpus") else None,
+        cpuset=_optional_str(stack.get("cpuset")),
+        not_pinned=tuple(str(item) for item in raw.get("not_pinned") or ()))
 
 
 def _stack(raw: Mapping[str, Any] | None) -> StackInfo | None:

@@ -21,12 +21,15 @@ def summary_figures(summary: Mapping[str, Any], file: str) -> RunFigures:
         raise RunFolderError(f"{file} lacks the latency statistic {exc}",
                              "run with the bundled k6 scripts, which ask k6 for p(99)") from None
     metrics: Mapping[str, Any] = summary.get("metrics", {})
+    # Runs count non-200 answers as failed (k6/lib/checks.js); older ones counted 200s apart.
     share = _stat(metrics, "http_200", "rate")
+    if share is None:
+        share = 1 - float(failed.get("rate", 0.0))
     checks = _stat(metrics, "checks", "rate")
     return RunFigures(
         requests=int(reqs.get("count", 0)),
         requests_per_second=float(reqs.get("rate", 0.0)),
-        share_200=None if share is None else float(share),
+        share_200=float(share),
         error_rate=float(failed.get("rate", 0.0)),
         latency=latency,
         duration_seconds=float(summary.get("state", {}).get("testRunDurationMs", 0)) / 1000,

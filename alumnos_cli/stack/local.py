@@ -23,6 +23,8 @@ from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
 from alumnos_cli.stack.breaker import BreakerConfig
+from alumnos_cli.stack.components import check_placement
+from alumnos_cli.stack.cpus import make_cpuset, remove_cpuset
 from alumnos_cli.stack.granian import GranianSpec
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.options import STACK_ID_VARIABLE, ServiceOptions, validate_options
@@ -94,26 +96,41 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
                                "(replicas take the ports just above it)")
     if load_state(settings.state_dir) is not None:
         down(settings)  # what a crashed or half-started stack left behind
+    stack_id = uuid.uuid4().hex
+    cpuset = make_cpuset(f"alumnos-{stack_id}", options.cpus) if options.cpus else None
     postgres = None
     try:
         if not server_reachable(settings.database_url):
-            postgres = start_private_cluster(settings.state_dir)
+            postgres = start_private_cluster(settings.state_dir, cpus=options.cpus,
+                                             cpuset=cpuset)
             settings = settings.with_database_url(postgres.url)
         ensure_database(settings.database_url)
-        state = _start(settings, options, binary, postgres)
+        state = _start(settings, options, binary, postgres, Launch(stack_id, cpuset))
         _wait_until_healthy(state, settings.state_dir)
+        check_placement(state)
     except BaseException:
         # Nothing half-started stays behind: the recorded stack, or the cluster just started.
         if load_state(settings.state_dir) is not None:
             down(settings)
-        elif postgres is not None:
-            stop_private_cluster(postgres)
+        else:
+            if postgres is not None:
+                stop_private_cluster(postgres)
+            if cpuset is not None:
+                remove_cpuset(cpuset)
         raise
     return UpResult(state, already_running=False, started_postgres=postgres is not None)
 
 
+@dataclass(frozen=True)
+class Launch:
+    """What marks and places every process of one `up`: its id, and its cpuset if any."""
+
+    stack_id: str
+    cpuset: Path | None
+
+
 def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
-           postgres: PostgresRecord | None) -> StackState:
+           postgres: PostgresRecord | None, launch: Launch) -> StackState:
     state_dir = settings.state_dir.resolve()
     log_dir = state_dir / "logs"
     fault_dir = state_dir / "faults"
@@ -137,9 +154,9 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
             breaker_state.unlink(missing_ok=True)
     env = service_environment(settings, cache=options.cache,
                               fault_injection=options.fault_injection)
-    stack_id = uuid.uuid4().hex
-    env[STACK_ID_VARIABLE] = stack_id
-    process = supervision.start_supervisor(state_dir, log_dir, programs, env)
+    env[STACK_ID_VARIABLE] = launch.stack_id
+    process = supervision.start_supervisor(state_dir, log_dir, programs, env, options.cpus,
+                                           launch.cpuset)
     url = f"http://{options.host}:{options.port}"
     state = StackState(
         mode="local", database_url=settings.database_url, redis_url=settings.redis_url,
@@ -149,9 +166,10 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
             blocking_threads=options.blocking_threads, cache=options.cache,
             balancer=binary is not None, fault_injection=options.fault_injection,
             supervisor=process, log_dir=str(log_dir), replicas=replicas,
-            patterns=options.patterns, stack_id=stack_id,
+            patterns=options.patterns, stack_id=launch.stack_id,
             runtime_socket=str(runtime_socket) if runtime_socket else None,
-            breaker_state=str(breaker_state) if breaker_state else None))
+            breaker_state=str(breaker_state) if breaker_state else None,
+            cpus=options.cpus, cpuset=str(launch.cpuset) if launch.cpuset else None))
     save_state(settings.state_dir, state)
     supervision.wait_for_supervisor(state_dir, process)
     return state
@@ -263,6 +281,8 @@ def down(settings: Settings) -> list[str]:
     if state.postgres is not None:
         stop_private_cluster(state.postgres)
         stopped.append(f"private PostgreSQL (port {state.postgres.port})")
+    if record.cpuset:
+        remove_cpuset(Path(record.cpuset))
     state_path(settings.state_dir).unlink(missing_ok=True)
     return stopped
 

@@ -27,6 +27,7 @@ class ServiceOptions:
     balancer: bool = True
     fault_injection: bool = False
     patterns: PatternsSpec = field(default_factory=lambda: LOCAL_PATTERNS)
+    cpus: tuple[int, ...] | None = None  # every process of the stack on these CPUs only
 
     def replica_ports(self) -> list[int]:
         """Replicas listen just above the balancer's port; alone, a replica takes the port."""

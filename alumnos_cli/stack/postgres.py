@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_cli.stack.cpus import pinned
 from alumnos_cli.stack.ports import free_port
 from alumnos_cli.stack.state import PostgresRecord
 
@@ -61,8 +62,10 @@ def _hand_over(path: Path) -> None:
             os.chown(item, user.pw_uid, user.pw_gid)
 
 
-def _run(argv: list[str]) -> None:
-    result = subprocess.run(_as_service_user(argv), capture_output=True, text=True, check=False)
+def _run(argv: list[str], cpus: tuple[int, ...] | None = None,
+         cpuset: Path | None = None) -> None:
+    result = subprocess.run(pinned(_as_service_user(argv), cpus, cpuset), capture_output=True,
+                            text=True, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:]
         raise AlumnosError(f"{Path(argv[0]).name} failed: {' '.join(detail)}",
@@ -78,8 +81,11 @@ def cluster_root(state_dir: Path) -> Path:
     return Path("/var/tmp") / f"alumnos-postgres-{digest}"
 
 
-def start_private_cluster(state_dir: Path, bin_dir: Path | None = None) -> PostgresRecord:
-    """Create (once) and start a cluster under the state directory on a free local port."""
+def start_private_cluster(state_dir: Path, bin_dir: Path | None = None,
+                          cpus: tuple[int, ...] | None = None,
+                          cpuset: Path | None = None) -> PostgresRecord:
+    """Create (once) and start a cluster under the state directory on a free local port (on
+    `cpus` only when given, with the rest of the stack)."""
     bin_dir = bin_dir or find_bin_dir()
     root = cluster_root(state_dir)
     data_dir, socket_dir, log = root / "data", root / "run", root / "postgres.log"
@@ -91,7 +97,7 @@ def start_private_cluster(state_dir: Path, bin_dir: Path | None = None) -> Postg
     port = free_port(55432)
     options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1"
     _run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", options,
-          "-w", "-t", "60", "start"])
+          "-w", "-t", "60", "start"], cpus, cpuset)
     return PostgresRecord(data_dir=str(data_dir), port=port, log=str(log), bin_dir=str(bin_dir),
                           url=f"postgresql://postgres@127.0.0.1:{port}/alumnos")
 

@@ -44,6 +44,8 @@ class ServiceRecord:
     stack_id: str = ""  # in every started process's environment, so `down` finds them all
     runtime_socket: str | None = None  # HAProxy's stats socket
     breaker_state: str | None = None  # the breaker watcher's state file
+    cpus: tuple[int, ...] | None = None  # `up --cpus`: where every process of the stack runs
+    cpuset: str | None = None  # the cgroup v1 cpuset holding them, where one could be made
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ServiceRecord:
@@ -52,6 +54,7 @@ class ServiceRecord:
         values["supervisor"] = RecordedProcess(**raw["supervisor"])
         values["replicas"] = tuple(ReplicaRecord(**item) for item in raw["replicas"])
         values["patterns"] = PatternsSpec(**raw["patterns"])
+        values["cpus"] = tuple(raw["cpus"]) if raw.get("cpus") else None
         return cls(**values)
 
 

@@ -14,6 +14,7 @@ from alumnos_cli.settings import Settings, mask_password
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
 from alumnos_cli.stack.breaker import read_state
+from alumnos_cli.stack.components import placement
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.state import ReplicaRecord, ServiceRecord, StackState, load_state
@@ -52,6 +53,7 @@ class StackStatus:
     replicas: list[ReplicaStatus]
     cache_outcomes: dict[str, int] | None  # X-Cache counts at the balancer
     patterns: PatternsSpec | None
+    placement: dict[str, list[list[int]]] | None = None  # `up --cpus`: where each part runs
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -78,7 +80,8 @@ def stack_status(settings: Settings) -> StackStatus:
     replicas = [_replica_status(r, programs.get(r.name), stats.get(r.name), breaker.get(r.name),
                                 record) for r in record.replicas]
     return StackStatus(components, replicas, outcomes,
-                       record.patterns if record.balancer else None)
+                       record.patterns if record.balancer else None,
+                       placement(state) if record.cpus else None)
 
 
 def _balancer_view(record: ServiceRecord) -> tuple[dict[str, haproxy.ServerStat],

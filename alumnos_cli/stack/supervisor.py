@@ -23,6 +23,7 @@ from typing import Any, cast
 from supervisor.xmlrpc import SupervisorTransport
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_cli.stack.cpus import pinned
 from alumnos_cli.stack.processes import RecordedProcess, reap
 
 CONFIG_FILE = "supervisord.conf"
@@ -119,8 +120,10 @@ def supervisor_config(programs: list[Program], state_dir: Path, log_dir: Path) -
 
 
 def start_supervisor(state_dir: Path, log_dir: Path, programs: list[Program],
-                     env: dict[str, str]) -> RecordedProcess:
-    """Write the configuration and start supervisord in its own session."""
+                     env: dict[str, str], cpus: tuple[int, ...] | None = None,
+                     cpuset: Path | None = None) -> RecordedProcess:
+    """Write the configuration and start supervisord in its own session (on `cpus` only when
+    given: every program it starts inherits them)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / CONFIG_FILE
@@ -128,7 +131,8 @@ def start_supervisor(state_dir: Path, log_dir: Path, programs: list[Program],
     (socket_dir(state_dir) / SOCKET_FILE).unlink(missing_ok=True)
     with (log_dir / "supervisord.out").open("ab") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
+            pinned([sys.executable, "-m", "supervisor.supervisord", "-c", str(config)], cpus,
+                   cpuset),
             env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, cwd=state_dir)
     _STARTED.append(child)

@@ -1,21 +1,25 @@
 // What every scenario shares: its options from a name and a load shape, the target check
 // before any load, and the summary written where alumnos bench asked for it.
-import { SUMMARY_TREND_STATS, THRESHOLDS } from './config.js';
+import { SUMMARY_TREND_STATS, SYSTEM_TAGS, THRESHOLDS } from './config.js';
 import { scenario } from './profiles.js';
-import { verifyTarget } from './checks.js';
+import { verifyTarget } from './verify.js';
 import { writeSummary } from './summary.js';
 
-/** k6 options for one scenario: its executor (closed or open model), thresholds, stats. */
+/** k6 options for one scenario: its executor (closed or open model), thresholds, stats.
+ * Bodies are discarded unless a request asks for its own (the verified sample). */
 export function scenarioOptions(name, shape, thresholds = THRESHOLDS, extra = {}) {
   return {
     scenarios: { [name]: scenario(shape) },
     thresholds,
     summaryTrendStats: SUMMARY_TREND_STATS,
+    systemTags: SYSTEM_TAGS,
+    discardResponseBodies: true,
     ...extra,
   };
 }
 
-/** Fail before any load when the target is not a seeded alumnos service. */
+/** Fail before any load when the target is not a seeded alumnos service; learn what a right
+ * page looks like, for the checks during the load. */
 export function setup() {
   return verifyTarget();
 }

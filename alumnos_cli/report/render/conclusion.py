@@ -33,6 +33,15 @@ TEXT = {
         "cuello de botella.",
         "dropped_line": "Se descartaron {dropped} iteraciones: el servicio no alcanzó la tasa "
         "pedida con los VUs disponibles.",
+        "right_answers": "Las respuestas fueron correctas: verificadas completas antes y después "
+        "de la carga, y durante ella cada una por estado, tipo y tamaño y una de cada {n} por "
+        "VU completa.",
+        "wrong_answers": "Hubo respuestas incorrectas: {wrong} durante la carga; después de "
+        "ella, la verificación completa dio: {after}.",
+        "cost_line": "Servir 1.000 peticiones le costó a la pila {service} ms de CPU, y a k6 "
+        "{k6} ms.",
+        "cross_line": "Como contraste, {tool} obtuvo {rps} req/s en la misma ruta: la cifra de "
+        "k6 es {share} de esa.",
     },
     "en": {
         "all_pass": "The service met every threshold ({list}).",
@@ -60,6 +69,14 @@ TEXT = {
         "bottleneck.",
         "dropped_line": "{dropped} iterations were dropped: the service did not keep up with "
         "the requested rate with the VUs available.",
+        "right_answers": "The answers were right: verified in full before and after the load, "
+        "and during it each one by status, type and size and one in {n} per VU in full.",
+        "wrong_answers": "Some answers were wrong: {wrong} during the load; after it, the full "
+        "verification gave: {after}.",
+        "cost_line": "Serving 1,000 requests cost the stack {service} ms of CPU, and k6 {k6} "
+        "ms.",
+        "cross_line": "As a cross-check, {tool} drove {rps} req/s on the same path: k6's "
+        "figure is {share} of it.",
     },
 }
 
@@ -67,8 +84,18 @@ TEXT = {
 def conclusion_sentences(report: RunReport, lang: str) -> list[str]:
     """The conclusion, each sentence derived from the figures, thresholds and checks."""
     t = TEXT[lang]
-    return [*_verdicts(report, t, lang), *_speed(report, t, lang),
+    return [*_verdicts(report, t, lang), *_answers(report, t, lang), *_speed(report, t, lang),
             *_consistency(report, t, lang)]
+
+
+def _answers(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
+    verification = report.meta.verification
+    if verification is None:
+        return []
+    if verification.passed:
+        return [t["right_answers"].format(n=number(verification.sample, 0, lang))]
+    return [t["wrong_answers"].format(wrong=number(verification.wrong or 0, 0, lang),
+                                      after=verification.after)]
 
 
 def _verdicts(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
@@ -106,6 +133,15 @@ def _speed(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
         sentences.append(t["ceiling_line"].format(
             share=number(figures.requests_per_second / ceiling.requests_per_second, 2, lang),
             ceiling=number(ceiling.requests_per_second, 1, lang)))
+    costs, cross = report.meta.costs, report.meta.cross_check
+    if costs is not None and costs.service_per_1000 is not None:
+        sentences.append(t["cost_line"].format(
+            service=number(costs.service_per_1000, 1, lang),
+            k6=number(costs.per_1000("k6") or 0, 1, lang)))
+    if cross is not None and cross.requests_per_second:
+        sentences.append(t["cross_line"].format(
+            tool=cross.tool, rps=number(cross.requests_per_second, 0, lang),
+            share=percent(figures.requests_per_second / cross.requests_per_second, lang, 0)))
     return sentences
 
 

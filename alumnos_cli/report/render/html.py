@@ -16,6 +16,13 @@ from typing import Any
 
 from alumnos_cli.report.compare import Comparison
 from alumnos_cli.report.model import Proof, RunReport
+from alumnos_cli.report.render.attribution import (
+    cost_notes,
+    cost_rows,
+    cross_check_text,
+    placement_text,
+    verification_rows,
+)
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import relative
 from alumnos_cli.report.render.text import (
@@ -190,6 +197,8 @@ def run_html(report: RunReport, lang: str = "es") -> str:
               ("load", html.escape(describe_load(meta))), ("target", html.escape(meta.url)),
               ("rows", f"{meta.rows or 0:,}"),
               ("stack", html.escape(describe_stack(meta.stack)) if meta.stack else "-"),
+              *([("CPUs", html.escape(placement_text(meta.placement)))] if meta.placement
+                else []),
               ("started", html.escape(meta.started_at)),
               ("command", f"<code>{html.escape(meta.command)}</code>")]
     results = [("total requests", f"{figures.requests:,}"),
@@ -212,11 +221,14 @@ def run_html(report: RunReport, lang: str = "es") -> str:
         css = "warn" if report.generator.limited else "pass"
         checks.append(("load generator",
                        f"<span class={css}>{html.escape(report.generator.text)}</span>"))
+    if meta.cross_check is not None:
+        checks.append(("cross-check",
+                       html.escape(cross_check_text(meta.cross_check, report.figures))))
     conclusion = " ".join(conclusion_sentences(report, lang))
     body = (f"<h1>Load test: {html.escape(meta.scenario)} "
             f"<small>({html.escape(report.name)})</small></h1>"
             f"<h2>Configuration</h2>{_table(config, numeric=False)}"
-            f"<h2>Results</h2>{_table(results)}"
+            f"<h2>Results</h2>{_table(results)}{_attribution(report)}"
             + (f"<h2>Server side</h2>{_table(_escaped(server_rows(report.server)), numeric=False)}"
                if report.server else "")
             + (f"<h2>Thresholds</h2>{_table(thresholds)}" if thresholds else "")
@@ -228,6 +240,23 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             "timeseries": asdict(report.timeseries) if report.timeseries else None,
             "distributions": _distributions(report)}
     return _page(f"alumnos {report.name}", body, data)
+
+
+def _attribution(report: RunReport) -> str:
+    """How the answers were verified, and what each part spent per 1,000 requests."""
+    verification, costs = report.meta.verification, report.meta.costs
+    parts = ""
+    if verification is not None:
+        rows = verification_rows(verification, report.figures.requests)
+        parts += f"<h2>Answers verified</h2>{_table(_escaped(rows), numeric=False)}"
+    if costs is not None:
+        head = "<tr><th>part</th><th>CPU s</th><th>CPU ms per 1,000 requests</th></tr>"
+        cells = "".join(f"<tr><td>{html.escape(part)}</td><td class=n>{cpu}</td>"
+                        f"<td class=n>{per_1000}</td></tr>"
+                        for part, cpu, per_1000 in cost_rows(costs))
+        notes = "".join(f"<p>{html.escape(note)}</p>" for note in cost_notes(costs))
+        parts += f"<h2>CPU per 1,000 requests</h2><table>{head}{cells}</table>{notes}"
+    return parts
 
 
 def _distributions(report: RunReport) -> list[dict[str, Any]]:
@@ -261,7 +290,7 @@ def comparison_html(result: Comparison) -> str:
     body = (f"<h1>{html.escape(b)} against {html.escape(a)}</h1><table><tr><th>metric</th>"
             f"<th>{html.escape(a)}</th><th>{html.escape(b)}</th><th>difference</th>"
             f"<th>verdict</th></tr>{rows}</table><p>{html.escape(note)}</p><h2>Charts</h2>")
-    latency = [r for r in result.rows if r.unit == "ms"]
+    latency = [r for r in result.rows if r.metric.startswith("latency")]
     throughput = [r for r in result.rows if r.metric == "throughput"]
     distributions = [
         {"title": "Latency (ms)", "labels": [r.metric.replace("latency ", "") for r in latency],

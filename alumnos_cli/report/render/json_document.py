@@ -23,6 +23,12 @@ def run_json(report: RunReport) -> str:
         "server": asdict(report.server) if report.server else None,
         "patterns": dict(report.proof.document) if report.proof else None,
     }
+    meta = report.meta
+    # What runs record since their answers are verified and their costs measured.
+    for key, value in (("verification", meta.verification), ("costs", meta.costs),
+                       ("cross_check", meta.cross_check), ("placement", meta.placement)):
+        if value is not None:
+            document[key] = asdict(value)
     return json.dumps(document, indent=2) + "\n"
 
 

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from alumnos_cli.report.compare import Comparison
 from alumnos_cli.report.model import RunFigures, RunMeta, RunReport
+from alumnos_cli.report.render.attribution import (
+    cost_notes,
+    cost_rows,
+    placement_text,
+    verification_rows,
+)
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_rows
@@ -31,6 +37,9 @@ TEXT = {
         "dropped": "Iteraciones descartadas (modelo abierto)", "ceiling": "Techo (ping, misma "
         "carga)", "share": "Fracción del techo", "cpus": "{count} CPU, {model}",
         "checks": "Chequeos cumplidos (estado, filas)",
+        "verification": "Verificación de las respuestas", "costs": "CPU por 1.000 peticiones",
+        "part": "Parte", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) por 1.000 peticiones",
+        "placement": "CPU asignadas",
     },
     "en": {
         "title": "Load test: {scenario} scenario",
@@ -50,6 +59,9 @@ TEXT = {
         "dropped": "Dropped iterations (open model)", "ceiling": "Ceiling (ping, same load)",
         "share": "Share of the ceiling", "cpus": "{count} CPUs, {model}",
         "checks": "Checks passed (status, rows)",
+        "verification": "Answers verified", "costs": "CPU per 1,000 requests",
+        "part": "Part", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) per 1,000 requests",
+        "placement": "CPUs given",
     },
 }
 
@@ -63,6 +75,7 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     lines += ["", f"### {t['results']}", "", f"| {t['metric']} | {t['value']} |", "|---|---|"]
     lines += [f"| {label} | {value} |"
               for label, value in _results(report.figures, report.ceiling, t, lang)]
+    lines += _attribution(report, t, lang)
     if report.server:
         lines += ["", f"### {t['server']}", ""]
         lines += [f"- **{label}:** {value}" for label, value in server_rows(report.server, lang)]
@@ -90,6 +103,8 @@ def _configuration(meta: RunMeta, t: dict[str, str], lang: str) -> list[str]:
     ]
     if meta.stack:
         items.append((t["stack"], describe_stack(meta.stack, lang)))
+    if meta.placement:
+        items.append((t["placement"], placement_text(meta.placement, lang)))
     items += [
         (t["machine"], t["cpus"].format(count=machine.cpu_count, model=machine.cpu_model)),
         (t["tool"], f"k6 {meta.versions.get('k6', '?')}, `{meta.script}`"),
@@ -122,6 +137,24 @@ def _results(figures: RunFigures, ceiling: RunFigures | None, t: dict[str, str],
         rows.append((t["share"], number(figures.requests_per_second
                                         / ceiling.requests_per_second, 2, lang)))
     return rows
+
+
+def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
+    """How the answers were verified, and what each part spent per 1,000 requests."""
+    lines: list[str] = []
+    verification, costs = report.meta.verification, report.meta.costs
+    if verification:
+        lines += ["", f"### {t['verification']}", ""]
+        lines += [f"- **{label}:** {value}" for label, value
+                  in verification_rows(verification, report.figures.requests, lang)]
+    if costs:
+        lines += ["", f"### {t['costs']}", "", f"| {t['part']} | {t['cpu_s']} | {t['cpu_ms']} |",
+                  "|---|---|---|"]
+        lines += [f"| {part} | {cpu} | {per_1000} |" for part, cpu, per_1000
+                  in cost_rows(costs, lang)]
+        lines += ["", *(f"_{note}_" for note in cost_notes(costs, lang))] \
+            if cost_notes(costs, lang) else []
+    return lines
 
 
 def comparison_markdown(result: Comparison) -> str:

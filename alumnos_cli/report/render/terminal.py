@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from alumnos_cli.report.attribution import Costs, Verification
 from alumnos_cli.report.compare import BETTER, MIN_RUNS, WORSE, Comparison
 from alumnos_cli.report.model import (
     GeneratorVerdict,
@@ -19,6 +21,13 @@ from alumnos_cli.report.model import (
     RunReport,
     ServerSide,
     TimeSeries,
+)
+from alumnos_cli.report.render.attribution import (
+    cost_notes,
+    cost_rows,
+    cross_check_text,
+    placement_text,
+    verification_rows,
 )
 from alumnos_cli.report.render.numbers import relative
 from alumnos_cli.report.render.text import (
@@ -50,6 +59,8 @@ def configuration_table(meta: RunMeta) -> Table:
     if meta.stack:
         table.add_row("stack", describe_stack(meta.stack))
     table.add_row("machine", f"{meta.machine.cpu_count} CPUs, {meta.machine.cpu_model}")
+    if meta.placement:
+        table.add_row("CPUs", placement_text(meta.placement))
     table.add_row("versions", ", ".join(f"{k} {v}" for k, v in meta.versions.items()))
     table.add_row("started", meta.started_at)
     table.add_row("command", meta.command)
@@ -102,9 +113,36 @@ def thresholds_table(figures: RunFigures) -> Table:
     return table
 
 
-def checks_table(little: LittlesLaw | None, generator: GeneratorVerdict | None) -> Table | None:
-    """Whether the figures hold together: Little's law, and the load generator's CPU."""
-    if little is None and generator is None:
+def verification_table(verification: Verification, requests: int) -> Table:
+    """How the answers were checked, and what the sampling could miss."""
+    table = Table(title="Answers verified", title_justify="left", show_header=False)
+    table.add_column("check", style="bold")
+    table.add_column("finding", overflow="fold")
+    for label, value in verification_rows(verification, requests):
+        table.add_row(label, escape(value))
+    table.add_row("verdict", "[green]right answers throughout[/]" if verification.passed
+                  else "[red]WRONG ANSWERS[/]")
+    return table
+
+
+def costs_table(costs: Costs) -> Table:
+    """What each part spent, per 1,000 requests."""
+    notes = cost_notes(costs)
+    table = Table(title="CPU per 1,000 requests", title_justify="left",
+                  caption="; ".join(notes) or None, caption_justify="left")
+    table.add_column("part", style="bold")
+    table.add_column("CPU s", justify="right")
+    table.add_column("CPU ms per 1,000 requests", justify="right")
+    for row in cost_rows(costs):
+        table.add_row(*row)
+    return table
+
+
+def checks_table(little: LittlesLaw | None, generator: GeneratorVerdict | None,
+                 cross: str | None = None) -> Table | None:
+    """Whether the figures hold together: Little's law, the load generator's CPU, and an
+    independent generator's figure."""
+    if little is None and generator is None and cross is None:
         return None
     table = Table(title="Consistency", title_justify="left", show_header=False)
     table.add_column("check", style="bold")
@@ -114,6 +152,8 @@ def checks_table(little: LittlesLaw | None, generator: GeneratorVerdict | None) 
     if generator is not None:
         color = "yellow" if generator.limited else "green"
         table.add_row("load generator", f"[{color}]{generator.text}[/]")
+    if cross is not None:
+        table.add_row("cross-check", cross)
     return table
 
 
@@ -191,15 +231,21 @@ def patterns_table(proof: Proof) -> Table:
 
 def run_terminal(report: RunReport) -> Group:
     """The whole terminal report of one run."""
-    parts: list[Table] = [configuration_table(report.meta),
-                          results_table(report.figures, report.ceiling)]
+    meta = report.meta
+    parts: list[Table] = [configuration_table(meta), results_table(report.figures, report.ceiling)]
+    if meta.verification:
+        parts.append(verification_table(meta.verification, report.figures.requests))
+    if meta.costs:
+        parts.append(costs_table(meta.costs))
     if report.timeseries:
         parts.append(over_time_table(report.timeseries))
     if report.server:
         parts.append(server_table(report.server))
     if report.figures.thresholds:
         parts.append(thresholds_table(report.figures))
-    checks = checks_table(report.little, report.generator)
+    cross = (cross_check_text(meta.cross_check, report.figures) if meta.cross_check
+             else None)
+    checks = checks_table(report.little, report.generator, cross)
     if checks is not None:
         parts.append(checks)
     if report.proof:

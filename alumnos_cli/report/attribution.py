@@ -1,0 +1,78 @@
+"""What makes a run's figures attributable: how its answers were verified, what each part
+spent, where each ran, and what an independent generator drove (typed, as runs record them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How the answers were checked: in full before and after the load, cheaply on every
+    response during it, and in full on one response in `sample` per VU."""
+
+    sample: int
+    before: str  # "passed", or what was wrong
+    after: str
+    checked_in_full: int | None = None  # responses k6 parsed and checked during the load
+    wrong: int | None = None  # wrong answers k6 found during the load
+
+    @property
+    def passed(self) -> bool:
+        """Right answers at both ends and none wrong in between."""
+        return self.before == self.after == "passed" and not self.wrong
+
+    def miss_chance(self, requests: int, share: float = 0.001) -> float:
+        """The chance that a fault in `share` of the responses, one that keeps their status,
+        type and size, is in none of the responses checked in full."""
+        return float((1 - share / self.sample) ** requests)
+
+
+@dataclass(frozen=True)
+class Costs:
+    """CPU-seconds each part spent over the run, and the requests they served."""
+
+    requests: int
+    cpu_seconds: Mapping[str, float]  # replicas, haproxy, breaker, postgresql, redis, k6
+    stack_measured: bool  # False: the target was not started by alumnos up
+    shared: tuple[str, ...] = ()  # system services that may also serve other clients
+
+    def per_1000(self, component: str) -> float | None:
+        """CPU milliseconds of a component per 1,000 requests."""
+        seconds = self.cpu_seconds.get(component)
+        if seconds is None or not self.requests:
+            return None
+        return 1_000_000 * seconds / self.requests
+
+    @property
+    def service_per_1000(self) -> float | None:
+        """Everything but k6, per 1,000 requests: what serving them cost the stack."""
+        parts = [name for name in self.cpu_seconds if name != "k6"]
+        if not self.stack_measured or not parts or not self.requests:
+            return None
+        return 1_000_000 * sum(self.cpu_seconds[name] for name in parts) / self.requests
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """What an independent generator (wrk) drove on the same path, after the k6 run."""
+
+    tool: str
+    path: str
+    connections: int
+    threads: int
+    seconds: int
+    requests_per_second: float
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which CPUs the stack and the load generator were given, and what was not pinned."""
+
+    generator_cpus: tuple[int, ...] | None
+    stack_cpus: tuple[int, ...] | None
+    cpuset: str | None
+    not_pinned: tuple[str, ...]
