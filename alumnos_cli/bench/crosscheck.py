@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
-from typing import Any
 
 from alumnos_cli.errors import AlumnosError, InvalidOption
+from alumnos_cli.report.attribution import CrossCheck
 from alumnos_cli.stack.cpus import pinned
 
 SECONDS = 10
@@ -24,27 +23,6 @@ MIRRORED = ("spike", "endpoint")
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
-
-
-@dataclass(frozen=True)
-class CrossCheck:
-    """What wrk drove on the same path."""
-
-    tool: str
-    path: str
-    connections: int
-    threads: int
-    seconds: int
-    requests_per_second: float
-    non_2xx: int
-    socket_errors: int
-
-    def as_meta(self) -> dict[str, Any]:
-        """As the run's metadata records it."""
-        return {"tool": self.tool, "path": self.path, "connections": self.connections,
-                "threads": self.threads, "seconds": self.seconds,
-                "requests_per_second": self.requests_per_second, "non_2xx": self.non_2xx,
-                "socket_errors": self.socket_errors}
 
 
 def validate(scenario: str, rate: int | None) -> None:

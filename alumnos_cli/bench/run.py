@@ -6,7 +6,7 @@ import contextlib
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +129,9 @@ def run_bench(settings: Settings, request: BenchRequest,
     calibration = _calibrate(binary, script, request, url, run_dir, on_sample, meta) \
         if request.calibrate and finished else None
     if request.cross_check and finished:
-        meta["cross_check"] = run_wrk(url, request.path or SCENARIOS[request.scenario]
-                                      .request_path, request.vus,
-                                      request.generator_cpus).as_meta()
+        meta["cross_check"] = asdict(run_wrk(url, request.path or SCENARIOS[request.scenario]
+                                             .request_path, request.vus,
+                                             request.generator_cpus))
     meta["finished_at"] = now()
     meta["k6_exit_code"] = outcome.exit_code
     meta["load_generator"] = outcome.usage
