@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g
 from flask.json.provider import DefaultJSONProvider
+from psycopg2.errors import QueryCanceled
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from alumnos_service import faults, metrics
@@ -35,7 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     json_provider = DefaultJSONProvider(app)
     json_provider.sort_keys = False  # fields in the order the contract gives them
     app.json = json_provider
-    engine = make_engine(app.config["DATABASE_URL"], int(app.config["DB_POOL_SIZE"]))
+    engine = make_engine(app.config["DATABASE_URL"], int(app.config["DB_POOL_SIZE"]),
+                         statement_timeout_ms=int(app.config["DB_STATEMENT_TIMEOUT_MS"]),
+                         pool_timeout_s=float(app.config["DB_POOL_TIMEOUT_S"]))
     app.extensions["alumnos.repository"] = AlumnosRepository(engine)
     cache = _build_cache(app.config) if cache_enabled(app.config) else None
     app.extensions["alumnos.cache"] = cache
@@ -113,9 +117,21 @@ def _register_error_handlers(app: Flask) -> None:
                        slug="not-seeded", headers={"Retry-After": "30"})
 
     @app.errorhandler(OperationalError)
-    def database_down(_exc: DBAPIError) -> Response:
+    def database_down(exc: DBAPIError) -> Response:
+        if isinstance(exc.orig, QueryCanceled):  # statement_timeout: the connection is freed
+            limit = int(app.config["DB_STATEMENT_TIMEOUT_MS"])
+            return problem(503, "Service Unavailable", f"the database took longer than "
+                           f"{limit} ms for this request; retry shortly",
+                           slug="database-timeout", headers={"Retry-After": "1"})
         return problem(503, "Service Unavailable", "PostgreSQL is unreachable; retry shortly",
                        slug="database-unavailable", headers={"Retry-After": "5"})
+
+    @app.errorhandler(PoolTimeout)
+    def database_busy(_exc: PoolTimeout) -> Response:
+        wait = float(app.config["DB_POOL_TIMEOUT_S"])
+        return problem(503, "Service Unavailable", f"every database connection stayed busy for "
+                       f"{wait:g} s; retry shortly", slug="database-busy",
+                       headers={"Retry-After": "1"})
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

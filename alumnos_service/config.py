@@ -20,6 +20,12 @@ DEFAULTS: dict[str, Any] = {
     # After a Redis failure, requests skip Redis for this long instead of each paying the timeout.
     "REDIS_RETRY_AFTER_SECONDS": 5.0,
     "DB_POOL_SIZE": 8,
+    # Every statement is cut after this long (PostgreSQL's statement_timeout): a request's
+    # database work is bounded, and the balancer's server timeout is longer still.
+    "DB_STATEMENT_TIMEOUT_MS": 3000,
+    # How long a request waits for a pooled connection before it is answered 503 (SQLAlchemy
+    # waits 30 s by default, then raises into a 500).
+    "DB_POOL_TIMEOUT_S": 1.0,
     # Per-worker near cache over Redis; 32 MiB holds ~1,300 pages of 100 alumnos.
     "NEAR_CACHE_BYTES": 32 * 1024 * 1024,
     # Names this process in X-Served-By (the replica under a balancer); the host name if empty.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from array import array
@@ -25,10 +26,10 @@ _PAGE_FROM_SQL = text(
     f"FROM (SELECT {_FIELDS} FROM {alumnos.name} WHERE id >= :start ORDER BY id "
     f"LIMIT :limit OFFSET :skip) p) FROM {_STATE} s WHERE s.id = 1"
 )
-_KEYSET_SQL = text(
-    f"SELECT s.version, s.row_count, (SELECT coalesce(json_agg(p ORDER BY p.id), '[]')::text "
-    f"FROM (SELECT {_FIELDS} FROM {alumnos.name} WHERE id > :after ORDER BY id "
-    f"LIMIT :limit OFFSET :offset) p) FROM {_STATE} s WHERE s.id = 1"
+# Rows from a bookmark up to an id: at most one bookmark's stretch.
+_RANK_SQL = text(
+    f"SELECT count(*) FROM (SELECT 1 FROM {alumnos.name} WHERE id >= :low AND id <= :after "
+    f"LIMIT :every) r"
 )
 _SHAPE_SQL = text(
     f"SELECT s.version, s.row_count, (SELECT min(id) FROM {alumnos.name}), "
@@ -65,14 +66,21 @@ def driver_url(url: str | URL) -> URL:
         else parsed
 
 
-def make_engine(url: str, pool_size: int) -> Engine:
-    """A pooled engine; pre-ping so that a restarted PostgreSQL is picked up without a restart."""
+def make_engine(url: str, pool_size: int, *, statement_timeout_ms: int = 3000,
+                pool_timeout_s: float = 1.0) -> Engine:
+    """A pooled engine; pre-ping so that a restarted PostgreSQL is picked up without a restart.
+
+    Every statement is bounded by `statement_timeout_ms` (PostgreSQL cancels it) and the wait
+    for a pooled connection by `pool_timeout_s`: both end in a 503, never in a hang.
+    """
     return create_engine(
         driver_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout_s,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 3, "application_name": "alumnos-service"},
+        connect_args={"connect_timeout": 3, "application_name": "alumnos-service",
+                      "options": f"-c statement_timeout={int(statement_timeout_ms)}"},
     )
 
 
@@ -128,19 +136,30 @@ class AlumnosRepository:
                 shape = self._shape or self._refresh_shape(conn, None)
                 if shape is None:
                     return self._plain_page(conn, limit=limit, offset=offset, after=after)
-                if after is None:
-                    start, skip = shape.locate(offset)
-                    row = conn.execute(_PAGE_FROM_SQL, {"start": start, "skip": skip,
-                                                        "limit": limit}).one()
-                else:
-                    row = conn.execute(_KEYSET_SQL, {"after": after, "limit": limit,
-                                                     "offset": offset}).one()
+                # After an id, offset counts from that id's place: the same position lookup,
+                # so no combination walks more than BOOKMARK_EVERY index entries.
+                position = offset if after is None else self._rank(conn, shape, after) + offset
+                start, skip = shape.locate(position)
+                row = conn.execute(_PAGE_FROM_SQL, {"start": start, "skip": skip,
+                                                    "limit": limit}).one()
                 version, total, items = row
-                if (version, total) == (shape.version, shape.row_count) or after is not None:
+                if (version, total) == (shape.version, shape.row_count):
                     return str(items), int(total)
                 # The table changed since the bookmarks were taken: rebuild, then ask again.
                 self._refresh_shape(conn, shape)
         raise RuntimeError("the alumnos table keeps changing; no stable page could be read")
+
+    def _rank(self, conn: Connection, shape: TableShape, after: int) -> int:
+        """How many rows have an id up to `after`: from the id range when the ids are dense,
+        else from the nearest bookmark and at most BOOKMARK_EVERY rows counted."""
+        if shape.first_id is None or after < shape.first_id:
+            return 0
+        if shape.dense:
+            return min(after - shape.first_id + 1, shape.row_count)
+        slot = bisect.bisect_right(shape.bookmarks, after) - 1
+        counted = conn.execute(_RANK_SQL, {"low": shape.bookmarks[slot], "after": after,
+                                           "every": BOOKMARK_EVERY}).scalar_one()
+        return slot * BOOKMARK_EVERY + int(counted)
 
     def row_json(self, alumno_id: int) -> str | None:
         """One alumno as a JSON object, or None."""

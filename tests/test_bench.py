@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -307,3 +307,42 @@ def test_stack_and_generator_on_cpus_of_their_own(settings: Settings) -> None:
         local.down(settings)
     if cpuset is not None:
         assert not Path(cpuset).exists()
+
+
+def test_what_the_balancer_refused_is_recorded_and_reported(settings: Settings) -> None:
+    # One client over a low rate limit: the balancer answers part of its requests with 429.
+    seed_alumnos(settings, count=500, seed=8)
+    spec = replace(LOCAL_PATTERNS, rate_limit=True, rate_limit_average=50, rate_limit_burst=50)
+    local.up(settings, ServiceOptions(port=free_block(18180, 3), replicas=2, workers=1,
+                                      blocking_threads=2, patterns=spec))
+    try:
+        result = _cli(settings, "bench", "--scenario", "smoke", "--vus", "4", "--duration",
+                      "3s")
+        assert result.exit_code == 99, result.output  # the error-rate threshold failed
+        [run_dir] = list(settings.results_dir.iterdir())
+        meta = json.loads((run_dir / "meta.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+    finally:
+        local.down(settings)
+    failed = summary["metrics"]["http_req_failed"]["values"]["passes"]
+    requests = summary["metrics"]["http_reqs"]["values"]["count"]
+    balancer = meta["balancer"]
+    # Every request k6 saw fail was a 429 of the balancer, and the watcher counted each one.
+    assert failed > 0
+    assert balancer["refused"] == {"no_replica": 0, "queue_timeout": 0, "queue_full": 0,
+                                   "rate_limit": failed}
+    assert balancer["responses"] == requests
+    assert balancer["breaker_enabled"] and balancer["events"] == []
+    server = json.loads((run_dir / "server.json").read_text())
+    assert server["samples"][-1]["refused"] <= failed
+
+    report = _cli(settings, "report")
+    assert f"{failed:,} of {requests:,} responses" in report.output
+    assert "over the rate limit (429)" in report.output
+    assert "on: no replica taken out" in report.output
+    markdown = _cli(settings, "report", "--format", "markdown")
+    assert "### Balanceador y circuit breaker" in markdown.output
+    assert "sobre el límite de tasa (429)" in markdown.output
+    assert "El circuit breaker no sacó ninguna réplica." in markdown.output
+    document = json.loads(_cli(settings, "report", "--format", "json").output)
+    assert document["balancer"]["refused_total"] == failed

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 from alumnos_cli.main import app
 from alumnos_cli.stack import compose
 from alumnos_cli.stack.haproxy import BalancerPaths, Replica, haproxy_config
-from alumnos_cli.stack.patterns import (
-    PatternsSpec,
+from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.traefik import (
     label_problems,
     labels_as_dict,
     router_chains,
@@ -143,7 +143,6 @@ def test_the_override_keeps_the_project_valid_and_follows_the_flags(
     labels = service["labels"]
     switched_off = frozenset(name for name, on in (
         (spec.rate_limit_middleware, spec.rate_limit),
-        (spec.circuit_breaker_middleware, spec.circuit_breaker),
         (spec.retry_middleware, spec.retry)) if not on)
     assert label_problems(labels, switched_off) == []
     assert router_chains(labels)["alumnos"] == list(spec.middleware_chain)
@@ -155,7 +154,8 @@ def test_the_override_keeps_the_project_valid_and_follows_the_flags(
         assert (read_back.rate_limit_average, read_back.rate_limit_burst) == (
             spec.rate_limit_average, spec.rate_limit_burst)
     if spec.circuit_breaker:
-        assert read_back.circuit_breaker_latency_ms == spec.circuit_breaker_latency_ms
+        assert read_back.dead_after_failures == spec.dead_after_failures
+        assert read_back.circuit_breaker_fallback_s == spec.circuit_breaker_fallback_s
     if spec.retry:
         assert read_back.retry_attempts == spec.retry_attempts
 
@@ -165,12 +165,14 @@ def test_traefik_labels_and_haproxy_config_carry_the_same_numbers() -> None:
     spec = spec_from_labels(labels_as_dict(base["services"]["alumnos"]["labels"]))
     assert spec == PatternsSpec()
     config = haproxy_config(spec, [Replica("replica-1", "127.0.0.1", 5001)], "127.0.0.1",
-                            5000, BalancerPaths(Path("/tmp/x.sock"), 1))
+                            5000, BalancerPaths(Path("/tmp/x.sock"), log_ring=True), slots=16)
     assert f"retries {spec.retry_attempts - 1}" in config
     assert f"sc_gpc0_rate(0) ge {spec.rate_limit_average}" in config
     assert f"gpc0_rate({spec.rate_limit_period_s}s)" in config
     assert f"option httpchk GET {spec.health_path}" in config
     assert re.search(rf"check inter {spec.health_interval_ms}ms", config)
+    assert f"error-limit {spec.dead_after_failures} on-error mark-down" in config
+    assert f"maxconn {16 * spec.admitted_per_slot} " in config
 
 
 def test_up_writes_the_override_and_runs_compose(tmp_path: Path) -> None:

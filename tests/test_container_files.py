@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,15 @@ import pytest
 import yaml
 
 from alumnos_cli.stack.granian import GranianSpec
-from alumnos_cli.stack.patterns import (
+from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.traefik import (
     CHAIN_ORDER,
-    PatternsSpec,
+    in_flight_amount,
     label_problems,
     labels_as_dict,
     middleware_types,
     router_chains,
+    spec_from_labels,
     traefik_labels,
 )
 
@@ -199,10 +201,26 @@ def test_every_chained_middleware_is_defined_with_one_type(alumnos_labels: dict[
     assert set(types) == set(chain), "a middleware is defined but not chained"
 
 
-def test_chain_runs_rate_limit_then_breaker_then_retry(alumnos_labels: dict[str, str]) -> None:
+def test_chain_runs_rate_limit_then_admission_then_retry(alumnos_labels: dict[str, str]) -> None:
     types = middleware_types(alumnos_labels)
     chain = router_chains(alumnos_labels)[SPEC.router]
-    assert [next(iter(types[name])) for name in chain] == list(CHAIN_ORDER)
+    # No circuitbreaker middleware: it trips for the whole router (the load balancer's passive
+    # health check ejects replicas instead).
+    assert [next(iter(types[name])) for name in chain] == [
+        kind for kind in CHAIN_ORDER if kind != "circuitbreaker"]
+
+
+def test_the_breaker_and_admission_are_the_load_balancers_and_the_stacks(
+        alumnos_labels: dict[str, str]) -> None:
+    base = "traefik.http.services.alumnos.loadbalancer.passivehealthcheck"
+    assert alumnos_labels[f"{base}.maxfailedattempts"] == str(SPEC.dead_after_failures)
+    assert alumnos_labels[f"{base}.failurewindow"] == f"{SPEC.circuit_breaker_fallback_s}s"
+    # The image runs 4 workers x 4 threads; HAProxy admits 4 per slot and queues 50 per slot.
+    assert in_flight_amount(alumnos_labels, SPEC) == 3 * 16 * (4 + 50)
+    assert alumnos_labels[
+        "traefik.http.middlewares.alumnos-inflight.inflightreq.sourcecriterion.requesthost"
+    ] == "true"
+    assert not any(".circuitbreaker." in key for key in alumnos_labels)
 
 
 def test_checker_reports_the_reference_bugs() -> None:
@@ -212,6 +230,7 @@ def test_checker_reports_the_reference_bugs() -> None:
         "middleware 'alumnos-service' is never attached",
         "middleware 'alumnos-service' holds several types (circuitbreaker, retry)",
         "middleware 'alumnos-ratelimit' sets no ratelimit.burst",
+        "middleware 'alumnos-service' trips on latency for the whole router",
     ]
     missing = [e for e in expected if not any(p.startswith(e) for p in problems)]
     assert not missing, problems
@@ -238,14 +257,28 @@ def test_checker_reports_the_reference_bugs() -> None:
             "needs a float quantile",
         ),
         (
-            {"traefik.http.middlewares.alumnos-cb.retry.attempts": "4"},
-            "'alumnos-cb' holds several types",
+            {"traefik.http.middlewares.alumnos-rl.retry.attempts": "4"},
+            "'alumnos-rl' holds several types",
+        ),
+        (
+            {"traefik.http.middlewares.alumnos-cb.circuitbreaker.expression": (
+                "LatencyAtQuantileMS(50.0) > 100"),
+             "traefik.http.routers.alumnos.middlewares": "alumnos-rl,alumnos-cb,alumnos-retry"},
+            "trips on latency for the whole router",
+        ),
+        (
+            {"traefik.http.middlewares.alumnos-inflight.inflightreq.sourcecriterion.requesthost":
+             None},
+            "sets no inflightreq.sourcecriterion",
         ),
     ],
-    ids=["order", "undefined", "integer-quantile", "two-types"],
+    ids=["order", "undefined", "integer-quantile", "two-types", "latency-breaker",
+         "in-flight-per-client"],
 )
 def test_checker_reports_each_broken_variant(change: dict[str, str], expected: str) -> None:
-    problems = label_problems({**traefik_labels(SPEC), **change})
+    labels = {key: value for key, value in {**traefik_labels(SPEC), **change}.items()
+              if value is not None}  # None: the label removed
+    problems = label_problems(labels)
     assert any(expected in problem for problem in problems), problems
 
 
@@ -256,13 +289,18 @@ def test_checker_reports_a_missing_burst() -> None:
 
 
 def test_labels_follow_a_changed_specification() -> None:
-    spec = PatternsSpec(rate_limit_burst=20, circuit_breaker_latency_ms=250, retry_attempts=2)
-    labels = traefik_labels(spec)
+    spec = PatternsSpec(rate_limit_burst=20, dead_after_failures=5, retry_attempts=2,
+                        replicas=2, queue_per_slot=10)
+    labels = traefik_labels(spec, slots=6)
     assert labels["traefik.http.middlewares.alumnos-rl.ratelimit.burst"] == "20"
-    assert labels["traefik.http.middlewares.alumnos-cb.circuitbreaker.expression"] == (
-        "LatencyAtQuantileMS(50.0) > 250"
-    )
+    assert labels["traefik.http.services.alumnos.loadbalancer.passivehealthcheck"
+                  ".maxfailedattempts"] == "5"
+    assert labels["traefik.http.middlewares.alumnos-inflight.inflightreq.amount"] == str(
+        2 * 6 * (4 + 10))
     assert labels["traefik.http.middlewares.alumnos-retry.retry.attempts"] == "2"
+    assert spec_from_labels(labels).dead_after_failures == 5
+    off = traefik_labels(replace(spec, circuit_breaker=False))
+    assert not spec_from_labels(off).circuit_breaker  # a count no replica reaches
 
 
 def test_labels_as_dict_reads_both_compose_forms() -> None:

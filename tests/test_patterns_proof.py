@@ -51,7 +51,8 @@ def test_every_pattern_is_proven_on_the_running_stack(full_stack: local.UpResult
     verdicts = {r.pattern: r for r in report.results}
     assert {name: r.verdict for name, r in verdicts.items()} == {
         "balancing": PASS, "retry": PASS, "rate-limit": PASS, "circuit-breaker": PASS,
-        "cache": PASS}, [r.observed for r in report.results]
+        "cache": PASS, "overload": SKIPPED}, [r.observed for r in report.results]
+    assert "alumnos up --no-cache" in verdicts["overload"].evidence["hint"]
     retry = verdicts["retry"].evidence
     assert retry["failed"] == 0 and retry["requests"] > 0
     assert "back UP in HAProxy" in retry["events_s_after_kill"]
@@ -62,12 +63,42 @@ def test_every_pattern_is_proven_on_the_running_stack(full_stack: local.UpResult
     assert breaker["served_after_heal"] > 0
     assert verdicts["cache"].evidence["equal_to_database"]
     saved = json.loads(report.path.read_text())
-    assert [r["verdict"] for r in saved["results"]] == [PASS] * 5
+    assert [r["verdict"] for r in saved["results"]] == [PASS] * 5 + [SKIPPED]
     assert proof_files(settings.results_dir) == [report.path]
     # Runs on this same stack are reported with this proof, and no others.
     assert saved["stack_id"] == full_stack.state.service.stack_id
     # The healed replica has no fault left behind.
     assert not any(Path(r.fault_file).exists() for r in full_stack.state.service.replicas)
+
+
+@pytest.fixture
+def uncached_stack(settings: Settings) -> Iterator[local.UpResult]:
+    seed_alumnos(settings, count=5000, seed=3)
+    options = ServiceOptions(port=free_block(18300, 4), replicas=3, workers=1,
+                             blocking_threads=4, cache=False)
+    result = local.up(settings, options)
+    yield result
+    local.down(settings)
+
+
+def test_overload_is_refused_fast_or_served_and_no_replica_is_ejected(
+        uncached_stack: local.UpResult, settings: Settings) -> None:
+    # Short and light for CI: the behaviour the proof asserts, not the full load's goodput.
+    [result] = prove(settings, replace(SHORT, only=("overload",), overload_vus=100,
+                                       overload_seconds=6)).results
+    on, off = result.evidence["breaker_on"], result.evidence["breaker_off"]
+    assert on["requests"] > 0 and off["requests"] > 0
+    assert on["failures"] == 0 and on["ejections"] == 0
+    assert result.evidence["refused_share"] <= 0.01
+    # The script's count of refusals and the balancer's own agree.
+    assert sum(on["balancer_refused"].values()) == on["refusals"]
+    assert result.evidence["goodput_ratio"] == pytest.approx(
+        (on["requests"] - on["refusals"]) / on["seconds"]
+        / ((off["requests"] - off["refusals"] - off["failures"]) / off["seconds"]))
+    assert "breaker paused" in result.observed
+    # The pause was lifted: the breaker judges again.
+    assert not (Path(str(uncached_stack.state.service.breaker_state)).parent
+                / "breaker-paused").exists()
 
 
 @pytest.fixture

@@ -218,3 +218,59 @@ def test_ping_and_health(client: FlaskClient) -> None:
     assert client.get("/api/v1/ping").get_json() == {"pong": True}
     assert client.get("/health").get_json() == {"status": "ok"}
     assert client.get("/ready").status_code == 200
+
+
+def _problem(response: object, status: int, slug: str) -> dict[str, object]:
+    assert response.status_code == status, response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.headers["Content-Type"].startswith("application/problem+json")  # type: ignore[attr-defined]
+    assert response.headers.get("Retry-After")  # type: ignore[attr-defined]
+    document = response.get_json()  # type: ignore[attr-defined]
+    assert document["type"].endswith(f"/problems/{slug}")
+    return dict(document)
+
+
+def test_a_query_past_the_statement_timeout_is_a_503_and_frees_its_connection(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    app = app_for(seeded, cache_prefix, CACHE="off", DB_POOL_SIZE=1,
+                  DB_STATEMENT_TIMEOUT_MS=300)
+    client = app.test_client()
+    assert client.get(f"{PAGE}?limit=5&offset=0").status_code == 200
+    blocker = create_engine(driver_url(seeded.database_url))
+    try:
+        with blocker.connect() as conn:
+            # Another session holds the table: the page query waits, and PostgreSQL cuts it.
+            conn.execute(text("LOCK TABLE alumnos IN ACCESS EXCLUSIVE MODE"))
+            document = _problem(client.get(f"{PAGE}?limit=5&offset=10"), 503,
+                                "database-timeout")
+            assert "longer than 300 ms" in str(document["detail"])
+            conn.rollback()
+    finally:
+        blocker.dispose()
+    # The one pooled connection came back in working order.
+    assert client.get(f"{PAGE}?limit=5&offset=10").status_code == 200
+
+
+def test_an_exhausted_pool_is_a_503_not_a_hang_or_a_500(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    app = app_for(seeded, cache_prefix, CACHE="off", DB_POOL_SIZE=1, DB_POOL_TIMEOUT_S=0.2)
+    client = app.test_client()
+    engine = app.extensions["alumnos.repository"].engine
+    # Stuck requests hold every connection the pool may give (its size and its overflow).
+    held = [engine.connect() for _ in range(2)]
+    try:
+        document = _problem(client.get(f"{PAGE}?limit=5&offset=0"), 503, "database-busy")
+        assert "0.2 s" in str(document["detail"])
+    finally:
+        for conn in held:
+            conn.close()
+    assert client.get(f"{PAGE}?limit=5&offset=0").status_code == 200
+
+
+def test_after_with_an_offset_counts_from_that_ids_place(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    app = app_for(seeded, cache_prefix, CACHE="off", DB_STATEMENT_TIMEOUT_MS=1000)
+    client = app.test_client()
+    far = client.get(f"{PAGE}?limit=5&after=3&offset=9000000000000000000")
+    assert far.status_code == 200 and far.get_json()["items"] == []
+    near = client.get(f"{PAGE}?limit=3&after=3&offset=2").get_json()
+    assert [item["id"] for item in near["items"]] == [6, 7, 8]

@@ -8,6 +8,9 @@ import os
 import shutil
 import signal
 import socket
+import stat
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +27,7 @@ from alumnos_cli.main import app
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy, local, supervisor
+from alumnos_cli.stack.components import stack_processes
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block
@@ -259,7 +263,8 @@ def test_logs_of_each_component_through_the_cli(stack: local.UpResult,
         assert f"{name} | " in everything.output
     one = runner.invoke(app, ["logs", "breaker", "--state-dir", str(settings.state_dir)])
     assert one.exit_code == 0
-    assert "breaker watching replica-1, replica-2" in one.output
+    assert "watching replica-1, replica-2; breaker on" in one.output
+    assert "following HAProxy's responses ring" in one.output
     wrong = runner.invoke(app, ["logs", "nginx", "--state-dir", str(settings.state_dir)])
     assert wrong.exit_code == 1
     assert "no component named 'nginx'" in wrong.output
@@ -273,7 +278,8 @@ def test_status_command_draws_the_replicas(stack: local.UpResult, settings: Sett
     assert result.exit_code == 0, result.output
     assert "replica-1" in result.output and "replica-2" in result.output
     assert "UP" in result.output
-    assert "patterns: retry x4, rate limit off, breaker p50 > 100 ms" in result.output
+    assert "patterns: retry x4, rate limit off, breaker: outliers past p50 > 100 ms" in \
+        result.output
 
 
 def test_unreachable_postgres_starts_a_private_cluster(
@@ -343,3 +349,51 @@ def test_private_cluster_from_the_pgserver_wheel(tmp_path: Path) -> None:
         assert not is_reachable(record.url.replace("/alumnos", "/postgres"))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_watcher_hears_only_haproxy(stack: local.UpResult, settings: Settings) -> None:
+    # The breaker's input is HAProxy's ring, read on the runtime socket (mode 0600): nothing
+    # listens for log lines, so no other user can forge lines that would put replicas out.
+    text = (settings.state_dir / "haproxy.cfg").read_text()
+    assert [line.strip() for line in text.splitlines() if line.strip().startswith("log ")] == [
+        "log ring@responses len 256 format raw local0", "log global"]
+    watcher = stack_processes(stack.state)["breaker"]
+    assert watcher and not _udp_sockets_of(watcher[0])
+    assert _bound_unix_sockets_of(watcher[0]) == []  # it connects; it binds nothing
+    runtime = Path(stack.state.service.runtime_socket or "")
+    assert stat.S_IMODE(runtime.lstat().st_mode) == 0o600
+    # What HAProxy logs reaches the watcher: the responses it counts grow with requests.
+    before = _watched_responses(settings)
+    for _ in range(5):
+        urllib.request.urlopen(f"{stack.state.service.url}/api/v1/alumno/alumno", timeout=5)
+    assert _watched_responses(settings) == before + 5
+    if os.geteuid() == 0:
+        forged = subprocess.run(
+            ["runuser", "-u", "nobody", "--", sys.executable, "-c",
+             "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])",
+             str(runtime)], capture_output=True, text=True, check=False)
+        assert forged.returncode != 0 and "Permission denied" in forged.stderr
+
+
+def _watched_responses(settings: Settings) -> int:
+    """The responses the watcher has counted, from a state it wrote after this call."""
+    asked, deadline = time.time(), time.monotonic() + 5
+    while True:
+        state = json.loads((settings.state_dir / "breaker-state.json").read_text())
+        if state["updated"] > asked or time.monotonic() > deadline:
+            return int(state["responses"])
+        time.sleep(0.1)
+
+
+def _bound_unix_sockets_of(pid: int) -> list[str]:
+    """The paths of the Unix sockets a process has bound (a connected client has none)."""
+    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    rows = [line.split() for line in Path("/proc/net/unix").read_text().splitlines()[1:]]
+    return [row[7] for row in rows if len(row) > 7 and f"socket:[{row[6]}]" in inodes]
+
+
+def _udp_sockets_of(pid: int) -> list[str]:
+    """The UDP ports a process has open (from /proc/net/udp and its file descriptors)."""
+    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    udp = Path("/proc/net/udp").read_text().splitlines()[1:]
+    return [line.split()[1] for line in udp if f"socket:[{line.split()[9]}]" in inodes]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from alumnos_cli.bench.balancer import balancer_record, watcher_view
 from alumnos_cli.bench.costs import run_costs, snapshot
 from alumnos_cli.bench.crosscheck import run_wrk
 from alumnos_cli.bench.k6 import (
@@ -113,11 +115,16 @@ def run_bench(settings: Settings, request: BenchRequest,
                         running=running, ours=stack)
     meta["repeat"] = series
     write_json(run_dir / META_FILE, meta)
-    before = snapshot(stack)
+    before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
     sampler = ServerSampler(stack) if stack is not None else None
+    load_started = time.time()
     with sampler or contextlib.nullcontext():
         outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
+    load_ended = time.time()
     after = snapshot(stack)
+    meta["balancer"] = balancer_record(
+        watched_before, watcher_view(stack, after=load_ended), started=load_started,
+        ended=load_ended, breaker_enabled=bool(stack and stack.service.patterns.circuit_breaker))
     if sampler is not None:
         sampler.write(run_dir)
     finished = outcome.exit_code in (0, THRESHOLDS_FAILED) and (run_dir / SUMMARY_FILE).exists()

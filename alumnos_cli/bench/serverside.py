@@ -23,6 +23,7 @@ from alumnos_cli.files import write_json
 from alumnos_cli.report.model import ServerSample, ServerSummary
 from alumnos_cli.runfolder import SERVER_FILE
 from alumnos_cli.stack import haproxy
+from alumnos_cli.stack.breaker import read_state
 from alumnos_cli.stack.components import stack_processes
 from alumnos_cli.stack.state import StackState
 from alumnos_service.db import driver_url
@@ -59,6 +60,7 @@ class ServerSampler:
                                      max_overflow=0, connect_args={"connect_timeout": 2})
         self._outcomes_before = self._outcomes()
         self._requests_before = self._requests()
+        self._refused_before = self._refused()
 
     def __enter__(self) -> ServerSampler:
         self._thread.start()
@@ -86,7 +88,7 @@ class ServerSampler:
             self.samples.append(ServerSample(
                 t=round(now - started, 1), service_cores=round(cores, 3),
                 service_rss_mib=round(rss, 1), pg_connections=self._pg_connections(),
-                requests=self._requests()))
+                requests=self._requests(), refused=self._refused_since_start()))
 
     def _pg_connections(self) -> int | None:
         try:
@@ -105,6 +107,18 @@ class ServerSampler:
             return {s.name: s.requests for s in haproxy.server_stats(Path(socket))}
         except AlumnosError:
             return {}
+
+    def _refused(self) -> int | None:
+        """Every request the balancer answered itself, as the breaker's watcher counted them."""
+        path = self.state.service.breaker_state
+        snapshot = read_state(Path(path)) if path else None
+        refused = snapshot.get("refused") if snapshot else None
+        return sum(refused.values()) if isinstance(refused, dict) else None
+
+    def _refused_since_start(self) -> int | None:
+        now, start = self._refused(), self._refused_before
+        # A watcher that restarted counts from zero again: then its count is the floor.
+        return None if now is None else now - start if start is not None and now >= start else now
 
     def _outcomes(self) -> dict[str, int]:
         socket = self.state.service.runtime_socket

@@ -36,24 +36,33 @@ def patterns(
         "--breaker-phase-seconds", help="Length of each load phase of the breaker proof.")] = 5,
     victim: Annotated[str | None, typer.Option("--victim", help="Replica to kill or slow "
                                                "(default replica-2).")] = None,
+    overload_vus: Annotated[int, typer.Option(
+        "--overload-vus", help="VUs of the overload proof (needs alumnos up --no-cache).")] = 300,
+    overload_seconds: Annotated[int, typer.Option(
+        "--overload-seconds", help="Length of each of its two loads (breaker on, then "
+        "paused).")] = 30,
     results_dir: ResultsDir = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Prove load balancing, retry, rate limit, circuit breaker and cache on the running stack.
+    """Prove load balancing, retry, rate limit, circuit breaker, cache and overload handling.
 
     Example: alumnos patterns   (after alumnos up --rate-limit 100/s --fault-injection)
+             alumnos patterns overload   (after alumnos up --no-cache)
 
     Exit codes: 0 every proof held (or was skipped), 1 error, 2 usage error, 3 a proof failed.
     """
     for option, value, low, high in (("--vus", vus, 1, 5000), ("--breaker-vus", breaker_vus, 1,
                                       5000), ("--retry-seconds", retry_seconds, 3, 600),
-                                     ("--breaker-phase-seconds", breaker_phase_seconds, 2, 120)):
+                                     ("--breaker-phase-seconds", breaker_phase_seconds, 2, 120),
+                                     ("--overload-vus", overload_vus, 1, 5000),
+                                     ("--overload-seconds", overload_seconds, 3, 600)):
         if not low <= value <= high:
             raise InvalidOption(option, f"{option} must be between {low} and {high}, got "
                                 f"{value}")
     options = ProofOptions(only=tuple(only or PATTERNS), vus=vus, retry_seconds=retry_seconds,
                            breaker_vus=breaker_vus, breaker_phase_seconds=breaker_phase_seconds,
-                           victim=victim)
+                           victim=victim, overload_vus=overload_vus,
+                           overload_seconds=overload_seconds)
     validate(options)
     with requires("stack"):
         from alumnos_cli.proof.run import prove

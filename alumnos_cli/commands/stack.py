@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,8 @@ from alumnos_service.paths import FIRST_PAGE
 
 
 def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
-                        breaker_latency_ms: int, breaker_fallback_s: int) -> PatternsSpec:
+                        breaker_latency_ms: int, breaker_fallback_s: int,
+                        breaker_max_ejected: float = 1 / 3) -> PatternsSpec:
     """The local patterns spec with the flags applied."""
     try:
         limit = parse_rate_limit(rate_limit)
@@ -46,7 +48,12 @@ def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
     if not 1 <= breaker_fallback_s <= 3600:
         raise InvalidOption("--breaker-fallback-s", "--breaker-fallback-s must be between 1 "
                             f"and 3600, got {breaker_fallback_s}")
+    if not 0 < breaker_max_ejected < 1:
+        raise InvalidOption("--breaker-max-ejected", "--breaker-max-ejected is the share of "
+                            f"replicas that may be out at once, above 0 and below 1, got "
+                            f"{breaker_max_ejected:g}")
     spec = replace(LOCAL_PATTERNS, retry=retry, circuit_breaker=circuit_breaker,
+                   circuit_breaker_max_ejected_share=breaker_max_ejected,
                    circuit_breaker_latency_ms=breaker_latency_ms,
                    circuit_breaker_fallback_s=breaker_fallback_s,
                    circuit_breaker_recovery_s=breaker_fallback_s)
@@ -88,6 +95,10 @@ def up(
     breaker_fallback_s: Annotated[int, typer.Option(
         "--breaker-fallback-s", help="Seconds a tripped replica stays out, and its recovery "
         "ramp.", envvar="ALUMNOS_BREAKER_FALLBACK_S")] = 10,
+    breaker_max_ejected: Annotated[float, typer.Option(
+        "--breaker-max-ejected", help="Share of the replicas the breaker may have out at once "
+        "(one always may be; never the last one serving).",
+        envvar="ALUMNOS_BREAKER_MAX_EJECTED", show_default="1/3")] = 1 / 3,
     fault_injection: Annotated[bool, typer.Option(
         "--fault-injection/--no-fault-injection", help="Let `alumnos patterns` make a replica "
         "slow (refused otherwise).", envvar="ALUMNOS_FAULT_INJECTION")] = False,
@@ -110,7 +121,8 @@ def up(
     spec = patterns_from_flags(retry=retry, rate_limit=rate_limit,
                                circuit_breaker=circuit_breaker,
                                breaker_latency_ms=breaker_latency_ms,
-                               breaker_fallback_s=breaker_fallback_s)
+                               breaker_fallback_s=breaker_fallback_s,
+                               breaker_max_ejected=breaker_max_ejected)
     options = ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
                              blocking_threads=blocking_threads, cache=cache, balancer=balancer,
                              fault_injection=fault_injection, patterns=spec,
@@ -173,8 +185,9 @@ def _compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bo
 def describe_patterns(spec: PatternsSpec) -> str:
     """One line: which patterns run, with their numbers."""
     retry = f"retry x{spec.retry_attempts}" if spec.retry else "retry off"
-    breaker = (f"breaker p{spec.circuit_breaker_quantile:g} > {spec.circuit_breaker_latency_ms}"
-               " ms" if spec.circuit_breaker else "breaker off")
+    breaker = (f"breaker: outliers past p{spec.circuit_breaker_quantile:g} > "
+               f"{spec.circuit_breaker_latency_ms} ms" if spec.circuit_breaker
+               else "breaker off")
     return f"{retry}, rate limit {spec.rate_limit_text}, {breaker}"
 
 
@@ -241,6 +254,13 @@ def status(
         console.print(replicas)
     if report.patterns is not None:
         console.print(f"patterns: {describe_patterns(report.patterns)}")
+    if report.refused is not None:
+        console.print("answered by the balancer itself: " + ", ".join(
+            f"{reason.replace('_', ' ')} {count:,}" for reason, count in report.refused.items()))
+    for event in report.events or []:
+        when = datetime.fromtimestamp(float(str(event.get("at"))), UTC).strftime("%H:%M:%S")
+        console.print(Text(f"breaker {when} UTC: {event.get('replica')} {event.get('state')} "
+                           f"({event.get('why')})"))
     if report.placement is not None:
         console.print("CPUs (as the kernel allows each process): " + "; ".join(
             f"{component} {' | '.join(format_cpus(cpus) for cpus in sets)}"

@@ -62,7 +62,8 @@ def prove_circuit_breaker(state: StackState, options: ProofOptions, folder: Path
            f"{REQUESTS_AFTER_HEALING}" if closed_after is not None else "not back after healing"))
     return PatternResult(
         "circuit-breaker", f"{vus} VUs; {slow} slowed by {options.breaker_delay_ms} ms "
-        f"(breaker: p{spec.circuit_breaker_quantile:g} > {spec.circuit_breaker_latency_ms} ms)",
+        f"(breaker: p{spec.circuit_breaker_quantile:g} > {spec.circuit_breaker_latency_ms} ms "
+        f"and > {spec.circuit_breaker_peer_factor:g}x its peers')",
         observed, PASS if ok else FAIL,
         {"p95_before_ms": baseline.latency.p95, "p95_slow_ms": trial.during.latency.p95,
          "p95_ejected_ms": trial.after.latency.p95 if trial.after else None,

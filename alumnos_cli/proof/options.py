@@ -8,7 +8,7 @@ from typing import Any
 
 from alumnos_cli.errors import InvalidOption
 
-PATTERNS = ("balancing", "retry", "rate-limit", "circuit-breaker", "cache")
+PATTERNS = ("balancing", "retry", "rate-limit", "circuit-breaker", "cache", "overload")
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
 Progress = Callable[[str], None]  # a line saying what a proof is doing now
@@ -28,6 +28,8 @@ class ProofOptions:
     breaker_phase_seconds: int = 5
     breaker_delay_ms: int = 300
     victim: str | None = None  # the replica to kill or slow; the second one by default
+    overload_vus: int = 300
+    overload_seconds: int = 30
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from alumnos_cli.proof.options import (
     ProofOptions,
     validate,
 )
+from alumnos_cli.proof.overload import prove_overload
 from alumnos_cli.proof.rate_limit import prove_rate_limit
 from alumnos_cli.proof.retry import prove_retry
 from alumnos_cli.runfolder import PROOF_FILE, PROOFS_DIR, new_run_dir
@@ -57,6 +58,7 @@ def prove(settings: Settings, options: ProofOptions,
         "rate-limit": lambda: prove_rate_limit(state, options),
         "circuit-breaker": lambda: prove_circuit_breaker(state, options, folder / "breaker", say),
         "cache": lambda: prove_cache(state, options),
+        "overload": lambda: prove_overload(state, options, folder / "overload", say),
     }
     results = []
     for name in PATTERNS:

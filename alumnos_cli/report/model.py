@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
+from alumnos_cli.report.balancer import BalancerActivity
 
 OPEN_MODEL = "open"
 CLOSED_MODEL = "closed"
@@ -157,6 +158,7 @@ class RunMeta:
     costs: Costs | None = None
     cross_check: CrossCheck | None = None
     placement: Placement | None = None
+    balancer: BalancerActivity | None = None  # None: no balancer, or recorded before runs kept it
 
     @property
     def open_model(self) -> bool:
@@ -229,6 +231,7 @@ class ServerSample:
     service_rss_mib: float
     pg_connections: int | None
     requests: Mapping[str, int] = field(default_factory=dict)  # by replica, cumulative
+    refused: int | None = None  # answered by the balancer itself, cumulative since the start
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from alumnos_cli.errors import RunFolderError
 from alumnos_cli.files import read_json
 from alumnos_cli.report import legacy
 from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
+from alumnos_cli.report.balancer import BalancerActivity, BreakerEvent
 from alumnos_cli.report.checks import generator_verdict, littles_law
 from alumnos_cli.report.compare import Side
 from alumnos_cli.report.model import (
@@ -146,6 +147,7 @@ def _meta(raw: Mapping[str, Any]) -> RunMeta:
         costs=_costs(raw.get("costs")),
         cross_check=CrossCheck(**raw["cross_check"]) if raw.get("cross_check") else None,
         placement=_placement(raw.get("placement")),
+        balancer=_balancer(raw.get("balancer")),
     )
 
 
@@ -163,6 +165,22 @@ def _costs(raw: Mapping[str, Any] | None) -> Costs | None:
                  cpu_seconds={str(k): float(v) for k, v in raw["cpu_seconds"].items()},
                  stack_measured=bool(raw.get("stack_measured")),
                  shared=tuple(str(name) for name in raw.get("shared") or ()))
+
+
+def _balancer(raw: Mapping[str, Any] | None) -> BalancerActivity | None:
+    if not raw:
+        return None
+    events = tuple(BreakerEvent(offset_s=float(e["offset_s"]), replica=str(e["replica"]),
+                                state=str(e["state"]), why=str(e["why"]),
+                                median_ms=_optional_float(e.get("median_ms")),
+                                peers_ms=_optional_float(e.get("peers_ms")),
+                                failed_share=_optional_float(e.get("failed_share")))
+                   for e in raw.get("events") or ())
+    seconds = raw.get("load_seconds")
+    return BalancerActivity(
+        breaker_enabled=bool(raw.get("breaker_enabled")), responses=int(raw["responses"]),
+        refused={str(k): int(v) for k, v in (raw.get("refused") or {}).items()},
+        events=events, load_seconds=None if seconds is None else float(seconds))
 
 
 def _placement(raw: Mapping[str, Any] | None) -> Placement | None:
@@ -212,6 +230,14 @@ def _optional_int(value: object) -> int | None:
         return None
     if isinstance(value, int | float | str):
         return int(value)
+    raise TypeError(f"not a number: {value!r}")
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float | str):
+        return float(value)
     raise TypeError(f"not a number: {value!r}")
 
 

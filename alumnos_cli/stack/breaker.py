@@ -1,47 +1,36 @@
-"""The local circuit breaker: takes slow replicas out of HAProxy's rotation, brings them back.
+"""The local circuit breaker: outlier ejection, as Envoy does it, over HAProxy's log lines.
 
-HAProxy ejects replicas that fail (`observe layer7`) but has no notion of "slow". This watcher
-reads HAProxy's log line for every response (server name, server response time, status) over
-UDP, keeps a sliding window per replica, and applies Traefik's expression to each replica:
-`LatencyAtQuantileMS(50.0) > 100` trips it. Then, as Traefik's breaker does:
-closed -> open (out of rotation for the fallback duration) -> recovering (back with a weight
-that grows over the recovery duration; slow again means open again) -> closed.
+A replica is taken out only when it is worse than its peers: its median server time over the
+window above the threshold (Traefik's `LatencyAtQuantileMS(50.0) > 100`) *and* more than
+`peer_factor` times its peers' median; or `error_share` of its answers failing and at least
+twice its peers' share. When every replica is slow, none is an outlier: the stack is
+overloaded, admission control (HAProxy's queue) handles it, and ejecting replicas would only
+remove the capacity left. At most `max_ejected_share` of the replicas are out at once (one
+always may be) and never the last one serving. A replica that is out comes back after the
+fallback duration with a weight that grows over the recovery duration; still an outlier, it
+goes out again.
 
-Differences from Traefik, on purpose: one breaker per replica, not one for the whole service,
-so one slow replica does not take the others down; and no verdict on fewer than
-`circuit_breaker_min_samples` responses, since Traefik's breaker trips on tiny samples.
-
-Run as `python -m alumnos_cli.stack.breaker CONFIG.json` (supervisord does it); it writes what it
-sees to the state file that `alumnos status` and `alumnos patterns` read.
+The state machine here does no I/O: feed it samples and ticks, apply the actions it returns
+(alumnos_cli/stack/watcher.py does, as a supervisord program).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import select
-import socket
 import statistics
-import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from alumnos_cli.errors import AlumnosError
 from alumnos_cli.files import write_text
-from alumnos_cli.stack.haproxy import (
-    ServerStat,
-    server_stats,
-    set_server_state,
-    set_server_weight,
-)
 
 CLOSED, OPEN, RECOVERING = "closed", "open", "recovering"
+STATE_FILE = "breaker-state.json"  # in the state directory: what the watcher last saw
+PAUSE_FILE = "breaker-paused"  # in the state directory: while it exists nothing is ejected
 FIRST_RECOVERY_WEIGHT = 10  # percent of the replica's weight when it comes back
-STATE_WRITE_SECONDS = 0.5
-RECONCILE_SECONDS = 1.0
+MAX_EVENTS = 500  # transitions kept in the state file, for `status` and the runs' timelines
 
 
 @dataclass(frozen=True)
@@ -49,6 +38,7 @@ class BreakerConfig:
     """What the watcher needs: the spec's numbers, the replicas, and where things are."""
 
     replicas: list[str]
+    enabled: bool  # False: count and report, never eject (--no-circuit-breaker)
     latency_ms: float
     quantile: float
     window_s: float
@@ -56,9 +46,12 @@ class BreakerConfig:
     check_period_ms: int
     fallback_s: float
     recovery_s: float
-    log_port: int
+    peer_factor: float
+    error_share: float
+    max_ejected_share: float
     runtime_socket: str
     state_file: str
+    pause_file: str  # while it exists the breaker ejects nothing (the overload proof's control)
 
     @classmethod
     def read(cls, path: Path) -> BreakerConfig:
@@ -66,9 +59,18 @@ class BreakerConfig:
         return cls(**json.loads(path.read_text()))
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One response a replica served: when, in how many ms (inf: none), and whether it failed."""
+
+    at: float
+    server_ms: float
+    failed: bool
+
+
 @dataclass
 class ReplicaBreaker:
-    """One replica's breaker and its window of (time, server ms) samples."""
+    """One replica's breaker and its window of samples."""
 
     name: str
     state: str = CLOSED
@@ -76,7 +78,8 @@ class ReplicaBreaker:
     trips: int = 0
     weight: int = 100
     quantile_ms: float | None = None
-    samples: deque[tuple[float, float]] = field(default_factory=deque)
+    error_share: float | None = None
+    samples: deque[Sample] = field(default_factory=deque)
 
 
 @dataclass(frozen=True)
@@ -88,53 +91,115 @@ class Action:
     weight: int | None = None
 
 
+@dataclass(frozen=True)
+class Event:
+    """One transition, for the timeline of a run."""
+
+    at: float  # unix time
+    replica: str
+    state: str
+    why: str
+    # When it goes out: its median, its peers' median, and its share of failed responses.
+    median_ms: float | None = None
+    peers_ms: float | None = None
+    failed_share: float | None = None
+
+
 class Breaker:
-    """The state machine, free of I/O: feed it samples and ticks, apply the actions it returns."""
+    """The state machine, free of I/O."""
 
     def __init__(self, config: BreakerConfig, now: float) -> None:
         self.config = config
         self.replicas = {name: ReplicaBreaker(name, since=now) for name in config.replicas}
-        self.transitions: list[str] = []
+        self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self.new_events: list[Event] = []
+        self.down: set[str] = set()  # replicas HAProxy's health checks have taken out
+        self.paused = False
 
-    def observe(self, replica: str, server_ms: float, now: float) -> None:
+    @property
+    def allowed_out(self) -> int:
+        """How many replicas may be out at once: the configured share, and one at least."""
+        return max(1, math.floor(self.config.max_ejected_share * len(self.replicas)))
+
+    def observe(self, replica: str, server_ms: float, *, failed: bool, now: float) -> None:
         """One response served by `replica` in `server_ms` (inf when it never answered)."""
         breaker = self.replicas.get(replica)
         if breaker is not None:
-            breaker.samples.append((now, server_ms))
+            breaker.samples.append(Sample(now, server_ms, failed))
 
     def tick(self, now: float) -> list[Action]:
         """Advance every breaker to `now`."""
-        actions: list[Action] = []
         for breaker in self.replicas.values():
             self._expire(breaker, now)
-            breaker.quantile_ms = self._quantile(breaker)
-            actions += self._step(breaker, now)
+            self._measure(breaker)
+        if not self.config.enabled or self.paused:
+            return self._close_all(now)
+        actions: list[Action] = []
+        for breaker in self.replicas.values():
+            actions += self._advance(breaker, now)
+        for breaker in self._outliers():
+            if self._may_eject():
+                actions += self._open(breaker, now)
         return actions
 
     def _expire(self, breaker: ReplicaBreaker, now: float) -> None:
         horizon = now - self.config.window_s
-        while breaker.samples and breaker.samples[0][0] < horizon:
+        while breaker.samples and breaker.samples[0].at < horizon:
             breaker.samples.popleft()
 
-    def _quantile(self, breaker: ReplicaBreaker) -> float | None:
+    def _measure(self, breaker: ReplicaBreaker) -> None:
         if len(breaker.samples) < self.config.min_samples:
-            return None
-        values = sorted(ms for _, ms in breaker.samples)
+            breaker.quantile_ms = breaker.error_share = None
+            return
+        values = sorted(sample.server_ms for sample in breaker.samples)
         if self.config.quantile == 50.0:
-            return statistics.median(values)
-        index = min(len(values) - 1, math.ceil(self.config.quantile / 100 * len(values)) - 1)
-        return values[max(0, index)]
+            breaker.quantile_ms = statistics.median(values)
+        else:
+            index = min(len(values) - 1, math.ceil(self.config.quantile / 100 * len(values)) - 1)
+            breaker.quantile_ms = values[max(0, index)]
+        breaker.error_share = sum(s.failed for s in breaker.samples) / len(breaker.samples)
 
-    def _step(self, breaker: ReplicaBreaker, now: float) -> list[Action]:
-        slow = breaker.quantile_ms is not None and breaker.quantile_ms > self.config.latency_ms
-        if breaker.state in (CLOSED, RECOVERING) and slow:
-            return self._open(breaker, now)
+    def _outliers(self) -> list[ReplicaBreaker]:
+        """Serving replicas slow or failing compared with their peers, the worst first."""
+        found = [b for b in self.replicas.values()
+                 if b.state in (CLOSED, RECOVERING) and self._is_outlier(b)]
+        return sorted(found, key=lambda b: -(b.quantile_ms or 0))
+
+    def _is_outlier(self, breaker: ReplicaBreaker) -> bool:
+        peers = self._peers(breaker)
+        if breaker.quantile_ms is None or not peers:
+            return False  # nothing to compare with: no verdict
+        peer_ms = statistics.median(b.quantile_ms or 0.0 for b in peers)
+        slow = (breaker.quantile_ms > self.config.latency_ms
+                and breaker.quantile_ms > self.config.peer_factor * peer_ms)
+        peer_errors = statistics.fmean(b.error_share or 0.0 for b in peers)
+        failing = ((breaker.error_share or 0.0) >= self.config.error_share
+                   and (breaker.error_share or 0.0) >= 2 * peer_errors)
+        return slow or failing
+
+    def _peers(self, breaker: ReplicaBreaker) -> list[ReplicaBreaker]:
+        """The other serving replicas with a verdict of their own."""
+        return [b for b in self.replicas.values()
+                if b is not breaker and b.state != OPEN and b.quantile_ms is not None]
+
+    def _may_eject(self) -> bool:
+        out = sum(b.state == OPEN for b in self.replicas.values())
+        serving = sum(b.state != OPEN and b.name not in self.down
+                      for b in self.replicas.values())
+        return out < self.allowed_out and serving > 1
+
+    def _why(self, breaker: ReplicaBreaker) -> str:
+        return (f"p{self.config.quantile:g} {breaker.quantile_ms:.0f} ms, "
+                f"{breaker.error_share or 0:.0%} failed, over {len(breaker.samples)} "
+                f"responses: an outlier among its peers")
+
+    def _advance(self, breaker: ReplicaBreaker, now: float) -> list[Action]:
         if breaker.state == OPEN and now - breaker.since >= self.config.fallback_s:
             return self._recover(breaker, now)
         if breaker.state == RECOVERING:
             elapsed = now - breaker.since
             if elapsed >= self.config.recovery_s:
-                return self._close(breaker, now)
+                return self._close(breaker, now, "recovered")
             weight = FIRST_RECOVERY_WEIGHT + int(
                 (100 - FIRST_RECOVERY_WEIGHT) * elapsed / self.config.recovery_s)
             if weight >= breaker.weight + 10:
@@ -143,9 +208,10 @@ class Breaker:
         return []
 
     def _open(self, breaker: ReplicaBreaker, now: float) -> list[Action]:
-        self._note(breaker, OPEN, now,
-                   f"p{self.config.quantile:g} {breaker.quantile_ms:.0f} ms over "
-                   f"{len(breaker.samples)} responses > {self.config.latency_ms:g} ms")
+        peers = self._peers(breaker)
+        self._note(breaker, OPEN, now, self._why(breaker), median_ms=breaker.quantile_ms,
+                   peers_ms=statistics.median(b.quantile_ms or 0.0 for b in peers)
+                   if peers else None, failed_share=breaker.error_share)
         breaker.trips += 1
         return [Action(breaker.name, state="maint")]
 
@@ -155,45 +221,45 @@ class Breaker:
         return [Action(breaker.name, weight=FIRST_RECOVERY_WEIGHT),
                 Action(breaker.name, state="ready")]
 
-    def _close(self, breaker: ReplicaBreaker, now: float) -> list[Action]:
-        self._note(breaker, CLOSED, now, "recovered")
+    def _close(self, breaker: ReplicaBreaker, now: float, why: str) -> list[Action]:
+        self._note(breaker, CLOSED, now, why)
         breaker.weight = 100
         return [Action(breaker.name, weight=100)]
 
-    def _note(self, breaker: ReplicaBreaker, state: str, now: float, why: str) -> None:
+    def _close_all(self, now: float) -> list[Action]:
+        """Switched off or paused: every replica serves, at full weight."""
+        actions: list[Action] = []
+        for breaker in self.replicas.values():
+            if breaker.state != CLOSED:
+                actions += [*self._close(breaker, now, "breaker paused"),
+                            Action(breaker.name, state="ready")]
+        return actions
+
+    def _note(self, breaker: ReplicaBreaker, state: str, now: float, why: str, *,
+              median_ms: float | None = None, peers_ms: float | None = None,
+              failed_share: float | None = None) -> None:
         breaker.state = state
         breaker.since = now
         # Verdicts in the new state come from responses served in it.
         breaker.samples.clear()
-        breaker.quantile_ms = None
-        self.transitions.append(f"{breaker.name} {state}: {why}")
+        breaker.quantile_ms = breaker.error_share = None
+        event = Event(time.time(), breaker.name, state, why, median_ms, peers_ms, failed_share)
+        self.events.append(event)
+        self.new_events.append(event)
 
     def snapshot(self, now: float) -> dict[str, object]:
-        """What `status` and `patterns` read."""
+        """The replicas' breakers as `status` and `patterns` read them."""
         return {
-            "updated": time.time(),
-            "pid": os.getpid(),
-            "latency_ms": self.config.latency_ms,
-            "quantile": self.config.quantile,
+            "enabled": self.config.enabled, "paused": self.paused,
+            "latency_ms": self.config.latency_ms, "quantile": self.config.quantile,
+            "allowed_out": self.allowed_out,
             "replicas": {
                 name: {"state": b.state, "trips": b.trips, "weight": b.weight,
                        "samples": len(b.samples), "quantile_ms": b.quantile_ms,
-                       "for_seconds": round(now - b.since, 1)}
+                       "error_share": b.error_share, "for_seconds": round(now - b.since, 1)}
                 for name, b in self.replicas.items()},
+            "events": [asdict(e) for e in self.events],
         }
-
-
-def parse_log_line(line: bytes) -> tuple[str, float] | None:
-    """(server, server ms) from HAProxy's '%s %Tr %ST' line; None for lines without a server."""
-    parts = line.decode(errors="replace").split()
-    if len(parts) < 3 or parts[0].startswith("<"):
-        return None
-    try:
-        server_ms = float(parts[1])
-    except ValueError:
-        return None
-    # -1: no response at all (aborted, timed out): as slow as it gets.
-    return parts[0], math.inf if server_ms < 0 else server_ms
 
 
 def write_state(path: Path, snapshot: dict[str, object]) -> None:
@@ -208,87 +274,3 @@ def read_state(path: Path) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     return snapshot if isinstance(snapshot, dict) else None
-
-
-def reconcile(breaker: Breaker, stats: list[ServerStat]) -> list[Action]:
-    """What to send so HAProxy matches the breakers: after a failed command, after HAProxy
-    restarted (it forgets runtime changes), or after this watcher restarted (it starts closed)."""
-    actions = []
-    for stat in stats:
-        state = breaker.replicas.get(stat.name)
-        if state is None:
-            continue
-        in_maint = stat.status.startswith("MAINT")
-        if state.state == OPEN and not in_maint:
-            actions.append(Action(stat.name, state="maint"))
-        elif state.state != OPEN and in_maint:
-            actions.append(Action(stat.name, state="ready"))
-        if stat.weight != state.weight and not in_maint and state.state != OPEN:
-            actions.append(Action(stat.name, weight=state.weight))
-    return actions
-
-
-def apply(actions: list[Action], runtime_socket: Path) -> None:
-    """Send the breaker's changes to HAProxy; what fails is set right by the next reconcile."""
-    for action in actions:
-        try:
-            if action.weight is not None:
-                set_server_weight(runtime_socket, action.replica, action.weight)
-            if action.state is not None:
-                set_server_state(runtime_socket, action.replica, action.state)
-        except AlumnosError as exc:
-            print(f"runtime API: {exc.message}", flush=True)
-
-
-def run(config: BreakerConfig) -> None:
-    """Listen for log lines and drive the breakers until terminated."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-    sock.bind(("127.0.0.1", config.log_port))
-    sock.setblocking(False)  # noqa: FBT003
-    runtime_socket, state_file = Path(config.runtime_socket), Path(config.state_file)
-    breaker = Breaker(config, time.monotonic())
-    period = config.check_period_ms / 1000
-    next_tick = next_write = next_reconcile = time.monotonic()
-    print(f"breaker watching {', '.join(config.replicas)} on udp/{config.log_port}", flush=True)
-    while True:
-        readable, _, _ = select.select([sock], [], [], period)
-        now = time.monotonic()
-        if readable:
-            _drain(sock, breaker, now)
-        if now >= next_tick:
-            apply(breaker.tick(now), runtime_socket)
-            for line in breaker.transitions:
-                print(line, flush=True)
-            breaker.transitions.clear()
-            next_tick = now + period
-        if now >= next_write:
-            write_state(state_file, breaker.snapshot(now))
-            next_write = now + STATE_WRITE_SECONDS
-        if now >= next_reconcile:
-            try:
-                apply(reconcile(breaker, server_stats(runtime_socket)), runtime_socket)
-            except AlumnosError as exc:
-                print(f"runtime API: {exc.message}", flush=True)
-            next_reconcile = now + RECONCILE_SECONDS
-
-
-def _drain(sock: socket.socket, breaker: Breaker, now: float) -> None:
-    while True:
-        try:
-            datagram = sock.recv(2048)
-        except BlockingIOError:
-            return
-        sample = parse_log_line(datagram)
-        if sample is not None:
-            breaker.observe(sample[0], sample[1], now)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point for supervisord."""
-    args = sys.argv[1:] if argv is None else argv
-    run(BreakerConfig.read(Path(args[0])))
-
-
-if __name__ == "__main__":
-    main()

@@ -47,7 +47,7 @@ def stack_processes(state: StackState) -> dict[str, list[int]]:
             found["replicas"].append(pid)
         elif command_name(pid) == "haproxy":
             found["haproxy"].append(pid)
-        elif b"alumnos_cli.stack.breaker" in line:
+        elif b"alumnos_cli.stack.watcher" in line:
             found["breaker"].append(pid)
         elif b"supervisord" in line:
             found["supervisord"].append(pid)

@@ -25,7 +25,8 @@ from requests.exceptions import RequestException
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.files import write_json, write_text
 from alumnos_cli.stack.options import validate_mode
-from alumnos_cli.stack.patterns import PatternsSpec, traefik_labels
+from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.traefik import traefik_labels
 
 PROJECT = "alumnos"
 SERVICE = "alumnos"

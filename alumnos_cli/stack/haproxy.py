@@ -2,13 +2,20 @@
 
 Each pattern maps onto HAProxy as follows (the compose file does the same with Traefik labels):
 - balancing: round robin over the replicas, active checks on the health path;
-- retry: `retries` + `redispatch` to another replica on connection failure, empty response or
-  timeout; requests that are not idempotent are retried only when they never reached a server;
+- admission control: each replica gets a few requests per thread it runs at once (`maxconn`:
+  Granian workers x blocking threads x admitted_per_slot); the rest waits in HAProxy's queue
+  for a bounded time, and a queue that is already long is refused at once: overload gives
+  fast 503s, not an outage;
+- retry: `retries` + `redispatch` to another replica on connection failure or an empty
+  response, never once the queue is half way to refusals (overload: a retry then only adds
+  load) and never after a timeout; requests that are not idempotent are retried only when they
+  never reached a server;
 - rate limit: a per-source-address counter of *accepted* requests, so a client over the limit
   still gets its share through, as with Traefik's token bucket;
-- circuit breaker: HAProxy marks a replica down after consecutive errors (`observe layer7`);
-  for latency, which HAProxy cannot judge, it logs each response's server time to the breaker
-  watcher (alumnos_cli/stack/breaker.py), which takes slow replicas out through the runtime API.
+- circuit breaker: HAProxy logs every response (server, server time, status, how it ended) to
+  the watcher (alumnos_cli/stack/breaker.py) on a Unix socket only its owner can write to; the
+  watcher ejects a replica that is slow or failing compared with its peers, through the
+  runtime API, and counts what the balancer refused and why.
 """
 
 from __future__ import annotations
@@ -28,11 +35,11 @@ BACKEND = "replicas"
 FRONTEND = "alumnos"
 CACHE_TABLE = "cache_outcomes"
 RATE_TABLE = "client_rates"
-# Seconds an unanswered queued request waits for a replica before the client gets a 503.
-QUEUE_TIMEOUT_S = 5
-# Per-replica concurrency HAProxy allows before it queues: a little above Granian's threads.
-SERVER_MAXCONN = 64
 FULL_WEIGHT = 100
+LOG_RING = "responses"  # the ring of one line per response, which the watcher follows
+LOG_LINE_BYTES = 256
+# About a minute of lines at 10,000 responses a second: room for a watcher that lags a moment.
+LOG_RING_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class BalancerPaths:
     """Where HAProxy finds its runtime socket and sends its log lines."""
 
     runtime_socket: Path
-    log_port: int | None  # UDP port of the breaker watcher; None when the breaker is off
+    log_ring: bool  # keep a line per response in a ring the watcher follows
 
 
 def find_haproxy() -> Path:
@@ -70,11 +77,12 @@ def _problem(status: int, title: str, detail: str, slug: str) -> str:
 
 
 def haproxy_config(spec: PatternsSpec, replicas: list[Replica], bind_host: str, bind_port: int,
-                   paths: BalancerPaths) -> str:
-    """The whole haproxy.cfg for these replicas, patterns switched on or off as the spec says."""
-    lines = _global_section(paths) + _defaults_section()
+                   paths: BalancerPaths, slots: int) -> str:
+    """The whole haproxy.cfg for these replicas, patterns switched on or off as the spec says;
+    `slots` is what one replica runs at once (Granian workers x blocking threads)."""
+    lines = _global_section(paths) + _defaults_section(spec)
     lines += _frontend_section(spec, bind_host, bind_port, paths)
-    lines += _backend_section(spec, replicas)
+    lines += _backend_section(spec, replicas, slots)
     lines += [f"backend {CACHE_TABLE}",
               # The balancer's own count of X-Cache outcomes, across every replica and worker.
               "    stick-table type string len 16 size 16 store gpc0", ""]
@@ -90,29 +98,35 @@ def _global_section(paths: BalancerPaths) -> list[str]:
     lines = ["global",
              f"    stats socket {paths.runtime_socket} mode 600 level admin",
              "    maxconn 8000"]
-    if paths.log_port is not None:
-        # Raw lines over UDP to the breaker watcher on loopback; nothing waits on it.
-        lines.append(f"    log 127.0.0.1:{paths.log_port} len 256 format raw local0")
+    if paths.log_ring:
+        # A line per response into a ring in HAProxy's memory, which the watcher follows on
+        # the runtime socket (`show events`): nothing else can write to it, and a watcher a
+        # moment behind loses nothing (a datagram socket queues only ten lines).
+        lines.append(f"    log ring@{LOG_RING} len {LOG_LINE_BYTES} format raw local0")
+        lines += ["", f"ring {LOG_RING}", "    format raw", f"    maxlen {LOG_LINE_BYTES}",
+                  f"    size {LOG_RING_BYTES}"]
     return [*lines, ""]
 
 
-def _defaults_section() -> list[str]:
+def _defaults_section(spec: PatternsSpec) -> list[str]:
     return ["defaults",
             "    mode http",
             "    timeout connect 1s",
             "    timeout client 60s",
-            "    timeout server 30s",
+            # Longer than the service's own bounds on a request (statement and pool timeouts):
+            # the service answers 503 itself before the balancer would cut it.
+            f"    timeout server {spec.server_timeout_s}s",
             "    timeout http-keep-alive 60s",
-            f"    timeout queue {QUEUE_TIMEOUT_S}s",
+            f"    timeout queue {spec.queue_timeout_s}s",
             ""]
 
 
 def _frontend_section(spec: PatternsSpec, host: str, port: int, paths: BalancerPaths) -> list[str]:
     lines = [f"frontend {FRONTEND}", f"    bind {host}:{port}"]
-    if paths.log_port is not None:
+    if paths.log_ring:
         lines += ["    log global",
-                  # server, server response time (ms, -1 when none), status
-                  '    log-format "%s %Tr %ST"']
+                  # server, server response time (ms, -1 when none), status, how it ended, path
+                  '    log-format "%s %Tr %ST %tsc %HP"']
     if spec.rate_limit:
         detail = (f"more than {spec.rate_limit_average} requests in "
                   f"{spec.rate_limit_period_s} s from this address; slow down")
@@ -132,30 +146,50 @@ def _frontend_section(spec: PatternsSpec, host: str, port: int, paths: BalancerP
     return lines
 
 
-def _backend_section(spec: PatternsSpec, replicas: list[Replica]) -> list[str]:
+def _backend_section(spec: PatternsSpec, replicas: list[Replica], slots: int) -> list[str]:
     unavailable = _problem(503, "Service Unavailable",
-                           "no healthy replica can take the request; retry shortly",
-                           "no-healthy-replica")
+                           "no replica can take the request now (none healthy, or all busy "
+                           f"for more than {spec.queue_timeout_s} s); retry shortly",
+                           "no-replica-available")
+    overloaded = _problem(503, "Service Unavailable",
+                          "the service is at capacity and its queue is full; retry shortly",
+                          "overloaded")
+    max_queue = slots * len(replicas) * spec.queue_per_slot
     lines = [f"backend {BACKEND}",
              "    balance roundrobin",
              f"    option httpchk GET {spec.health_path}",
              "    http-check expect status 200",
+             # Refused at once when the queue is already longer than the replicas drain soon.
+             f"    http-request return status 503 content-type application/problem+json "
+             f"hdr Retry-After 1 string {overloaded} if {{ queue({BACKEND}) ge {max_queue} }}",
              f"    http-error status 503 content-type application/problem+json "
              f"hdr Retry-After 1 string {unavailable}"]
     if spec.retry:
         lines += [f"    retries {spec.retry_attempts - 1}",
                   "    option redispatch 1",
-                  "    retry-on conn-failure empty-response response-timeout",
+                  # Not response-timeout: a request that timed out under overload, retried,
+                  # only multiplies the load.
+                  "    retry-on conn-failure empty-response",
                   # Only connection failures (the request never left) for the others.
-                  "    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS"]
+                  "    http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS",
+                  # The retry budget: none once the queue is half way to refusals. A closed-model
+                  # load always keeps some requests queued; a queue that long means overload,
+                  # where a retry only adds load (a dead replica's requests still are retried).
+                  f"    http-request disable-l7-retry if {{ queue({BACKEND}) ge "
+                  f"{max(1, max_queue // 2)} }}"]
     else:
         lines += ["    retries 0", "    no option redispatch"]
     # weight 100, not HAProxy's default of 1: the breaker's recovery ramp sets percentages of
-    # it, and 10% of 1 rounds down to 0.
+    # it, and 10% of 1 rounds down to 0. maxconn: a few per thread the replica runs at once;
+    # what waits beyond them waits in HAProxy's queue, which the balancer sees and bounds.
     server = (f"check inter {spec.health_interval_ms}ms fall {spec.health_fall} "
-              f"rise {spec.health_rise} maxconn {SERVER_MAXCONN} weight {FULL_WEIGHT}")
-    if spec.circuit_breaker:
-        server += " observe layer7 error-limit 10 on-error mark-down"
+              f"rise {spec.health_rise} maxconn {slots * spec.admitted_per_slot} "
+              f"weight {FULL_WEIGHT}")
+    # A replica that refuses connections is dead: down after a few, without waiting for the
+    # health checks (with every other replica's slots taken, a retry has nowhere else to go).
+    # Not on its 5xx (layer7): under overload every replica answers some, and marking them
+    # down would turn a slowdown into an outage.
+    server += f" observe layer4 error-limit {spec.dead_after_failures} on-error mark-down"
     lines.append(f"    default-server {server}")
     lines += [f"    server {r.name} {r.host}:{r.port}" for r in replicas]
     return [*lines, ""]
@@ -206,6 +240,24 @@ class ServerStat:
     redispatches: int
     response_ms: int  # average server response time over the last 1024 requests
     current_sessions: int
+
+
+def follow_log(socket_path: Path, timeout: float = 2.0) -> socket.socket:
+    """A connection to the runtime socket that streams each new line of the response ring.
+
+    HAProxy holds the lines a slow reader has not read yet (up to the ring's size); the
+    connection ends when HAProxy stops."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(socket_path))
+        # -w: wait for new lines; -n: from now on, not what the ring already holds.
+        sock.sendall(f"show events {LOG_RING} -w -n\n".encode())
+    except OSError as exc:
+        sock.close()
+        raise AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
+                           "alumnos logs haproxy shows why") from None
+    return sock
 
 
 def server_stats(socket_path: Path) -> list[ServerStat]:

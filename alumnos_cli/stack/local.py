@@ -7,9 +7,7 @@ every replica healthy. `down` stops supervisord, which stops all of them.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import sys
 import time
 import uuid
@@ -19,10 +17,11 @@ from pathlib import Path
 import alumnos_service
 from alumnos_cli.database import ensure_database, server_reachable
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
+from alumnos_cli.files import write_json
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
-from alumnos_cli.stack.breaker import BreakerConfig
+from alumnos_cli.stack.breaker import PAUSE_FILE, STATE_FILE, BreakerConfig
 from alumnos_cli.stack.components import check_placement
 from alumnos_cli.stack.cpus import make_cpuset, remove_cpuset
 from alumnos_cli.stack.granian import GranianSpec
@@ -46,7 +45,6 @@ from alumnos_cli.stack.state import (
 PACKAGES_DIR = Path(alumnos_service.__file__).resolve().parents[1]
 HEALTH_TIMEOUT_SECONDS = 45.0
 BREAKER_CONFIG = "breaker.json"
-BREAKER_STATE = "breaker-state.json"
 HAPROXY_CONFIG = "haproxy.cfg"
 RUNTIME_SOCKET = "haproxy.sock"
 
@@ -149,9 +147,9 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
     if binary is not None:
         runtime_socket = supervision.socket_dir(state_dir) / RUNTIME_SOCKET
         programs += _balancer_programs(options, replicas, binary, state_dir, runtime_socket)
-        if options.patterns.circuit_breaker:
-            breaker_state = state_dir / BREAKER_STATE
-            breaker_state.unlink(missing_ok=True)
+        breaker_state = state_dir / STATE_FILE
+        breaker_state.unlink(missing_ok=True)
+        (state_dir / PAUSE_FILE).unlink(missing_ok=True)
     env = service_environment(settings, cache=options.cache,
                               fault_injection=options.fault_injection)
     env[STACK_ID_VARIABLE] = launch.stack_id
@@ -178,39 +176,34 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
 def _balancer_programs(options: ServiceOptions, replicas: tuple[ReplicaRecord, ...],
                        binary: Path, state_dir: Path,
                        runtime_socket: Path) -> list[supervision.Program]:
+    """HAProxy, and the watcher that reads its line for every response (the breaker)."""
     spec = options.patterns
-    log_port = _free_udp_port() if spec.circuit_breaker else None
     config = state_dir / HAPROXY_CONFIG
     config.write_text(haproxy.haproxy_config(
         spec, [haproxy.Replica(r.name, options.host, r.port) for r in replicas],
-        options.host, options.port, haproxy.BalancerPaths(runtime_socket, log_port)))
+        options.host, options.port, haproxy.BalancerPaths(runtime_socket, log_ring=True),
+        slots=options.workers * options.blocking_threads))
     problem = haproxy.check_config(binary, config)
     if problem:
         raise AlumnosError(f"HAProxy rejects the generated configuration {config}: {problem}")
     runtime_socket.unlink(missing_ok=True)
-    programs = [supervision.Program(name="haproxy", command=[str(binary), "-db", "-f",
-                                                              str(config)])]
-    if log_port is not None:
-        breaker_config = state_dir / BREAKER_CONFIG
-        breaker_config.write_text(json.dumps(asdict(BreakerConfig(
-            replicas=[r.name for r in replicas], latency_ms=spec.circuit_breaker_latency_ms,
-            quantile=spec.circuit_breaker_quantile, window_s=spec.circuit_breaker_window_s,
-            min_samples=spec.circuit_breaker_min_samples,
-            check_period_ms=spec.circuit_breaker_check_period_ms,
-            fallback_s=spec.circuit_breaker_fallback_s,
-            recovery_s=spec.circuit_breaker_recovery_s, log_port=log_port,
-            runtime_socket=str(runtime_socket),
-            state_file=str(state_dir / BREAKER_STATE))), indent=2))
-        programs.append(supervision.Program(
-            name="breaker",
-            command=[sys.executable, "-m", "alumnos_cli.stack.breaker", str(breaker_config)]))
-    return programs
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    breaker_config = state_dir / BREAKER_CONFIG
+    write_json(breaker_config, asdict(BreakerConfig(
+        replicas=[r.name for r in replicas], enabled=spec.circuit_breaker,
+        latency_ms=spec.circuit_breaker_latency_ms, quantile=spec.circuit_breaker_quantile,
+        window_s=spec.circuit_breaker_window_s, min_samples=spec.circuit_breaker_min_samples,
+        check_period_ms=spec.circuit_breaker_check_period_ms,
+        fallback_s=spec.circuit_breaker_fallback_s, recovery_s=spec.circuit_breaker_recovery_s,
+        peer_factor=spec.circuit_breaker_peer_factor,
+        error_share=spec.circuit_breaker_error_share,
+        max_ejected_share=spec.circuit_breaker_max_ejected_share,
+        runtime_socket=str(runtime_socket), state_file=str(state_dir / STATE_FILE),
+        pause_file=str(state_dir / PAUSE_FILE))))
+    # The watcher follows HAProxy's ring from when it can connect (it retries meanwhile).
+    return [supervision.Program(
+                name="breaker",
+                command=[sys.executable, "-m", "alumnos_cli.stack.watcher", str(breaker_config)]),
+            supervision.Program(name="haproxy", command=[str(binary), "-db", "-f", str(config)])]
 
 
 def _wait_until_healthy(state: StackState, state_dir: Path) -> None:

@@ -54,6 +54,8 @@ class StackStatus:
     cache_outcomes: dict[str, int] | None  # X-Cache counts at the balancer
     patterns: PatternsSpec | None
     placement: dict[str, list[list[int]]] | None = None  # `up --cpus`: where each part runs
+    refused: dict[str, int] | None = None  # answered by the balancer itself, by reason
+    events: list[dict[str, object]] | None = None  # the breaker's latest transitions
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -62,6 +64,9 @@ class StackStatus:
             return None
         hits, misses = self.cache_outcomes.get("HIT", 0), self.cache_outcomes.get("MISS", 0)
         return hits / (hits + misses) if hits + misses else None
+
+
+RECENT_EVENTS = 5  # breaker transitions `status` shows
 
 
 def stack_status(settings: Settings) -> StackStatus:
@@ -75,13 +80,19 @@ def stack_status(settings: Settings) -> StackStatus:
         return StackStatus(components, [], None, None)
     record = state.service
     stats, outcomes = _balancer_view(record)
-    breaker = _breaker_view(record)
+    watcher = read_state(Path(record.breaker_state)) if record.breaker_state else None
+    breakers = (watcher or {}).get("replicas")
+    breaker = breakers if isinstance(breakers, dict) else {}
     programs = {p.name: p for p in supervision.programs_info(settings.state_dir.resolve())}
     replicas = [_replica_status(r, programs.get(r.name), stats.get(r.name), breaker.get(r.name),
                                 record) for r in record.replicas]
+    refused = (watcher or {}).get("refused")
+    events = (watcher or {}).get("events")
     return StackStatus(components, replicas, outcomes,
                        record.patterns if record.balancer else None,
-                       placement(state) if record.cpus else None)
+                       placement(state) if record.cpus else None,
+                       refused if isinstance(refused, dict) else None,
+                       events[-RECENT_EVENTS:] if isinstance(events, list) else None)
 
 
 def _balancer_view(record: ServiceRecord) -> tuple[dict[str, haproxy.ServerStat],
@@ -94,14 +105,6 @@ def _balancer_view(record: ServiceRecord) -> tuple[dict[str, haproxy.ServerStat]
         return stats, haproxy.cache_outcomes(socket_path)
     except AlumnosError:
         return {}, None
-
-
-def _breaker_view(record: ServiceRecord) -> dict[str, dict[str, object]]:
-    if not record.breaker_state:
-        return {}
-    snapshot = read_state(Path(record.breaker_state)) or {}
-    replicas = snapshot.get("replicas")
-    return replicas if isinstance(replicas, dict) else {}
 
 
 def _replica_status(replica: ReplicaRecord, program: supervision.ProgramInfo | None,

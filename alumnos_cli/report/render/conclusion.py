@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alumnos_cli.report.model import RunReport
+from alumnos_cli.report.render.balancer import balancer_sentences
 from alumnos_cli.report.render.numbers import number, percent
 
 TEXT = {
@@ -84,8 +85,8 @@ TEXT = {
 def conclusion_sentences(report: RunReport, lang: str) -> list[str]:
     """The conclusion, each sentence derived from the figures, thresholds and checks."""
     t = TEXT[lang]
-    return [*_verdicts(report, t, lang), *_answers(report, t, lang), *_speed(report, t, lang),
-            *_consistency(report, t, lang)]
+    return [*_verdicts(report, t, lang), *balancer_sentences(report.meta.balancer, lang),
+            *_answers(report, t, lang), *_speed(report, t, lang), *_consistency(report, t, lang)]
 
 
 def _answers(report: RunReport, t: dict[str, str], lang: str) -> list[str]:

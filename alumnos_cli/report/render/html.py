@@ -23,6 +23,7 @@ from alumnos_cli.report.render.attribution import (
     placement_text,
     verification_rows,
 )
+from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import relative
 from alumnos_cli.report.render.text import (
@@ -84,8 +85,15 @@ SCRIPT = r"""
     const values = series.flatMap((s) => s.values.filter((v) => v !== null));
     const xmax = Math.max(1, ...xs), ymax = (Math.max(0, ...values) || 1) * 1.05;
     axes(svg, xmax, ymax, 's');
-    const px = (x) => L + (W - L - R) * x / xmax;
+    const px = (x) => L + (W - L - R) * Math.min(x, xmax) / xmax;
     const py = (y) => H - B - (H - B - T) * y / ymax;
+    // Replicas the circuit breaker took out, as shaded spans of the timeline.
+    for (const out of data.ejections || []) {
+      const x0 = px(out.start_s), x1 = px(out.end_s === null ? xmax : out.end_s);
+      const band = el('rect', {x: x0, y: T, width: Math.max(1, x1 - x0), height: H - B - T,
+                               fill: '#b3261e', 'fill-opacity': 0.12, class: 'ejection'}, svg);
+      el('title', {}, band).textContent = `${out.replica} out`;
+    }
     series.forEach((s, i) => {
       let d = '';
       s.values.forEach((v, j) => {
@@ -157,6 +165,11 @@ SCRIPT = r"""
     lineChart(add(), 'Errors (% of requests)', ts.seconds,
               [{name: 'errors', values: ts.errors.map((e) => 100 * e)}], '%');
     lineChart(add(), 'Virtual users', ts.seconds, [{name: 'VUs', values: ts.vus}], '');
+  }
+  const refused = data.refused_per_s;
+  if (refused && refused.seconds.length) {
+    lineChart(add(), 'Answered by the balancer itself (req/s)', refused.seconds,
+              [{name: 'refused', values: refused.values}], '');
   }
   for (const dist of data.distributions || []) {
     barChart(add(), dist.title, dist.labels, dist.groups, dist.unit);
@@ -231,6 +244,9 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             f"<h2>Results</h2>{_table(results)}{_attribution(report)}"
             + (f"<h2>Server side</h2>{_table(_escaped(server_rows(report.server)), numeric=False)}"
                if report.server else "")
+            + (f"<h2>Balancer and circuit breaker</h2>"
+               f"{_table(_escaped(balancer_rows(meta.balancer)), numeric=False)}"
+               if meta.balancer else "")
             + (f"<h2>Thresholds</h2>{_table(thresholds)}" if thresholds else "")
             + (f"<h2>Patterns (alumnos patterns)</h2>{_patterns(report.proof)}"
                if report.proof else "")
@@ -238,8 +254,26 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             + f"<h2>Conclusion</h2><p>{_inline_code(conclusion)}</p><h2>Charts</h2>")
     data = {"run": report.name, "figures": asdict(figures),
             "timeseries": asdict(report.timeseries) if report.timeseries else None,
-            "distributions": _distributions(report)}
+            "distributions": _distributions(report),
+            "ejections": [{"replica": e.replica, "start_s": e.start_s, "end_s": e.end_s}
+                          for e in meta.balancer.ejections] if meta.balancer else [],
+            "refused_per_s": _refused_per_second(report)}
     return _page(f"alumnos {report.name}", body, data)
+
+
+def _refused_per_second(report: RunReport) -> dict[str, list[float]] | None:
+    """Requests the balancer answered itself, each second, from the server-side samples."""
+    samples = [s for s in report.server.samples if s.refused is not None] if report.server \
+        else []
+    if not samples:
+        return None
+    seconds, values, last_t, last = [], [], 0.0, 0
+    for sample in samples:
+        count = sample.refused or 0
+        seconds.append(sample.t)
+        values.append(max(0, count - last) / max(sample.t - last_t, 1e-3))
+        last_t, last = sample.t, count
+    return {"seconds": seconds, "values": values}
 
 
 def _attribution(report: RunReport) -> str:

@@ -29,6 +29,11 @@ def run_json(report: RunReport) -> str:
                        ("cross_check", meta.cross_check), ("placement", meta.placement)):
         if value is not None:
             document[key] = asdict(value)
+    if meta.balancer is not None:
+        document["balancer"] = asdict(meta.balancer) | {
+            "refused_total": meta.balancer.refused_total,
+            "refused_share": meta.balancer.refused_share,
+            "ejections": [asdict(e) for e in meta.balancer.ejections]}
     return json.dumps(document, indent=2) + "\n"
 
 

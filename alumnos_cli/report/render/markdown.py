@@ -14,6 +14,7 @@ from alumnos_cli.report.render.attribution import (
     placement_text,
     verification_rows,
 )
+from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_rows
@@ -39,7 +40,7 @@ TEXT = {
         "checks": "Chequeos cumplidos (estado, filas)",
         "verification": "Verificación de las respuestas", "costs": "CPU por 1.000 peticiones",
         "part": "Parte", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) por 1.000 peticiones",
-        "placement": "CPU asignadas",
+        "placement": "CPU asignadas", "balancer": "Balanceador y circuit breaker",
     },
     "en": {
         "title": "Load test: {scenario} scenario",
@@ -61,7 +62,7 @@ TEXT = {
         "checks": "Checks passed (status, rows)",
         "verification": "Answers verified", "costs": "CPU per 1,000 requests",
         "part": "Part", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) per 1,000 requests",
-        "placement": "CPUs given",
+        "placement": "CPUs given", "balancer": "Balancer and circuit breaker",
     },
 }
 
@@ -79,6 +80,10 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     if report.server:
         lines += ["", f"### {t['server']}", ""]
         lines += [f"- **{label}:** {value}" for label, value in server_rows(report.server, lang)]
+    if report.meta.balancer:
+        lines += ["", f"### {t['balancer']}", ""]
+        lines += [f"- **{label}:** {value}"
+                  for label, value in balancer_rows(report.meta.balancer, lang)]
     if report.figures.thresholds:
         lines += ["", f"### {t['thresholds']}", "",
                   f"| {t['metric']} | {t['threshold']} | {t['verdict']} |", "|---|---|---|"]

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from alumnos_cli.report.attribution import Costs, Verification
+from alumnos_cli.report.balancer import BalancerActivity
 from alumnos_cli.report.compare import BETTER, MIN_RUNS, WORSE, Comparison
 from alumnos_cli.report.model import (
     GeneratorVerdict,
@@ -29,6 +30,7 @@ from alumnos_cli.report.render.attribution import (
     placement_text,
     verification_rows,
 )
+from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.numbers import relative
 from alumnos_cli.report.render.text import (
     describe_load,
@@ -217,6 +219,16 @@ def server_table(server: ServerSide) -> Table:
     return table
 
 
+def balancer_table(activity: BalancerActivity) -> Table:
+    """What the balancer answered itself, and whom the breaker took out, when."""
+    table = Table(title="Balancer", title_justify="left", show_header=False)
+    table.add_column("figure", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in balancer_rows(activity):
+        table.add_row(name, value)
+    return table
+
+
 def patterns_table(proof: Proof) -> Table:
     """The verdicts of the `alumnos patterns` proof made on the run's stack."""
     table = Table(title=f"Patterns (alumnos patterns, {proof.started_at})",
@@ -241,6 +253,8 @@ def run_terminal(report: RunReport) -> Group:
         parts.append(over_time_table(report.timeseries))
     if report.server:
         parts.append(server_table(report.server))
+    if meta.balancer:
+        parts.append(balancer_table(meta.balancer))
     if report.figures.thresholds:
         parts.append(thresholds_table(report.figures))
     cross = (cross_check_text(meta.cross_check, report.figures) if meta.cross_check
