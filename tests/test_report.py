@@ -14,10 +14,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from alumnos_cli.main import app
+from alumnos_cli.report.balancer import BalancerActivity, BreakerEvent
 from alumnos_cli.report.checks import generator_verdict, littles_law
 from alumnos_cli.report.compare import BETTER, NOISE, UNKNOWN, WORSE, compare, verdict
 from alumnos_cli.report.model import GeneratorUsage, Latency, LoadShape, RunFigures, RunMeta
 from alumnos_cli.report.read import load_sides, read_record, read_run
+from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.markdown import run_markdown
 from alumnos_cli.report.render.numbers import number
 from alumnos_cli.report.render.terminal import run_terminal
@@ -27,7 +29,7 @@ DATA = Path(__file__).parent / "data"
 RUNS = DATA / "runs"
 GOLDEN = DATA / "golden"
 SAMPLES = ["20261127T022841Z-spike", "20261127T051814Z-spike", "20261127T051838Z-load",
-           "20261127T163621Z-spike"]
+           "20261127T163621Z-spike", "20261127T173751Z-stress", "20261127T174225Z-smoke"]
 runner = CliRunner()
 
 
@@ -349,3 +351,34 @@ def test_a_calibration_folder_outside_the_run_is_refused(tmp_path: Path) -> None
                            env={"COLUMNS": "300"})
     assert result.exit_code == 1
     assert "outside its run folder" in result.output
+
+
+def test_what_the_balancer_did_is_reported_from_the_run() -> None:
+    # A real run on an uncached stack past its capacity: refused at once, none ejected.
+    knee = read_run(RUNS / "20261127T173751Z-stress").meta.balancer
+    assert knee is not None and knee.breaker_enabled and knee.ejections == ()
+    assert knee.refused["queue_full"] == knee.refused_total > 0
+    # A real run with replica-2 slowed by 300 ms from its fourth second to its ninth.
+    slowed = read_run(RUNS / "20261127T174225Z-smoke").meta.balancer
+    assert slowed is not None and slowed.refused_total == 0
+    [ejection] = slowed.ejections
+    assert ejection.replica == "replica-2" and 4 < ejection.start_s < 8
+    assert ejection.end_s is not None and ejection.end_s - ejection.start_s == pytest.approx(
+        10, abs=0.5)  # the fallback duration
+    assert ejection.cause.median_ms is not None and ejection.cause.peers_ms is not None
+    assert ejection.cause.median_ms > 2 * ejection.cause.peers_ms
+    markdown = _markdown("20261127T174225Z-smoke", "es")
+    assert "El circuit breaker sacó una réplica una vez: replica-2 fuera desde el segundo" in \
+        markdown
+
+
+def test_an_ejection_still_running_at_the_end_is_open_ended() -> None:
+    events = (BreakerEvent(2.0, "replica-1", "open", "slow", 300.0, 5.0, 0.0),
+              BreakerEvent(12.0, "replica-1", "recovering", "after 10 s out"),
+              BreakerEvent(20.0, "replica-3", "open", "slow", 250.0, 6.0, 0.0))
+    activity = BalancerActivity(breaker_enabled=True, responses=100, refused={}, events=events)
+    first, second = activity.ejections
+    assert (first.replica, first.start_s, first.end_s) == ("replica-1", 2.0, 12.0)
+    assert (second.replica, second.start_s, second.end_s) == ("replica-3", 20.0, None)
+    assert balancer_rows(activity, "en")[-1] == (
+        "replica-3 out", "from 20.0 s to the end: p50 250 ms, its peers 6 ms; 0% failed")

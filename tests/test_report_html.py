@@ -41,19 +41,25 @@ def _body_attributes(dom: str) -> dict[str, str]:
     return dict(re.findall(r'([\w-]+)="([^"]*)"', tag.group(1)))
 
 
-def test_the_run_page_draws_every_chart_with_the_runs_data(tmp_path: Path) -> None:
-    name = "20261127T051814Z-spike"
+def _run_page_in_browser(tmp_path: Path, name: str) -> tuple[str, dict[str, str]]:
+    """`alumnos report NAME --format html` on a copy of a sample run, rendered by Chromium:
+    the DOM and <body>'s attributes, after checking the page drew with no script error."""
     shutil.copytree(RUNS / name, tmp_path / name)
     result = runner.invoke(app, ["report", name, "--format", "html",
                                  "--results-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     page = tmp_path / name / "report.html"
-    text = page.read_text()
-    assert not re.search(r"""(src|href)=["']?[a-z]+:|url\(|<img|<link|@import""", text), \
-        "the page must be self-contained"
+    assert not re.search(r"""(src|href)=["']?[a-z]+:|url\(|<img|<link|@import""",
+                         page.read_text()), "the page must be self-contained"
     dom = render_in_browser(page)
     body = _body_attributes(dom)
     assert "data-errors" not in body, body
+    return dom, body
+
+
+def test_the_run_page_draws_every_chart_with_the_runs_data(tmp_path: Path) -> None:
+    name = "20261127T051814Z-spike"
+    dom, body = _run_page_in_browser(tmp_path, name)
     report = read_run(tmp_path / name)
     series = report.timeseries
     assert series is not None and len(series) > 5
@@ -110,3 +116,16 @@ def test_the_page_shows_how_answers_were_verified_and_what_each_part_spent(
     for heading in ("Answers verified", "CPU per 1,000 requests"):
         assert f"<h2>{heading}</h2>" in dom
     assert "wrk drove" in dom and "stack on CPUs 1" in dom
+
+
+def test_the_breakers_ejections_and_the_balancers_refusals_are_drawn(tmp_path: Path) -> None:
+    # A real run with replica-2 slowed for a while: the breaker took it out once.
+    dom, body = _run_page_in_browser(tmp_path, "20261127T174225Z-smoke")
+    # four charts over time, the balancer's, the latency distribution, requests per replica
+    assert body["data-charts"] == "7"
+    names = set(re.findall(r'<path[^>]*class="series"[^>]*data-name="([^"]+)"', dom))
+    assert {"served", "refused"} <= names
+    # The one ejection, shaded on each of the five timelines.
+    bands = re.findall(r'<rect[^>]*class="ejection"[^>]*>\s*<title>([^<]+)</title>', dom)
+    assert bands == ["replica-2 out"] * 5
+    assert "replica-2 out" in dom and "p50 906 ms, its peers 4 ms" in dom

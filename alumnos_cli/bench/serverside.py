@@ -144,7 +144,9 @@ def summarize(samples: list[ServerSample], outcomes: dict[str, int], before: dic
     """Totals over the run: counters read before and after it, and the per-second samples."""
     first = before
     final = after or (samples[-1].requests if samples else {})
-    by_replica = {name: count - first.get(name, 0) for name, count in final.items()}
+    # A counter below its start means HAProxy restarted meanwhile: what it counted since.
+    by_replica = {name: count - first.get(name, 0) if count >= first.get(name, 0) else count
+                  for name, count in final.items()}
     hits, misses = outcomes.get("HIT", 0), outcomes.get("MISS", 0)
     cores = [s.service_cores for s in samples]
     connections = [s.pg_connections for s in samples if s.pg_connections is not None]

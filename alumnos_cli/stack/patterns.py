@@ -65,9 +65,10 @@ class PatternsSpec:
     # Admission control (local mode): each replica gets a few requests per thread it runs at
     # once (Granian workers x blocking threads); the rest waits in HAProxy's queue, at most
     # queue_timeout_s, and a queue longer than queue_per_slot requests per slot is refused at
-    # once (503, Retry-After). Exactly one per thread cost 10-14% of the cached page's
+    # once (503, Retry-After). Exactly one per thread cost 16% of the cached page's
     # throughput (HAProxy dispatches from its queue once per response, and a thread idles
-    # meanwhile); four per thread cost nothing measurable (README, "Overload").
+    # meanwhile); four per thread are as fast as sixty-four (benchmarks/admission_cost.py,
+    # README "Overload").
     admitted_per_slot: int = 4
     queue_timeout_s: int = 2
     queue_per_slot: int = 50

@@ -11,27 +11,31 @@ TEXT = {
         "refused": "answered by the balancer", "none": "none: every request reached a replica",
         "of": "{n} of {total} responses ({share})", "breaker": "circuit breaker",
         "off": "off: counts, never takes a replica out", "kept": "on: no replica taken out",
-        "ejected": "on: {n} replica(s) taken out", "ejection": "{replica} out",
+        "ejected": "on: {n} replicas taken out", "ejected_one": "on: 1 replica taken out",
+        "ejection": "{replica} out",
         "for": "from {start} s for {seconds} s", "until_end": "from {start} s to the end",
         "cause": "p50 {median} ms, its peers {peers} ms; {failed} failed",
         "sentence_refused": "The balancer answered {n} requests itself ({share}): {reasons}; "
         "they count among the errors above.",
         "sentence_kept": "The circuit breaker took no replica out.",
-        "sentence_ejected": "The circuit breaker took a replica out {n} time(s): {list}.",
+        "sentence_ejected": "The circuit breaker took a replica out {n} times: {list}.",
+        "sentence_ejected_one": "The circuit breaker took a replica out once: {list}.",
     },
     "es": {
         "refused": "respondidas por el balanceador",
         "none": "ninguna: todas las peticiones llegaron a una réplica",
         "of": "{n} de {total} respuestas ({share})", "breaker": "circuit breaker",
         "off": "apagado: cuenta, nunca saca una réplica", "kept": "activo: no sacó réplicas",
-        "ejected": "activo: sacó {n} réplica(s)", "ejection": "{replica} fuera",
+        "ejected": "activo: sacó {n} réplicas", "ejected_one": "activo: sacó 1 réplica",
+        "ejection": "{replica} fuera",
         "for": "desde el segundo {start} durante {seconds} s",
         "until_end": "desde el segundo {start} hasta el final",
         "cause": "p50 {median} ms frente a {peers} ms de las demás; {failed} fallidas",
         "sentence_refused": "El balanceador respondió él mismo {n} peticiones ({share}): "
         "{reasons}; cuentan entre los errores de arriba.",
         "sentence_kept": "El circuit breaker no sacó ninguna réplica.",
-        "sentence_ejected": "El circuit breaker sacó una réplica {n} vez/veces: {list}.",
+        "sentence_ejected": "El circuit breaker sacó una réplica {n} veces: {list}.",
+        "sentence_ejected_one": "El circuit breaker sacó una réplica una vez: {list}.",
     },
 }
 
@@ -46,6 +50,10 @@ REASONS = {
            "queue_full": "cola llena, rechazada de inmediato (503)",
            "rate_limit": "sobre el límite de tasa (429)"},
 }
+
+
+def _plural(key: str, count: int) -> str:
+    return f"{key}_one" if count == 1 else key
 
 
 def _reasons(activity: BalancerActivity, lang: str) -> str:
@@ -86,7 +94,8 @@ def balancer_rows(activity: BalancerActivity, lang: str = "en") -> list[tuple[st
         refused = t["none"]
     ejections = activity.ejections
     breaker = (t["off"] if not activity.breaker_enabled else
-               t["ejected"].format(n=len(ejections)) if ejections else t["kept"])
+               t[_plural("ejected", len(ejections))].format(n=len(ejections)) if ejections
+               else t["kept"])
     rows = [(t["refused"], refused), (t["breaker"], breaker)]
     return rows + [ejection_text(ejection, lang) for ejection in ejections]
 
@@ -103,8 +112,9 @@ def balancer_sentences(activity: BalancerActivity | None, lang: str) -> list[str
             share=percent(activity.refused_share, lang), reasons=_reasons(activity, lang)))
     ejections = activity.ejections
     if ejections:
-        sentences.append(t["sentence_ejected"].format(n=len(ejections), list="; ".join(
-            " ".join(ejection_text(e, lang)) for e in ejections)))
+        listed = "; ".join(" ".join(ejection_text(e, lang)) for e in ejections)
+        sentences.append(t[_plural("sentence_ejected", len(ejections))].format(
+            n=len(ejections), list=listed))
     elif activity.breaker_enabled:
         sentences.append(t["sentence_kept"])
     return sentences

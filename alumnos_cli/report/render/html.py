@@ -10,6 +10,7 @@ both).
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from dataclasses import asdict
 from typing import Any
@@ -166,10 +167,11 @@ SCRIPT = r"""
               [{name: 'errors', values: ts.errors.map((e) => 100 * e)}], '%');
     lineChart(add(), 'Virtual users', ts.seconds, [{name: 'VUs', values: ts.vus}], '');
   }
-  const refused = data.refused_per_s;
-  if (refused && refused.seconds.length) {
-    lineChart(add(), 'Answered by the balancer itself (req/s)', refused.seconds,
-              [{name: 'refused', values: refused.values}], '');
+  const balancer = data.balancer_per_s;
+  if (balancer && balancer.seconds.length) {
+    lineChart(add(), 'At the balancer (req/s): served by a replica, refused', balancer.seconds,
+              [{name: 'served', values: balancer.served},
+               {name: 'refused', values: balancer.refused}], '');
   }
   for (const dist of data.distributions || []) {
     barChart(add(), dist.title, dist.labels, dist.groups, dist.unit);
@@ -257,23 +259,26 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             "distributions": _distributions(report),
             "ejections": [{"replica": e.replica, "start_s": e.start_s, "end_s": e.end_s}
                           for e in meta.balancer.ejections] if meta.balancer else [],
-            "refused_per_s": _refused_per_second(report)}
+            "balancer_per_s": _balancer_per_second(report)}
     return _page(f"alumnos {report.name}", body, data)
 
 
-def _refused_per_second(report: RunReport) -> dict[str, list[float]] | None:
-    """Requests the balancer answered itself, each second, from the server-side samples."""
+def _balancer_per_second(report: RunReport) -> dict[str, list[float]] | None:
+    """Each second at the balancer: requests the replicas served and requests it refused,
+    from the server-side samples (HAProxy's counters: unlike k6's per-second figures, they
+    keep their pace when the machine is saturated)."""
     samples = [s for s in report.server.samples if s.refused is not None] if report.server \
         else []
-    if not samples:
+    if len(samples) < 2:
         return None
-    seconds, values, last_t, last = [], [], 0.0, 0
-    for sample in samples:
-        count = sample.refused or 0
-        seconds.append(sample.t)
-        values.append(max(0, count - last) / max(sample.t - last_t, 1e-3))
-        last_t, last = sample.t, count
-    return {"seconds": seconds, "values": values}
+    seconds, served, refused = [], [], []
+    for before, after in itertools.pairwise(samples):
+        elapsed = max(after.t - before.t, 1e-3)
+        seconds.append(after.t)
+        served.append(max(0, sum(after.requests.values()) - sum(before.requests.values()))
+                      / elapsed)
+        refused.append(max(0, (after.refused or 0) - (before.refused or 0)) / elapsed)
+    return {"seconds": seconds, "served": served, "refused": refused}
 
 
 def _attribution(report: RunReport) -> str:
