@@ -66,8 +66,8 @@ def driver_url(url: str | URL) -> URL:
         else parsed
 
 
-def make_engine(url: str, pool_size: int, *, statement_timeout_ms: int = 3000,
-                pool_timeout_s: float = 1.0) -> Engine:
+def make_engine(url: str, pool_size: int, *, statement_timeout_ms: int,
+                pool_timeout_s: float) -> Engine:
     """A pooled engine; pre-ping so that a restarted PostgreSQL is picked up without a restart.
 
     Every statement is bounded by `statement_timeout_ms` (PostgreSQL cancels it) and the wait

@@ -31,8 +31,8 @@ class WatcherView:
 
 
 def watcher_view(state: StackState | None, *, after: float | None = None) -> WatcherView | None:
-    """The watcher's latest state; with `after`, one it wrote after that time (what it saw of
-    the load's end), waiting briefly for it. None without a balancer."""
+    """The watcher's latest state, at once; with `after`, one it wrote after that time (what
+    it saw of the load's end), waiting briefly for it. None without a balancer."""
     path = state.service.breaker_state if state else None
     if not path:
         return None
@@ -41,10 +41,10 @@ def watcher_view(state: StackState | None, *, after: float | None = None) -> Wat
         snapshot = read_state(Path(path))
         updated = snapshot.get("updated") if snapshot else None
         written = float(updated) if isinstance(updated, int | float) else 0.0
-        if snapshot is not None and (after is None or written > after
-                                     or time.monotonic() >= deadline):
+        settled = after is None or time.monotonic() >= deadline
+        if snapshot is not None and (settled or written > (after or 0.0)):
             return _view(snapshot)
-        if time.monotonic() >= deadline:
+        if settled:
             return None
         time.sleep(STATE_WRITE_SECONDS / 5)
 

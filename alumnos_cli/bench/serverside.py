@@ -18,12 +18,12 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from alumnos_cli.bench.balancer import watcher_view
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.files import write_json
 from alumnos_cli.report.model import ServerSample, ServerSummary
 from alumnos_cli.runfolder import SERVER_FILE
 from alumnos_cli.stack import haproxy
-from alumnos_cli.stack.breaker import read_state
 from alumnos_cli.stack.components import stack_processes
 from alumnos_cli.stack.state import StackState
 from alumnos_service.db import driver_url
@@ -110,15 +110,12 @@ class ServerSampler:
 
     def _refused(self) -> int | None:
         """Every request the balancer answered itself, as the breaker's watcher counted them."""
-        path = self.state.service.breaker_state
-        snapshot = read_state(Path(path)) if path else None
-        refused = snapshot.get("refused") if snapshot else None
-        return sum(refused.values()) if isinstance(refused, dict) else None
+        view = watcher_view(self.state)
+        return sum(view.refused.values()) if view else None
 
     def _refused_since_start(self) -> int | None:
         now, start = self._refused(), self._refused_before
-        # A watcher that restarted counts from zero again: then its count is the floor.
-        return None if now is None else now - start if start is not None and now >= start else now
+        return None if now is None else counted_since(start or 0, now)
 
     def _outcomes(self) -> dict[str, int]:
         socket = self.state.service.runtime_socket
@@ -139,14 +136,18 @@ class ServerSampler:
         return summary
 
 
+def counted_since(start: int, now: int) -> int:
+    """What a counter counted since `start`; below it the counter restarted (HAProxy or the
+    watcher did), and what it counted since its restart is the floor."""
+    return now - start if now >= start else now
+
+
 def summarize(samples: list[ServerSample], outcomes: dict[str, int], before: dict[str, int],
               after: dict[str, int]) -> ServerSummary:
     """Totals over the run: counters read before and after it, and the per-second samples."""
     first = before
     final = after or (samples[-1].requests if samples else {})
-    # A counter below its start means HAProxy restarted meanwhile: what it counted since.
-    by_replica = {name: count - first.get(name, 0) if count >= first.get(name, 0) else count
-                  for name, count in final.items()}
+    by_replica = {name: counted_since(first.get(name, 0), count) for name, count in final.items()}
     hits, misses = outcomes.get("HIT", 0), outcomes.get("MISS", 0)
     cores = [s.service_cores for s in samples]
     connections = [s.pg_connections for s in samples if s.pg_connections is not None]

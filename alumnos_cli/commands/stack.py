@@ -34,9 +34,11 @@ from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
 from alumnos_service.paths import FIRST_PAGE
 
 
-def patterns_from_flags(*, retry: bool, rate_limit: str, circuit_breaker: bool,
-                        breaker_latency_ms: int, breaker_fallback_s: int,
-                        breaker_max_ejected: float = 1 / 3) -> PatternsSpec:
+def patterns_from_flags(
+        *, retry: bool, rate_limit: str, circuit_breaker: bool, breaker_latency_ms: int,
+        breaker_fallback_s: int,
+        breaker_max_ejected: float = LOCAL_PATTERNS.circuit_breaker_max_ejected_share,
+) -> PatternsSpec:
     """The local patterns spec with the flags applied."""
     try:
         limit = parse_rate_limit(rate_limit)
@@ -98,7 +100,8 @@ def up(
     breaker_max_ejected: Annotated[float, typer.Option(
         "--breaker-max-ejected", help="Share of the replicas the breaker may have out at once "
         "(one always may be; never the last one serving).",
-        envvar="ALUMNOS_BREAKER_MAX_EJECTED", show_default="1/3")] = 1 / 3,
+        envvar="ALUMNOS_BREAKER_MAX_EJECTED", show_default="1/3",
+    )] = LOCAL_PATTERNS.circuit_breaker_max_ejected_share,
     fault_injection: Annotated[bool, typer.Option(
         "--fault-injection/--no-fault-injection", help="Let `alumnos patterns` make a replica "
         "slow (refused otherwise).", envvar="ALUMNOS_FAULT_INJECTION")] = False,

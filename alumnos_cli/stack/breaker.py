@@ -166,10 +166,9 @@ class Breaker:
         return sorted(found, key=lambda b: -(b.quantile_ms or 0))
 
     def _is_outlier(self, breaker: ReplicaBreaker) -> bool:
-        peers = self._peers(breaker)
-        if breaker.quantile_ms is None or not peers:
+        peers, peer_ms = self._peers(breaker), self._peer_ms(breaker)
+        if breaker.quantile_ms is None or peer_ms is None:
             return False  # nothing to compare with: no verdict
-        peer_ms = statistics.median(b.quantile_ms or 0.0 for b in peers)
         slow = (breaker.quantile_ms > self.config.latency_ms
                 and breaker.quantile_ms > self.config.peer_factor * peer_ms)
         peer_errors = statistics.fmean(b.error_share or 0.0 for b in peers)
@@ -181,6 +180,11 @@ class Breaker:
         """The other serving replicas with a verdict of their own."""
         return [b for b in self.replicas.values()
                 if b is not breaker and b.state != OPEN and b.quantile_ms is not None]
+
+    def _peer_ms(self, breaker: ReplicaBreaker) -> float | None:
+        """The median of the peers' medians, None with no peer to compare with."""
+        peers = self._peers(breaker)
+        return statistics.median(b.quantile_ms or 0.0 for b in peers) if peers else None
 
     def _may_eject(self) -> bool:
         out = sum(b.state == OPEN for b in self.replicas.values())
@@ -208,10 +212,8 @@ class Breaker:
         return []
 
     def _open(self, breaker: ReplicaBreaker, now: float) -> list[Action]:
-        peers = self._peers(breaker)
         self._note(breaker, OPEN, now, self._why(breaker), median_ms=breaker.quantile_ms,
-                   peers_ms=statistics.median(b.quantile_ms or 0.0 for b in peers)
-                   if peers else None, failed_share=breaker.error_share)
+                   peers_ms=self._peer_ms(breaker), failed_share=breaker.error_share)
         breaker.trips += 1
         return [Action(breaker.name, state="maint")]
 

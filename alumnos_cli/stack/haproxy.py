@@ -209,20 +209,34 @@ def check_config(binary: Path, config: Path) -> str | None:
 # --- the runtime API (stats socket) ------------------------------------------------------
 
 
+def _no_answer(socket_path: Path, exc: OSError) -> AlumnosError:
+    return AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
+                        "alumnos status shows whether the balancer runs; "
+                        "alumnos logs haproxy shows why")
+
+
+def _send(socket_path: Path, command: str, timeout: float) -> socket.socket:
+    """A connection to the runtime API that has sent `command`; the caller reads and closes."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(socket_path))
+        sock.sendall(command.encode() + b"\n")
+    except OSError as exc:
+        sock.close()
+        raise _no_answer(socket_path, exc) from None
+    return sock
+
+
 def runtime_command(socket_path: Path, command: str, timeout: float = 2.0) -> str:
     """Send one command to HAProxy's runtime API and return its answer."""
     chunks = []
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(str(socket_path))
-            sock.sendall(command.encode() + b"\n")
+    with _send(socket_path, command, timeout) as sock:
+        try:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-    except OSError as exc:
-        raise AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
-                           "alumnos status shows whether the balancer runs; "
-                           "alumnos logs haproxy shows why") from None
+        except OSError as exc:
+            raise _no_answer(socket_path, exc) from None
     return b"".join(chunks).decode(errors="replace")
 
 
@@ -247,17 +261,8 @@ def follow_log(socket_path: Path, timeout: float = 2.0) -> socket.socket:
 
     HAProxy holds the lines a slow reader has not read yet (up to the ring's size); the
     connection ends when HAProxy stops."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect(str(socket_path))
-        # -w: wait for new lines; -n: from now on, not what the ring already holds.
-        sock.sendall(f"show events {LOG_RING} -w -n\n".encode())
-    except OSError as exc:
-        sock.close()
-        raise AlumnosError(f"HAProxy's runtime socket {socket_path} does not answer ({exc})",
-                           "alumnos logs haproxy shows why") from None
-    return sock
+    # -w: wait for new lines; -n: from now on, not what the ring already holds.
+    return _send(socket_path, f"show events {LOG_RING} -w -n", timeout)
 
 
 def server_stats(socket_path: Path) -> list[ServerStat]:

@@ -209,24 +209,24 @@ def over_time_table(series: TimeSeries) -> Table:
     return table
 
 
-def server_table(server: ServerSide) -> Table:
-    """What the stack did during the run."""
-    table = Table(title="Server side", title_justify="left", show_header=False)
+def _figures_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    """(figure, value) rows under a title, without a header."""
+    table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("figure", style="bold")
     table.add_column("value", overflow="fold")
-    for name, value in server_rows(server):
+    for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def server_table(server: ServerSide) -> Table:
+    """What the stack did during the run."""
+    return _figures_table("Server side", server_rows(server))
 
 
 def balancer_table(activity: BalancerActivity) -> Table:
     """What the balancer answered itself, and whom the breaker took out, when."""
-    table = Table(title="Balancer", title_justify="left", show_header=False)
-    table.add_column("figure", style="bold")
-    table.add_column("value", overflow="fold")
-    for name, value in balancer_rows(activity):
-        table.add_row(name, value)
-    return table
+    return _figures_table("Balancer", balancer_rows(activity))
 
 
 def patterns_table(proof: Proof) -> Table:
