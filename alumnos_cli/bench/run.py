@@ -22,7 +22,7 @@ from alumnos_cli.bench.k6 import (
     recording_env,
     run_k6,
 )
-from alumnos_cli.bench.metadata import now, placement, run_metadata
+from alumnos_cli.bench.metadata import compose_stack_metadata, now, placement, run_metadata
 from alumnos_cli.bench.request import BenchRequest, validate
 from alumnos_cli.bench.scenarios import SCENARIOS, default_verify_sample, scripts_dir
 from alumnos_cli.bench.serverside import ServerSampler
@@ -114,6 +114,9 @@ def run_bench(settings: Settings, request: BenchRequest,
     meta = run_metadata(settings, request, binary=binary, script=script, url=url,
                         running=running, ours=stack)
     meta["repeat"] = series
+    record = compose.load(settings.state_dir) if stack is None else None
+    if record is not None and record.url == url:
+        meta["stack"] = compose_stack_metadata(record)
     write_json(run_dir / META_FILE, meta)
     before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
     sampler = ServerSampler(stack) if stack is not None else None

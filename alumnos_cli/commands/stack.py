@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from alumnos_cli.commands import compose as compose_commands
 from alumnos_cli.commands.common import (
     DatabaseUrl,
     RedisUrl,
@@ -31,6 +32,7 @@ from alumnos_cli.stack.options import (
     validate_options,
 )
 from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
+from alumnos_cli.stack.state import COMPOSE_STATE_FILE
 from alumnos_service.paths import FIRST_PAGE
 
 
@@ -111,8 +113,9 @@ def up(
         "others with bench --generator-cpus.", envvar="ALUMNOS_CPUS", show_default=False)]
     = None,
     mode: Annotated[str, typer.Option(
-        "--mode", help="auto (compose when a Docker engine answers, else local), local or "
-        "compose.", envvar="ALUMNOS_MODE")] = "auto",
+        "--mode", help="local (supervisord and HAProxy on this machine) or compose (docker "
+        "compose and Traefik on a Docker engine; ports from ALUMNOS_COMPOSE_*).",
+        envvar="ALUMNOS_MODE")] = "local",
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
     state_dir: StateDir = None,
@@ -133,15 +136,15 @@ def up(
     validate_options(options)
     validate_mode(mode)
     with requires("stack"):
-        from alumnos_cli.stack import compose, local
+        from alumnos_cli.stack import local
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
-    if compose.choose_mode(mode) == "compose":
+    if mode == "compose":
         ignored = local_only_flags(options)
         if ignored:
             console.print(f"[yellow]compose mode ignores:[/] {', '.join(ignored)} (local mode "
                           "only; the image's Granian settings are in the Dockerfile)")
-        _compose_up(settings.state_dir, spec, replicas, cache=cache)
+        compose_commands.compose_up(settings.state_dir, spec, replicas, cache=cache)
         return
     with console.status("starting replicas and balancer, waiting until all are healthy ..."):
         result = local.up(settings, options)
@@ -175,16 +178,6 @@ def local_only_flags(options: ServiceOptions) -> list[str]:
     return [flag for flag, given in named.items() if given]
 
 
-def _compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool) -> None:
-    from alumnos_cli.stack import compose
-
-    with console.status("docker compose up: building and waiting for health checks ..."):
-        record = compose.up(state_dir, spec, replicas, cache=cache)
-    console.print(f"compose stack up behind Traefik at [bold]{record.url}[/] ({record.replicas} "
-                  f"replicas; {describe_patterns(record.patterns)}); override in "
-                  f"{record.files[-1]}")
-
-
 def describe_patterns(spec: PatternsSpec) -> str:
     """One line: which patterns run, with their numbers."""
     retry = f"retry x{spec.retry_attempts}" if spec.retry else "retry off"
@@ -195,7 +188,12 @@ def describe_patterns(spec: PatternsSpec) -> str:
 
 
 @handle_errors
-def down(state_dir: StateDir = None) -> None:
+def down(
+    volumes: Annotated[bool, typer.Option(
+        "--volumes", help="Compose mode: also remove the database volume (its data is lost).")]
+    = False,
+    state_dir: StateDir = None,
+) -> None:
     """Stop what `alumnos up` started, and nothing else.
 
     Example: alumnos down
@@ -203,7 +201,7 @@ def down(state_dir: StateDir = None) -> None:
     with requires("stack"):
         from alumnos_cli.stack import compose, local
     settings = resolve_settings(state_dir=state_dir)
-    stopped = local.down(settings) + compose.down(settings.state_dir)
+    stopped = local.down(settings) + compose.down(settings.state_dir, volumes=volumes)
     if not stopped:
         console.print("nothing to stop: no stack started by alumnos up is running")
         return
@@ -230,8 +228,9 @@ def status(
         from alumnos_cli.stack.status import stack_status
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
-    if compose.load(settings.state_dir) is not None:
-        _compose_status()
+    record = compose.load(settings.state_dir)
+    if record is not None:
+        compose_commands.compose_status(record)
         return
     report = stack_status(settings)
     table = Table(title="alumnos stack")
@@ -276,30 +275,11 @@ def status(
                       + (f" ({counts})" if counts else ""))
 
 
-def _compose_status() -> None:
-    from alumnos_cli.stack import compose
-
-    client = compose.engine()
-    if client is None:
-        raise AlumnosError("a compose stack was started here, but no Docker engine answers",
-                           "start Docker, or alumnos down to forget the stack")
-    table = Table(title="alumnos stack (compose)")
-    for column in ("service", "container", "state", "health"):
-        table.add_column(column)
-    try:
-        rows = compose.containers(client)
-    finally:
-        client.close()
-    for row in rows:
-        color = "green" if row.health in {"healthy", "-"} and row.state == "running" else "red"
-        table.add_row(row.service, row.name, f"[{color}]{row.state}[/]", row.health)
-    console.print(table)
-
-
 @handle_errors
 def logs(
     component: Annotated[str | None, typer.Argument(
-        help="replica-1, haproxy, breaker, supervisord, postgres... (all when omitted)")] = None,
+        help="replica-1, haproxy, breaker, supervisord, postgres... (compose mode: traefik, "
+        "alumnos-1, postgres, redis); all when omitted")] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", help="Lines from the end.")] = 40,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
     = False,
@@ -309,7 +289,11 @@ def logs(
 
     Example: alumnos logs haproxy -n 20
     """
-    files = log_files(resolve_settings(state_dir=state_dir))
+    settings = resolve_settings(state_dir=state_dir)
+    if (settings.state_dir / COMPOSE_STATE_FILE).exists():
+        compose_commands.compose_logs(settings.state_dir, component, lines, follow=follow)
+        return
+    files = log_files(settings)
     if not files:
         raise AlumnosError("no logs yet: nothing was started with alumnos up here",
                            "run alumnos up (or pass the --state-dir it used)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from alumnos_cli.proof.client import spread_gets
+from alumnos_cli.proof.client import spread_gets_at
 from alumnos_cli.proof.options import FAIL, PASS, SKIPPED, PatternResult, ProofOptions
+from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.state import StackState
 from alumnos_service.app import create_app
 from alumnos_service.paths import PAGE_PATH
@@ -17,13 +18,20 @@ CACHED_PAGE = f"{PAGE_PATH}?limit=100&offset=4200"
 
 def prove_cache(state: StackState, options: ProofOptions) -> PatternResult:
     """A repeated page is served from cache (> 95%) and equals what the database gives."""
-    if not state.service.cache:
+    return prove_cache_at(state.service.url, state.service.patterns, state.database_url,
+                          options, cache=state.service.cache)
+
+
+def prove_cache_at(url: str, spec: PatternsSpec, database_url: str, options: ProofOptions,
+                   *, cache: bool) -> PatternResult:
+    """The cache proof through the balancer at url, against the database at database_url."""
+    if not cache:
         return PatternResult("cache", "-", "the cache is off in this stack", SKIPPED,
                              {"hint": "alumnos up without --no-cache"})
-    answers = spread_gets(state, CACHED_PAGE, options.cache_requests + 1)[1:]  # may fill
+    answers = spread_gets_at(url, spec, CACHED_PAGE, options.cache_requests + 1)[1:]  # may fill
     hits = sum(a.cache == "HIT" for a in answers)
     ratio = hits / max(1, len(answers))
-    fresh = _page_from_database(state, CACHED_PAGE)
+    fresh = page_from_database(database_url, CACHED_PAGE)
     equal = all(json.loads(a.body) == fresh for a in answers if a.status == 200)
     ok = ratio > CACHE_HIT_TARGET and equal
     return PatternResult(
@@ -34,9 +42,9 @@ def prove_cache(state: StackState, options: ProofOptions) -> PatternResult:
                                "equal_to_database": equal, "target": CACHE_HIT_TARGET})
 
 
-def _page_from_database(state: StackState, path: str) -> Any:
+def page_from_database(database_url: str, path: str) -> Any:
     """The page as the service builds it with no cache at all, straight from PostgreSQL."""
-    app = create_app({"DATABASE_URL": state.database_url, "CACHE": "off"})
+    app = create_app({"DATABASE_URL": database_url, "CACHE": "off"})
     try:
         response = app.test_client().get(path)
         return response.get_json()

@@ -10,8 +10,11 @@ import http.client
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from alumnos_cli.errors import ServiceUnreachable
+from alumnos_cli.stack.http import LOOPBACK, loopback_target
+from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.state import StackState
 
 
@@ -30,15 +33,18 @@ class Client:
     """One keep-alive connection to the balancer, from a chosen loopback source address."""
 
     def __init__(self, url: str, source: str = "127.0.0.1") -> None:
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        self.connection = http.client.HTTPConnection(host, int(port), timeout=10,
+        target, self.host_header = loopback_target(url)
+        parts = urlsplit(target)
+        self.connection = http.client.HTTPConnection(parts.hostname or LOOPBACK,
+                                                     parts.port or 80, timeout=10,
                                                      source_address=(source, 0))
 
     def get(self, path: str) -> Answer:
         """GET path; one reconnect when the connection was closed under us."""
         for attempt in range(2):
             try:
-                self.connection.request("GET", path)
+                sent = {"Host": self.host_header} if self.host_header else {}
+                self.connection.request("GET", path, headers=sent)
                 response = self.connection.getresponse()
                 body = response.read()
                 headers = {k.lower(): v for k, v in response.getheaders()}
@@ -82,15 +88,19 @@ def paced_gets(url: str, path: str, source: str, rate: float, seconds: float) ->
 
 
 def spread_gets(state: StackState, path: str, count: int) -> list[Answer]:
+    """`count` GETs through the local stack's balancer (see spread_gets_at)."""
+    return spread_gets_at(state.service.url, state.service.patterns, path, count)
+
+
+def spread_gets_at(url: str, spec: PatternsSpec, path: str, count: int) -> list[Answer]:
     """`count` GETs over several clients, each with its own address and under any rate limit."""
-    spec = state.service.patterns
     clients = 6
     per_client = -(-count // clients)
     # Under the limit, so the rate limit (if on) never answers these proofs instead.
     rate = 0.8 * spec.rate_limit_average / spec.rate_limit_period_s if spec.rate_limit else 1e9
 
     def run(index: int) -> list[Answer]:
-        client = Client(state.service.url, f"127.0.3.{index + 1}")
+        client = Client(url, f"127.0.3.{index + 1}")
         answers = []
         started = time.monotonic()
         try:

@@ -13,6 +13,7 @@ from alumnos_cli.files import read_json
 from alumnos_cli.report.model import RunFigures
 from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.runfolder import SUMMARY_FILE
+from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.state import StackState
 from alumnos_service.paths import FIRST_PAGE
 
@@ -22,9 +23,14 @@ MAX_ADDRESSES = 254
 
 
 def k6_load(state: StackState, vus: int, seconds: int, folder: Path) -> RunFigures:
-    """A constant-VU k6 load on the first page through the balancer; its figures."""
+    """A constant-VU k6 load on the first page through the local stack's balancer."""
+    return k6_load_at(state.service.url, state.service.patterns, vus, seconds, folder)
+
+
+def k6_load_at(url: str, spec: PatternsSpec, vus: int, seconds: int,
+               folder: Path) -> RunFigures:
+    """A constant-VU k6 load on the first page through the balancer at url; its figures."""
     folder.mkdir(parents=True, exist_ok=True)
-    spec = state.service.patterns
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] = {}
     if spec.rate_limit:
@@ -38,7 +44,7 @@ def k6_load(state: StackState, vus: int, seconds: int, folder: Path) -> RunFigur
     request = BenchRequest(scenario="endpoint", vus=vus, duration_seconds=seconds,
                            path=FIRST_PAGE, timeseries=False)
     outcome = run_scenario(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script, request,
-                           state.service.url, folder, extra_env=extra_env,
+                           url, folder, extra_env=extra_env,
                            extra_args=extra_args)
     summary = folder / SUMMARY_FILE
     if outcome.exit_code not in (0, THRESHOLDS_FAILED) or not summary.exists():

@@ -11,6 +11,7 @@ from alumnos_cli.files import write_json
 from alumnos_cli.proof.balancing import prove_balancing
 from alumnos_cli.proof.cache import prove_cache
 from alumnos_cli.proof.circuit_breaker import prove_circuit_breaker
+from alumnos_cli.proof.compose_proofs import prove_compose
 from alumnos_cli.proof.options import (
     FAIL,
     PATTERNS,
@@ -24,6 +25,7 @@ from alumnos_cli.proof.rate_limit import prove_rate_limit
 from alumnos_cli.proof.retry import prove_retry
 from alumnos_cli.runfolder import PROOF_FILE, PROOFS_DIR, new_run_dir
 from alumnos_cli.settings import Settings
+from alumnos_cli.stack import compose, engine
 from alumnos_cli.stack.state import running_state
 
 
@@ -46,6 +48,9 @@ def prove(settings: Settings, options: ProofOptions,
     validate(options)
     state = running_state(settings.state_dir)
     if state is None:
+        record = compose.load(settings.state_dir)
+        if record is not None:
+            return _prove_compose(settings, record, options, progress)
         raise ServiceUnreachable("no running stack to prove", "start one with alumnos up")
     if not state.service.balancer:
         raise AlumnosError("the stack runs without a balancer, so it has no patterns to prove",
@@ -72,4 +77,21 @@ def prove(settings: Settings, options: ProofOptions,
                       "patterns": asdict(state.service.patterns),
                       "options": asdict(options),
                       "results": [asdict(r) for r in results]})
+    return ProofReport(results, path)
+
+
+def _prove_compose(settings: Settings, record: compose.ComposeRecord, options: ProofOptions,
+                   progress: Progress | None) -> ProofReport:
+    """The proofs on the compose stack (Traefik), saved like local mode's."""
+    folder = new_run_dir(settings.results_dir / PROOFS_DIR)
+    client = engine.connect()
+    try:
+        results = prove_compose(record, client, options, folder,
+                                progress or (lambda _message: None))
+    finally:
+        client.close()
+    path = folder / PROOF_FILE
+    write_json(path, {"started_at": folder.name, "url": record.url, "mode": "compose",
+                      "replicas": record.replicas, "patterns": asdict(record.patterns),
+                      "options": asdict(options), "results": [asdict(r) for r in results]})
     return ProofReport(results, path)

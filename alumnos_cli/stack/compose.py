@@ -1,153 +1,190 @@
-"""Compose mode: docker-compose.yml with Traefik in front, where a Docker engine answers.
+"""Compose mode: docker-compose.yml with Traefik in front, on a real Docker engine.
 
 The patterns come from the same spec as local mode's HAProxy: `up --mode compose` writes an
-override file whose Traefik labels and replica count follow the flags, then runs
-`docker compose up`. The engine is reached through the docker SDK (detection, status); the
-compose CLI does the orchestration, as the SDK has no compose support.
+override whose Traefik labels, replica count and images follow the flags, builds the service,
+starts the project, and returns once every container is healthy and Traefik's own API shows
+every replica UP. Everything is published on 127.0.0.1 only, on ports of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
-import docker
 import yaml
-from docker.errors import DockerException
-from requests.exceptions import RequestException
 
-from alumnos_cli.errors import AlumnosError
+from alumnos_cli.errors import AlumnosError, InvalidOption
 from alumnos_cli.files import write_json, write_text
-from alumnos_cli.stack.options import validate_mode
+from alumnos_cli.stack import compose_view, engine, images
 from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.ports import port_is_free
+from alumnos_cli.stack.state import COMPOSE_STATE_FILE
 from alumnos_cli.stack.traefik import traefik_labels
 
 PROJECT = "alumnos"
 SERVICE = "alumnos"
 OVERRIDE_FILE = "compose.override.yml"
-STATE_FILE = "compose.json"
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+STATE_FILE = COMPOSE_STATE_FILE
+PROJECT_DIR = images.PROJECT_DIR
 COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
+# docker-compose.yml's database credentials: published on loopback only.
+POSTGRES_USER_PASSWORD = "postgres:postgres"
+POSTGRES_DB = "alumnos"
+READY_TIMEOUT_S = 180.0
+LOG_TAIL = 15
+
+Runner = Callable[[list[str], Mapping[str, str]], "subprocess.CompletedProcess[str]"]
+Say = Callable[[str], None]
 
 
-class DockerClient(Protocol):
-    """The part of docker.DockerClient this module uses."""
+@dataclass(frozen=True)
+class ComposePorts:
+    """Loopback ports the compose stack publishes; each has its setting (docker-compose.yml
+    holds the same defaults for a bare `docker compose up`)."""
 
-    def ping(self) -> bool: ...
+    web: int = 8088
+    api: int = 8089
+    postgres: int = 15432
+    redis: int = 16379
 
-    def close(self) -> None: ...
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "web": "ALUMNOS_COMPOSE_PORT", "api": "ALUMNOS_COMPOSE_API_PORT",
+        "postgres": "ALUMNOS_COMPOSE_POSTGRES_PORT", "redis": "ALUMNOS_COMPOSE_REDIS_PORT"}
 
-    @property
-    def containers(self) -> Any: ...
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ComposePorts:
+        """The ports: each ALUMNOS_COMPOSE_* variable, else its default."""
+        env = os.environ if env is None else env
+        values: dict[str, int] = {}
+        for name, variable in cls.SETTINGS.items():
+            raw = env.get(variable)
+            if raw is None or raw == "":
+                continue
+            if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+                raise InvalidOption("--mode", f"{variable} must be a port (1-65535), got {raw!r}")
+            values[name] = int(raw)
+        return cls(**values)
 
-
-# The boundary tests replace: the docker SDK's client factory, and the process runner.
-ClientFactory = Callable[[], DockerClient]
-Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
-
-
-def _sdk_client() -> DockerClient:
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
-        # Checked first: the SDK would negotiate over a socket it then never closes.
-        raise DockerException(f"no Docker socket at {host}")
-    client: DockerClient = docker.from_env(timeout=3)
-    return client
-
-
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
-
-
-def engine(factory: ClientFactory = _sdk_client) -> DockerClient | None:
-    """A client to a Docker engine that answers (close it when done), or None."""
-    client = None
-    try:
-        client = factory()
-        client.ping()
-    except (DockerException, RequestException, OSError):
-        if client is not None:
-            client.close()
-        return None
-    return client
-
-
-def engine_answers(factory: ClientFactory = _sdk_client) -> bool:
-    """Whether a Docker engine answers."""
-    client = engine(factory)
-    if client is None:
-        return False
-    client.close()
-    return True
-
-
-def choose_mode(requested: str, factory: ClientFactory = _sdk_client) -> str:
-    """'local' or 'compose': auto picks compose when a Docker engine answers."""
-    validate_mode(requested)
-    if requested == "local":
-        return "local"
-    if engine_answers(factory):
-        return "compose"
-    if requested == "compose":
-        raise AlumnosError("no Docker engine answers, so compose mode cannot run",
-                           "start Docker (or set DOCKER_HOST), or use --mode local")
-    return "local"
-
-
-def compose_override(spec: PatternsSpec, replicas: int, *, cache: bool) -> dict[str, Any]:
-    """The override that makes the compose stack follow the flags: replicas, cache, patterns."""
-    return {"services": {SERVICE: {
-        "deploy": {"replicas": replicas},
-        "environment": {"ALUMNOS_CACHE": "on" if cache else "off"},
-        "labels": traefik_labels(spec),
-    }}}
+    def environment(self) -> dict[str, str]:
+        """The variables docker-compose.yml reads its published ports from."""
+        return {variable: str(getattr(self, name)) for name, variable in self.SETTINGS.items()}
 
 
 @dataclass(frozen=True)
 class ComposeRecord:
-    """What `up --mode compose` started."""
+    """What `up --mode compose` started, for the other commands."""
 
     project: str
+    cli: list[str]
     files: list[str]
     url: str
+    api_url: str
     replicas: int
     cache: bool
     patterns: PatternsSpec
+    ports: dict[str, int] = field(default_factory=dict)
+    database_url: str = ""
+    redis_url: str = ""
+    images: str = "registry"
+    socket: str = ""
+
+    def environment(self) -> dict[str, str]:
+        """What the compose CLI needs in its environment to address this project again."""
+        return {**ComposePorts(**self.ports).environment(),
+                "ALUMNOS_DOCKER_SOCKET": self.socket}
 
 
-def compose_command(files: list[str], *args: str) -> list[str]:
-    """`docker compose` with our project name and files."""
-    argv = ["docker", "compose", "--project-name", PROJECT]
-    for file in files:
-        argv += ["--file", file]
-    return [*argv, *args]
+def compose_override(spec: PatternsSpec, replicas: int, *, cache: bool,
+                     offline: bool = False) -> dict[str, Any]:
+    """The override that makes the compose stack follow the flags: replicas, cache, patterns,
+    and the local images where `alumnos images --offline` built them."""
+    service: dict[str, Any] = {"deploy": {"replicas": replicas},
+                               "environment": {"ALUMNOS_CACHE": "on" if cache else "off"},
+                               "labels": traefik_labels(spec)}
+    services: dict[str, Any] = {SERVICE: service}
+    if offline:
+        service["build"] = {"context": str(PROJECT_DIR), "args": dict(images.OFFLINE_BUILD_ARGS)}
+        services |= {name: {"image": image} for name, image in images.OFFLINE_IMAGES.items()}
+    return {"services": services}
+
+
+def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=PROJECT_DIR,
+                          env={**os.environ, **env})
+
+
+def check_ports_free(ports: ComposePorts) -> None:
+    """Refuse a published port that something already holds, naming the setting to change."""
+    for name, variable in ComposePorts.SETTINGS.items():
+        port = getattr(ports, name)
+        if not port_is_free(port):
+            raise AlumnosError(f"port {port} on 127.0.0.1 is taken, and the compose stack's "
+                               f"{name} port would be published there",
+                               f"set {variable} to a free port (or stop what holds {port})")
 
 
 def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
-       runner: Runner = _run) -> ComposeRecord:
-    """Write the override, then build and start the stack, waiting for its health checks."""
-    if shutil.which("docker") is None and runner is _run:
-        raise AlumnosError("the docker CLI is not installed, and compose mode drives it",
-                           "install Docker's compose plugin, or use --mode local")
-    state_dir.mkdir(parents=True, exist_ok=True)
-    override = state_dir.resolve() / OVERRIDE_FILE
-    write_text(override, yaml.safe_dump(compose_override(spec, replicas, cache=cache),
-                                       sort_keys=False))
-    files = [str(COMPOSE_FILE), str(override)]
-    result = runner(compose_command(files, "up", "--detach", "--build", "--wait"))
-    if result.returncode != 0:
-        raise AlumnosError(f"docker compose up failed: {_last_line(result)}",
-                           "docker compose logs shows why; alumnos down cleans up")
-    record = ComposeRecord(project=PROJECT, files=files, url=f"http://{spec.host}",
-                           replicas=replicas, cache=cache, patterns=spec)
-    write_json(state_dir / STATE_FILE, asdict(record))
+       ports: ComposePorts | None = None, runner: Runner = _run,
+       say: Say = lambda _message: None) -> ComposeRecord:
+    """Build the service, start the project, and wait until it serves through Traefik."""
+    ports = ports or ComposePorts.from_env()
+    client = engine.connect()
+    try:
+        socket = engine.socket_path()
+        if socket is None:
+            raise AlumnosError(f"compose mode mounts the engine's socket into Traefik, and "
+                               f"DOCKER_HOST is {engine.docker_host()}",
+                               "point DOCKER_HOST at the engine's Unix socket (unix:///...)")
+        cli = engine.compose_cli()
+        check_ports_free(ports)
+        offline = images.offline_images_present(client)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        override = state_dir.resolve() / OVERRIDE_FILE
+        write_text(override, yaml.safe_dump(
+            compose_override(spec, replicas, cache=cache, offline=offline), sort_keys=False))
+        record = ComposeRecord(
+            project=PROJECT, cli=list(cli), files=[str(COMPOSE_FILE), str(override)],
+            url=f"http://{spec.host}:{ports.web}", api_url=f"http://127.0.0.1:{ports.api}",
+            replicas=replicas, cache=cache, patterns=spec, ports=asdict(ports),
+            database_url=f"postgresql://{POSTGRES_USER_PASSWORD}@127.0.0.1:{ports.postgres}/"
+                         f"{POSTGRES_DB}",
+            redis_url=f"redis://127.0.0.1:{ports.redis}/0",
+            images="offline" if offline else "registry", socket=str(socket))
+        say(f"building {images.SERVICE_IMAGE} ...")
+        _compose(record, runner, "build", SERVICE,
+                 failure=f"image {images.SERVICE_IMAGE} failed to build")
+        # Recorded before starting, so `down` can clean up whatever comes next.
+        write_json(state_dir / STATE_FILE, asdict(record))
+        say("starting the containers ...")
+        _compose(record, runner, "up", "--detach", "--no-build", "--remove-orphans",
+                 "--scale", f"{SERVICE}={replicas}", failure="docker compose up failed",
+                 hint=_images_hint(offline=offline))
+        say("waiting until every container is healthy and Traefik sees every replica ...")
+        compose_view.wait_until_serving(client, record, READY_TIMEOUT_S)
+    finally:
+        client.close()
     return record
+
+
+def _images_hint(*, offline: bool) -> str:
+    if offline:
+        return "alumnos logs shows why; alumnos down cleans up"
+    return ("no registry here? alumnos images --offline builds local images, which compose "
+            "mode then uses; alumnos down cleans up")
+
+
+def _compose(record: ComposeRecord, runner: Runner, *args: str, failure: str,
+             hint: str = "alumnos down cleans up") -> None:
+    argv = engine.compose_argv(tuple(record.cli), record.project, record.files, *args)
+    result = runner(argv, record.environment())
+    if result.returncode != 0:
+        lines = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL:]
+        raise AlumnosError(f"{failure}; the end of its log:\n" + "\n".join(lines), hint)
 
 
 def load(state_dir: Path) -> ComposeRecord | None:
@@ -164,43 +201,15 @@ def load(state_dir: Path) -> ComposeRecord | None:
                            ) from None
 
 
-def down(state_dir: Path, runner: Runner = _run) -> list[str]:
-    """Stop and remove the compose stack's containers (the database volume stays)."""
+def down(state_dir: Path, *, volumes: bool = False, runner: Runner = _run) -> list[str]:
+    """Remove the project's containers and networks (its database volume only if asked)."""
     record = load(state_dir)
     if record is None:
         return []
-    result = runner(compose_command(record.files, "down", "--remove-orphans"))
-    if result.returncode != 0:
-        raise AlumnosError(f"docker compose down failed: {_last_line(result)}")
+    _compose(record, runner, "down", "--remove-orphans", *(["--volumes"] if volumes else []),
+             failure="docker compose down failed", hint="is the engine still running?")
     (state_dir / STATE_FILE).unlink(missing_ok=True)
+    kept = "its database volume removed" if volumes else \
+        "database volume kept: alumnos down --volumes removes it"
     return [f"compose project {record.project} ({record.replicas} replicas, Traefik, "
-            "PostgreSQL, Redis)"]
-
-
-@dataclass(frozen=True)
-class ContainerStatus:
-    """One container of the compose project."""
-
-    name: str
-    service: str
-    state: str
-    health: str
-
-
-def containers(client: DockerClient) -> list[ContainerStatus]:
-    """The project's containers with their state and health check verdict."""
-    found = client.containers.list(all=True, filters={
-        "label": f"com.docker.compose.project={PROJECT}"})
-    rows = []
-    for container in found:
-        labels = container.labels or {}
-        health = (container.attrs.get("State", {}).get("Health") or {}).get("Status", "-")
-        rows.append(ContainerStatus(name=container.name,
-                                    service=labels.get("com.docker.compose.service", "?"),
-                                    state=container.status, health=health))
-    return sorted(rows, key=lambda row: (row.service, row.name))
-
-
-def _last_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = (result.stderr or result.stdout or "").strip().splitlines()
-    return lines[-1] if lines else f"exit code {result.returncode}"
+            f"PostgreSQL, Redis; {kept})"]

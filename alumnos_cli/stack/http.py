@@ -1,15 +1,42 @@
-"""A plain GET with a timeout: how the stack's health and the bench target are probed."""
+"""A plain GET with a timeout: how the stack's health and the bench target are probed.
+
+Names under `.localhost` are loopback (RFC 6761), as browsers treat them, but this machine's
+resolver does not know them: every client of ours (this GET, the proofs, k6, wrk) connects to
+127.0.0.1 and sends the name as the Host header, which is what Traefik routes on.
+"""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit, urlunsplit
+
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether a host name is one of the loopback names (localhost and *.localhost)."""
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def loopback_target(url: str) -> tuple[str, str | None]:
+    """(URL to connect to, Host header to send): a .localhost name becomes 127.0.0.1 with the
+    name in the Host header; any other URL is returned as it is, with no header."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not is_loopback_name(host) or host == "localhost":
+        return url, None
+    netloc = LOOPBACK if parts.port is None else f"{LOOPBACK}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc)), parts.netloc
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes] | None:
     """(status, body) of a GET, or None when nothing answers."""
+    target, host = loopback_target(url)
+    request = urllib.request.Request(target, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

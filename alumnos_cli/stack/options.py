@@ -56,10 +56,11 @@ def validate_options(options: ServiceOptions) -> None:
                             f"{options.port}")
 
 
-MODES = ("auto", "local", "compose")
+# Local is the default: an engine that answers never changes what `alumnos up` means.
+MODES = ("local", "compose")
 
 
 def validate_mode(mode: str) -> None:
-    """Refuse a --mode that is none of auto, local and compose."""
+    """Refuse a --mode that is neither local nor compose."""
     if mode not in MODES:
         raise InvalidOption("--mode", f"--mode must be one of {', '.join(MODES)}, got {mode!r}")

@@ -92,6 +92,10 @@ class StackState:
                    postgres=postgres)
 
 
+# What `up --mode compose` records (stack/compose.py writes it).
+COMPOSE_STATE_FILE = "compose.json"
+
+
 def state_path(state_dir: Path) -> Path:
     """Where the state file lives."""
     return state_dir / STATE_FILE
@@ -125,7 +129,11 @@ def running_state(state_dir: Path) -> StackState | None:
 
 
 def recorded_settings(state_dir: Path) -> dict[str, str]:
-    """Settings `up` recorded for the other commands (the private cluster's URL, say)."""
+    """Settings `up` recorded for the other commands: the private cluster's URL, or the
+    compose stack's database and cache (read here as plain JSON: no compose code needed)."""
+    compose = _compose_settings(state_dir / COMPOSE_STATE_FILE)
+    if compose:
+        return compose
     try:
         state = load_state(state_dir)
     except AlumnosError:
@@ -133,3 +141,13 @@ def recorded_settings(state_dir: Path) -> dict[str, str]:
     if state is None or state.postgres is None:
         return {}
     return {"database_url": state.postgres.url}
+
+
+def _compose_settings(path: Path) -> dict[str, str]:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {key: str(raw[key]) for key in ("database_url", "redis_url") if raw.get(key)}

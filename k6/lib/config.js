@@ -2,6 +2,10 @@
 // alumnos bench sets them; by hand: k6 run -e BASE_URL=http://127.0.0.1:8080 -e VUS=200 -e DURATION=2m k6/spike_tests.js
 
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+// Names under .localhost are loopback (RFC 6761), but the resolver here does not know them:
+// k6 connects to 127.0.0.1 (its hosts option) and still sends the name as the Host header,
+// which is what Traefik routes on (the compose stack's URL is http://alumnos.universidad.localhost:PORT).
+export const HOSTS = loopbackHosts(BASE_URL);
 export const VUS = parseInt(__ENV.VUS || '10', 10);
 export const DURATION = __ENV.DURATION || '30s';
 // Open model: requests (iterations) per second; 0 keeps the closed model (VUS in a loop).
@@ -60,4 +64,11 @@ export function durationSeconds(text) {
     throw new Error(`DURATION must look like 30s, 2m or 1m30s, got "${text}"`);
   }
   return total;
+}
+
+/** { name: '127.0.0.1' } for a BASE_URL whose host is under .localhost, else {}. */
+export function loopbackHosts(url) {
+  const match = /^https?:\/\/([^/:?#]+)/i.exec(url);
+  const host = match ? match[1].toLowerCase().replace(/\.$/, '') : '';
+  return host.endsWith('.localhost') ? { [host]: '127.0.0.1' } : {};
 }

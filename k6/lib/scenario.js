@@ -1,6 +1,6 @@
 // What every scenario shares: its options from a name and a load shape, the target check
 // before any load, and the summary written where alumnos bench asked for it.
-import { SUMMARY_TREND_STATS, SYSTEM_TAGS, THRESHOLDS } from './config.js';
+import { HOSTS, SUMMARY_TREND_STATS, SYSTEM_TAGS, THRESHOLDS } from './config.js';
 import { scenario } from './profiles.js';
 import { verifyTarget } from './verify.js';
 import { writeSummary } from './summary.js';
@@ -14,6 +14,7 @@ export function scenarioOptions(name, shape, thresholds = THRESHOLDS, extra = {}
     summaryTrendStats: SUMMARY_TREND_STATS,
     systemTags: SYSTEM_TAGS,
     discardResponseBodies: true,
+    hosts: HOSTS,
     ...extra,
   };
 }

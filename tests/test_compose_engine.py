@@ -1,0 +1,239 @@
+"""Compose mode for real: a Docker engine of the tests' own, the local images, the whole
+product against the stack (up, status, logs, seed, bench, the proofs, down).
+
+The images are built once per session (`alumnos images --offline`, as on a machine where no
+registry answers) and the engine keeps them for the next session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alumnos_cli.errors import AlumnosError
+from alumnos_cli.report.read import read_record
+from alumnos_cli.stack import compose, compose_view, engine, images
+from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.ports import free_block
+from alumnos_service.paths import FIRST_PAGE
+from tests.docker_engine import private_engine
+
+ALUMNOS = str(Path(sys.executable).parent / "alumnos")
+ROWS = 3_000
+
+
+def alumnos(env: dict[str, str], *args: str, timeout: float = 900) -> \
+        subprocess.CompletedProcess[str]:
+    """The real CLI, as a user runs it."""
+    return subprocess.run([ALUMNOS, *args], capture_output=True, text=True, check=False,
+                          timeout=timeout, env={**env, "COLUMNS": "200"})
+
+
+def flat(result: subprocess.CompletedProcess[str]) -> str:
+    """What the CLI printed, on one line (rich wraps long messages)."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.fixture(scope="module")
+def docker_env() -> Iterator[dict[str, str]]:
+    """The environment that reaches the tests' own engine."""
+    with private_engine() as host:
+        yield {**os.environ, "DOCKER_HOST": host}
+
+
+@pytest.fixture(scope="module")
+def built(docker_env: dict[str, str]) -> str:
+    """`alumnos images --offline`, once per session (the engine keeps what it built)."""
+    result = alumnos(docker_env, "images", "--offline")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def stack(docker_env: dict[str, str], built: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A compose stack up on ports of its own; its environment for the CLI."""
+    first = free_block(18400, 4)
+    env = {**docker_env,
+           "ALUMNOS_STATE_DIR": str(tmp_path_factory.mktemp("compose-state")),
+           "ALUMNOS_RESULTS_DIR": str(tmp_path_factory.mktemp("compose-results")),
+           **compose.ComposePorts(first, first + 1, first + 2, first + 3).environment()}
+    result = alumnos(env, "up", "--mode", "compose", "--replicas", "3")
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield env
+    finally:
+        alumnos(env, "down", "--volumes")
+
+
+def record_of(env: dict[str, str]) -> compose.ComposeRecord:
+    record = compose.load(Path(env["ALUMNOS_STATE_DIR"]))
+    assert record is not None
+    return record
+
+
+def test_local_images_are_built_then_reused(docker_env: dict[str, str], built: str) -> None:
+    for name in [images.BASE_IMAGE, *images.OFFLINE_IMAGES.values(), images.SERVICE_IMAGE]:
+        assert name in built
+    again = alumnos(docker_env, "images", "--offline")
+    assert again.returncode == 0, again.stderr
+    for name in [images.BASE_IMAGE, *images.OFFLINE_IMAGES.values()]:
+        assert f"{name}: " in again.stdout
+    assert again.stdout.count("(already there)") == 4
+    listing = alumnos(docker_env, "images")
+    assert "local images present" in flat(listing)
+
+
+def test_up_returns_once_traefik_serves_every_replica(stack: dict[str, str]) -> None:
+    status = alumnos(stack, "status")
+    assert status.returncode == 0, status.stderr
+    rows = [line for line in status.stdout.splitlines() if "alumnos_alumnos_" in line]
+    assert len(rows) == 3
+    assert all("running" in row and "healthy" in row and "UP" in row for row in rows)
+    record = record_of(stack)
+    assert record.images == "offline"
+    assert http_get(f"{record.api_url}/api/overview") is not None
+
+
+def test_everything_is_published_on_loopback_only(stack: dict[str, str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", stack["DOCKER_HOST"])
+    client = engine.connect()
+    try:
+        bindings = [binding for row in compose_view.containers(client, "alumnos")
+                    for ports in client.containers.get(row.name).attrs["HostConfig"]
+                    ["PortBindings"].values() for binding in ports or []]
+    finally:
+        client.close()
+    assert len(bindings) == 4  # Traefik (web, API), PostgreSQL, Redis; no replica
+    assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+
+
+def test_seed_bench_and_page_through_traefik(stack: dict[str, str]) -> None:
+    seeded = alumnos(stack, "seed", "--count", str(ROWS))
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    record = record_of(stack)
+    answer = http_get(f"{record.url}{FIRST_PAGE}", timeout=5)
+    assert answer is not None and answer[0] == 200
+    assert json.loads(answer[1])["total"] == ROWS
+    bench = alumnos(stack, "bench", "--scenario", "smoke", "--vus", "2", "--duration", "3s")
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    runs = sorted(Path(stack["ALUMNOS_RESULTS_DIR"]).glob("*-smoke"))
+    figures = read_record(runs[-1]).figures
+    assert figures.requests > 0
+    assert figures.error_rate == 0
+
+
+def test_balancing_and_retry_proofs_hold_through_traefik(stack: dict[str, str]) -> None:
+    proof = alumnos(stack, "patterns", "balancing", "retry", "cache", "--vus", "200",
+                    "--retry-seconds", "15")
+    assert proof.returncode == 0, proof.stdout + proof.stderr
+    saved = json.loads(next(Path(stack["ALUMNOS_RESULTS_DIR"]).glob(
+        "patterns/*/patterns.json")).read_text())
+    assert saved["mode"] == "compose"
+    verdicts = [(r["pattern"], r["evidence"].get("kill"), r["verdict"]) for r in saved["results"]]
+    assert verdicts == [("balancing", None, "pass"), ("retry", "granian", "pass"),
+                        ("retry", "container", "pass"), ("cache", None, "pass")]
+    granian = saved["results"][1]["evidence"]
+    assert "back UP in Traefik" in granian["events_s_after_kill"]
+    # The stack is whole again after the proofs.
+    status = alumnos(stack, "status")
+    assert status.stdout.count(" UP ") == 3
+
+
+def test_logs_read_the_containers(stack: dict[str, str]) -> None:
+    traefik = alumnos(stack, "logs", "traefik", "-n", "5")
+    assert traefik.returncode == 0, traefik.stderr
+    unknown = alumnos(stack, "logs", "haproxy")
+    assert unknown.returncode == 1
+    assert "choose one of: alumnos-1, alumnos-2, alumnos-3, postgres, redis, traefik" in \
+        flat(unknown)
+
+
+def test_a_second_up_and_a_taken_port_are_refused(stack: dict[str, str],
+                                                  tmp_path: Path) -> None:
+    again = alumnos(stack, "up", "--mode", "compose")
+    assert again.returncode == 1
+    assert "a compose stack is already up here" in flat(again)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        first = free_block(18500, 4)
+        free = compose.ComposePorts(first, first + 1, first + 2, first + 3).environment()
+        taken = alumnos({**stack, **free, "ALUMNOS_STATE_DIR": str(tmp_path),
+                         "ALUMNOS_COMPOSE_API_PORT": str(port)}, "up", "--mode", "compose")
+    assert taken.returncode == 1
+    assert f"port {port} on 127.0.0.1 is taken" in flat(taken)
+    assert "set ALUMNOS_COMPOSE_API_PORT to a free port" in flat(taken)
+    assert not (tmp_path / compose.STATE_FILE).exists()
+
+
+def test_a_container_that_dies_is_named_with_its_log(
+        docker_env: dict[str, str], built: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_env["DOCKER_HOST"])
+    client = engine.connect()
+    project = "alumnos-test-dies"
+    container = client.containers.run(
+        images.BASE_IMAGE, ["sh", "-c", "echo the database is gone; exit 3"], detach=True,
+        name=f"{project}-postgres-1", labels={compose_view.PROJECT_LABEL: project,
+                                              compose_view.SERVICE_LABEL: "postgres"})
+    try:
+        container.wait(timeout=30)
+        record = compose.ComposeRecord(
+            project=project, cli=[], files=[], url="http://x.localhost:1",
+            api_url="http://127.0.0.1:1", replicas=1, cache=True, patterns=PatternsSpec())
+        with pytest.raises(AlumnosError) as info:
+            compose_view.wait_until_serving(client, record, 10.0)
+        assert f"container {project}-postgres-1 exited while starting" in info.value.message
+        assert "the database is gone" in info.value.message
+        assert info.value.hint.startswith("alumnos logs postgres")
+    finally:
+        container.remove(force=True)
+        client.close()
+
+
+def test_an_image_that_fails_to_build_is_named_with_its_log(
+        docker_env: dict[str, str], built: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_env["DOCKER_HOST"])
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {images.BASE_IMAGE}\nRUN echo the mirror is down && false\n")
+    with pytest.raises(AlumnosError) as info:
+        images._build_dir("alumnos/test-broken", tmp_path)
+    assert "image alumnos/test-broken failed to build" in info.value.message
+    assert "the mirror is down" in info.value.message
+
+
+def test_down_removes_containers_and_network_and_volumes_only_when_asked(
+        stack: dict[str, str]) -> None:
+    down = alumnos(stack, "down")
+    assert down.returncode == 0, down.stderr
+    assert "database volume kept" in flat(down)
+    assert _project_objects(stack) == ([], [], ["alumnos_pgdata"])
+    up = alumnos(stack, "up", "--mode", "compose", "--replicas", "1")
+    assert up.returncode == 0, up.stdout + up.stderr
+    gone = alumnos(stack, "down", "--volumes")
+    assert gone.returncode == 0, gone.stderr
+    assert _project_objects(stack) == ([], [], [])
+    assert "nothing to stop" in flat(alumnos(stack, "down"))
+
+
+def _project_objects(env: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """The project's containers, networks and volumes left on the engine."""
+    def names(kind: str) -> list[str]:
+        listed = subprocess.run(
+            ["docker", kind, "ls", *(["--all"] if kind == "container" else []), "--filter",
+             "label=com.docker.compose.project=alumnos", "--format", "{{.Names}}"
+             if kind == "container" else "{{.Name}}"],
+            capture_output=True, text=True, check=True, env=env).stdout.split()
+        return sorted(listed)
+    return names("container"), names("network"), names("volume")
