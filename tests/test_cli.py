@@ -45,7 +45,7 @@ def _usage_error(result: Result, option: str, message: str) -> None:
     (["--replicas", "0"], "--replicas", "must be between 1 and 32, got 0"),
     (["--replicas", "2", "--no-balancer"], "--replicas", "without a balancer only one"),
     (["--breaker-latency-ms", "0"], "--breaker-latency-ms", "must be between 1 and 60000"),
-    (["--mode", "swarm"], "--mode", "must be one of auto, local, compose"),
+    (["--mode", "swarm"], "--mode", "must be one of local, compose"),
     (["--port", "abc"], "--port", "Input should be a valid integer"),
 ])
 def test_bad_up_flags_are_refused_before_anything_starts(tmp_path: Path, flags: list[str],

@@ -66,7 +66,7 @@ def stack(docker_env: dict[str, str], built: str,
            "ALUMNOS_STATE_DIR": str(tmp_path_factory.mktemp("compose-state")),
            "ALUMNOS_RESULTS_DIR": str(tmp_path_factory.mktemp("compose-results")),
            **compose.ComposePorts(first, first + 1, first + 2, first + 3).environment()}
-    result = alumnos(env, "up", "--mode", "compose", "--replicas", "3")
+    result = alumnos(env, "up", "--mode", "compose", "--replicas", "3", "--fault-injection")
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         yield env
@@ -132,18 +132,23 @@ def test_seed_bench_and_page_through_traefik(stack: dict[str, str]) -> None:
     assert figures.error_rate == 0
 
 
-def test_balancing_and_retry_proofs_hold_through_traefik(stack: dict[str, str]) -> None:
-    proof = alumnos(stack, "patterns", "balancing", "retry", "cache", "--vus", "200",
-                    "--retry-seconds", "15")
+def test_balancing_retry_breaker_and_cache_proofs_hold_through_traefik(
+        stack: dict[str, str]) -> None:
+    proof = alumnos(stack, "patterns", "balancing", "retry", "circuit-breaker", "cache",
+                    "--vus", "200", "--retry-seconds", "15")
     assert proof.returncode == 0, proof.stdout + proof.stderr
     saved = json.loads(next(Path(stack["ALUMNOS_RESULTS_DIR"]).glob(
         "patterns/*/patterns.json")).read_text())
     assert saved["mode"] == "compose"
     verdicts = [(r["pattern"], r["evidence"].get("kill"), r["verdict"]) for r in saved["results"]]
     assert verdicts == [("balancing", None, "pass"), ("retry", "granian", "pass"),
-                        ("retry", "container", "pass"), ("cache", None, "pass")]
+                        ("retry", "container", "pass"), ("circuit-breaker", None, "pass"),
+                        ("cache", None, "pass")]
     granian = saved["results"][1]["evidence"]
     assert "back UP in Traefik" in granian["events_s_after_kill"]
+    breaker = saved["results"][3]["evidence"]
+    assert breaker["failed"] > 0  # the fault did reach the clients before the ejection
+    assert breaker["failed_share"] <= breaker["share_without_breaker"] / 10
     # The stack is whole again after the proofs.
     status = alumnos(stack, "status")
     assert status.stdout.count(" UP ") == 3
@@ -219,8 +224,18 @@ def test_down_removes_containers_and_network_and_volumes_only_when_asked(
     assert down.returncode == 0, down.stderr
     assert "database volume kept" in flat(down)
     assert _project_objects(stack) == ([], [], ["alumnos_pgdata"])
-    up = alumnos(stack, "up", "--mode", "compose", "--replicas", "1")
+    # Up again on the kept volume (the rows are still there), with the rate limit on.
+    up = alumnos(stack, "up", "--mode", "compose", "--replicas", "1", "--rate-limit", "100/s")
     assert up.returncode == 0, up.stdout + up.stderr
+    proof = alumnos(stack, "patterns", "rate-limit")
+    assert proof.returncode == 3, proof.stdout + proof.stderr
+    [result] = json.loads(sorted(Path(stack["ALUMNOS_RESULTS_DIR"]).glob(
+        "patterns/*/patterns.json"))[-1].read_text())["results"]
+    evidence = result["evidence"]
+    # The limit holds, with Retry-After; but behind docker-proxy both clients are one address.
+    assert evidence["above_429"] > 0 and evidence["retry_after"]
+    assert evidence["below_429"] > 0
+    assert "network's gateway address" in result["observed"]
     gone = alumnos(stack, "down", "--volumes")
     assert gone.returncode == 0, gone.stderr
     assert _project_objects(stack) == ([], [], [])

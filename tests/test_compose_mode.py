@@ -157,6 +157,18 @@ def test_local_images_replace_the_registry_ones_only_when_built() -> None:
         images.TRAEFIK_BIN
 
 
+def test_the_fault_switch_is_on_only_when_asked_and_per_container() -> None:
+    off = merged_project(PatternsSpec())["services"]["alumnos"]["environment"]
+    assert off["ALUMNOS_FAULT_INJECTION"] == "off"
+    assert "ALUMNOS_FAULT_FILE" not in off
+    on = compose.compose_override(PatternsSpec(), 3, cache=True, fault_injection=True)
+    environment = on["services"]["alumnos"]["environment"]
+    assert environment["ALUMNOS_FAULT_INJECTION"] == "on"
+    # Inside the container's own /tmp: one file per replica, nothing shared with the host.
+    assert environment["ALUMNOS_FAULT_FILE"] == compose.FAULT_FILE
+    assert compose.FAULT_FILE.startswith("/tmp/")
+
+
 @pytest.mark.parametrize(("url", "expected"), [
     ("http://alumnos.universidad.localhost:8088",
      ("http://127.0.0.1:8088", "alumnos.universidad.localhost:8088")),

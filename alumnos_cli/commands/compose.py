@@ -25,7 +25,8 @@ def describe_traefik_patterns(spec: PatternsSpec) -> str:
     return f"{retry}, rate limit {spec.rate_limit_text}, {breaker}"
 
 
-def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool) -> None:
+def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
+               fault_injection: bool = False) -> None:
     """Build, start and wait for the compose stack; print where it answers."""
     from alumnos_cli.stack import compose
 
@@ -35,6 +36,7 @@ def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: boo
                            "alumnos down first, or use it as it is")
     with console.status("compose mode ...") as status:
         record = compose.up(state_dir, spec, replicas, cache=cache,
+                            fault_injection=fault_injection,
                             say=lambda message: status.update(message))
     images = ("local images (alumnos images --offline)" if record.images == "offline"
               else "registry images")
@@ -70,6 +72,8 @@ def compose_status(record: ComposeRecord) -> None:
     if not rows:
         console.print("[red]no container of the project exists[/]: alumnos down forgets it, "
                       "alumnos up --mode compose starts it again")
+    console.print(f"patterns: {describe_traefik_patterns(record.patterns)}; fault injection "
+                  f"{'on' if record.fault_injection else 'off'}")
     console.print(f"Traefik's API: {record.api_url}/api/overview (loopback only)")
 
 

@@ -144,7 +144,8 @@ def up(
         if ignored:
             console.print(f"[yellow]compose mode ignores:[/] {', '.join(ignored)} (local mode "
                           "only; the image's Granian settings are in the Dockerfile)")
-        compose_commands.compose_up(settings.state_dir, spec, replicas, cache=cache)
+        compose_commands.compose_up(settings.state_dir, spec, replicas, cache=cache,
+                                    fault_injection=fault_injection)
         return
     with console.status("starting replicas and balancer, waiting until all are healthy ..."):
         result = local.up(settings, options)
@@ -174,7 +175,7 @@ def local_only_flags(options: ServiceOptions) -> list[str]:
              "--workers": options.workers != default.workers,
              "--blocking-threads": options.blocking_threads != default.blocking_threads,
              "--no-balancer": not options.balancer,
-             "--fault-injection": options.fault_injection, "--cpus": bool(options.cpus)}
+             "--cpus": bool(options.cpus)}
     return [flag for flag, given in named.items() if given]
 
 

@@ -11,17 +11,19 @@ until then would fail too.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.proof.balancing import BALANCING_TOLERANCE, judge_balance
 from alumnos_cli.proof.cache import prove_cache_at
-from alumnos_cli.proof.client import spread_gets_at
+from alumnos_cli.proof.client import paced_gets, spread_gets_at
 from alumnos_cli.proof.load import failed_requests, k6_load_at
 from alumnos_cli.proof.options import (
     FAIL,
@@ -32,23 +34,20 @@ from alumnos_cli.proof.options import (
     Progress,
     ProofOptions,
 )
+from alumnos_cli.proof.rate_limit import CLIENT_ABOVE, CLIENT_BELOW
 from alumnos_cli.stack import compose_view
-from alumnos_cli.stack.compose import ComposeRecord
+from alumnos_cli.stack.compose import FAULT_FILE, ComposeRecord
 from alumnos_cli.stack.compose_view import ContainerStatus
 from alumnos_cli.stack.engine import DockerClient
 from alumnos_service.paths import FIRST_PAGE
 
 # What local mode proves that Traefik cannot do, as the proof table says it.
 NOT_IN_TRAEFIK = {
-    "rate-limit": "not proven in compose mode yet: behind docker-proxy every client reaches "
-                  "Traefik from the network's gateway address, so a per-address limit is one "
-                  "limit for all (README: compose mode)",
-    "circuit-breaker": "not proven in compose mode yet: Traefik ejects a replica only for "
-                       "failed connections (passive health check), not for being slower than "
-                       "its peers as local mode's breaker does (README: compose mode)",
     "overload": "local mode only: Traefik has no queue; beyond its in-flight limit it answers "
                 "429 at once (README: compose mode)",
 }
+# The breaker must cut the victim's failures to a tenth of its share at least.
+BREAKER_MARGIN = 10
 KILLS = {"granian": "Granian killed (SIGKILL) inside the container",
          "container": "container killed (docker kill)"}
 
@@ -85,8 +84,8 @@ def prove_retry(client: DockerClient, record: ComposeRecord, options: ProofOptio
         return PatternResult("retry", "-", "retry is off in this stack", SKIPPED,
                              {"hint": "alumnos up --mode compose without --no-retry"})
     victim = _victim(client, record, options)
-    watch = PoolWatch(record, victim)
-    timer = threading.Timer(options.retry_seconds / 3, lambda: watch.killed(
+    watch = PoolWatch(record)
+    timer = threading.Timer(options.retry_seconds / 3, lambda: watch.started(
         _kill(client, victim, how, say)))
     watch.start()
     timer.start()
@@ -101,7 +100,7 @@ def prove_retry(client: DockerClient, record: ComposeRecord, options: ProofOptio
     failed = failed_requests(figures)
     events = watch.events
     back = how != "granian" or "back UP in Traefik" in events
-    ok = watch.killed_at is not None and failed <= options.vus and \
+    ok = watch.started_at is not None and failed <= options.vus and \
         "out of Traefik's pool" in events and back
     story = "; ".join(f"{name} at {seconds:.1f} s" for name, seconds in events.items())
     return PatternResult(
@@ -113,6 +112,104 @@ def prove_retry(client: DockerClient, record: ComposeRecord, options: ProofOptio
         {"requests": figures.requests, "failed": failed, "allowed": options.vus,
          "kill": how, "events_s_after_kill": events, "p95_ms": figures.latency.p95,
          "k6_folder": str(folder)})
+
+
+def prove_rate_limit(record: ComposeRecord, options: ProofOptions) -> PatternResult:
+    """A client above the limit gets 429s with Retry-After; one below it, at the same time,
+    gets none, which behind docker-proxy Traefik cannot tell apart (one address for all)."""
+    spec = record.patterns
+    if not spec.rate_limit:
+        return PatternResult("rate-limit", "-", "the rate limit is off in this stack", SKIPPED,
+                             {"hint": "alumnos down; alumnos up --mode compose --rate-limit "
+                                      "100/s"})
+    limit = spec.rate_limit_average / spec.rate_limit_period_s
+    seconds = max(options.rate_seconds, 2.0 * spec.rate_limit_period_s)
+    with ThreadPoolExecutor(2) as pool:
+        above_job = pool.submit(paced_gets, record.url, FIRST_PAGE, CLIENT_ABOVE, 2 * limit,
+                                seconds)
+        below_job = pool.submit(paced_gets, record.url, FIRST_PAGE, CLIENT_BELOW, 0.5 * limit,
+                                seconds)
+        above, below = above_job.result(), below_job.result()
+    limited = [a for a in above if a.status == 429]
+    retry_after = bool(limited) and all(a.headers.get("retry-after") for a in limited)
+    below_limited = sum(a.status == 429 for a in below)
+    accepted = sum(a.status == 200 for a in [*above, *below]) / seconds
+    why = "" if below_limited == 0 else (
+        ": behind docker-proxy both clients reach Traefik from the network's gateway address, "
+        "so one bucket serves them all (README: compose mode)")
+    return PatternResult(
+        "rate-limit", f"{spec.rate_limit_text} per address; one client at {2 * limit:g}/s and "
+        f"one at {0.5 * limit:g}/s for {seconds:g} s, through Traefik",
+        f"above: {len(limited)} of {len(above)} got 429 (Retry-After: "
+        f"{'yes' if retry_after else 'NO'}); below: {below_limited} of {len(below)} got 429; "
+        f"both together accepted {accepted:.0f}/s{why}",
+        PASS if limited and retry_after and below_limited == 0 else FAIL,
+        {"above_sent": len(above), "above_429": len(limited), "below_sent": len(below),
+         "below_429": below_limited, "accepted_per_s": accepted, "retry_after": retry_after})
+
+
+def prove_circuit_breaker(client: DockerClient, record: ComposeRecord, options: ProofOptions,
+                          folder: Path, say: Progress) -> PatternResult:
+    """A replica answering 500 to every API request under load: Traefik's breaker (its
+    passive health check) must keep the clients' failures far below the victim's share.
+
+    Traefik's API keeps listing a passively ejected server as UP, so the proof judges by the
+    clients: without ejection a third of the requests of the faulty phase would fail."""
+    if not record.patterns.circuit_breaker:
+        return PatternResult("circuit-breaker", "-", "the breaker is off in this stack",
+                             SKIPPED, {"hint": "alumnos up --mode compose without "
+                                               "--no-circuit-breaker"})
+    if not record.fault_injection:
+        return PatternResult("circuit-breaker", "-", "fault injection is off in this stack",
+                             SKIPPED, {"hint": "alumnos down; alumnos up --mode compose "
+                                               "--fault-injection"})
+    if record.patterns.rate_limit:
+        return PatternResult("circuit-breaker", "-", "the rate limit is on: behind docker-proxy "
+                             "every VU shares one bucket, and its 429s would hide the breaker",
+                             SKIPPED, {"hint": "alumnos down; alumnos up --mode compose "
+                                               "--fault-injection (no --rate-limit)"})
+    victim = _victim(client, record, options)
+    phase = options.breaker_phase_seconds
+    seconds = 3 * phase
+
+    def inject() -> None:
+        say(f"{victim.component} answers 500 to every API request from now")
+        _set_fault(client, victim, {"error_rate": 1.0})
+
+    # After a first phase: k6's setup() verifies the target before any fault.
+    timer = threading.Timer(phase, inject)
+    timer.start()
+    try:
+        figures = k6_load_at(record.url, record.patterns, options.breaker_vus, seconds, folder)
+    finally:
+        timer.cancel()
+        _set_fault(client, victim, None)
+    failed = failed_requests(figures)
+    share = failed / max(1, figures.requests)
+    unprotected = (seconds - phase) / seconds / record.replicas
+    ok = share <= unprotected / BREAKER_MARGIN
+    return PatternResult(
+        "circuit-breaker", f"{options.breaker_vus} VUs for {seconds} s; {victim.component} "
+        f"answering 500 to every API request from {phase} s (the service's fault switch, "
+        "inside its container)",
+        f"{failed:,} of {figures.requests:,} requests failed ({share:.1%}; {unprotected:.0%} "
+        f"if Traefik had kept sending it its share, at most {unprotected / BREAKER_MARGIN:.1%} "
+        "allowed): Traefik's passive health check takes it out after failed answers; as its "
+        "/health still passes, the active check lets it back, so a few requests a second still "
+        "reach it", PASS if ok else FAIL,
+        {"requests": figures.requests, "failed": failed, "failed_share": share,
+         "share_without_breaker": unprotected, "k6_folder": str(folder)})
+
+
+def _set_fault(client: DockerClient, victim: ContainerStatus,
+               fault: dict[str, float] | None) -> None:
+    """Write (or remove) the fault file inside the replica's container."""
+    command = f"rm -f {FAULT_FILE}" if fault is None else \
+        f"printf '%s' '{json.dumps(fault)}' > {FAULT_FILE}"
+    result = client.containers.get(victim.name).exec_run(["sh", "-c", command])
+    if result.exit_code != 0:
+        raise AlumnosError(f"could not set the fault in {victim.name}: "
+                           f"{bytes(result.output).decode(errors='replace').strip()}")
 
 
 def _victim(client: DockerClient, record: ComposeRecord,
@@ -147,11 +244,11 @@ def _restore(client: DockerClient, record: ComposeRecord, victim: ContainerStatu
 
 
 class PoolWatch:
-    """Follows one replica in Traefik's pool during the retry proof."""
+    """Follows Traefik's pool while one replica is killed or faulty."""
 
-    def __init__(self, record: ComposeRecord, victim: ContainerStatus) -> None:
-        self.record, self.victim = record, victim
-        self.killed_at: float | None = None
+    def __init__(self, record: ComposeRecord) -> None:
+        self.record = record
+        self.started_at: float | None = None
         self.events: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -160,14 +257,14 @@ class PoolWatch:
         """Begin polling Traefik's API."""
         self._thread.start()
 
-    def killed(self, at: float) -> None:
-        """Note the kill; events are timed from here."""
-        self.killed_at = at
+    def started(self, at: float) -> None:
+        """Note the kill or the fault; events are timed from here."""
+        self.started_at = at
 
     def finish(self, wait_for_return: float) -> None:
         """Stop polling once the replica is back UP, or after the wait."""
         deadline = time.monotonic() + wait_for_return
-        while self.killed_at and "back UP in Traefik" not in self.events \
+        while self.started_at and "back UP in Traefik" not in self.events \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
         self._stop.set()
@@ -175,8 +272,8 @@ class PoolWatch:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            if self.killed_at is not None:
-                since = time.monotonic() - self.killed_at
+            if self.started_at is not None:
+                since = time.monotonic() - self.started_at
                 servers = compose_view.traefik_servers(self.record)
                 if servers is not None:
                     # Counted, not looked up by address: a restarted container may get another.
@@ -200,6 +297,11 @@ def prove_compose(record: ComposeRecord, client: DockerClient, options: ProofOpt
             for how in KILLS:
                 results.append(prove_retry(client, record, options, folder / f"retry-{how}",
                                            say, how))
+        elif name == "rate-limit":
+            results.append(prove_rate_limit(record, options))
+        elif name == "circuit-breaker":
+            results.append(prove_circuit_breaker(client, record, options, folder / "breaker",
+                                                 say))
         elif name == "cache":
             results.append(prove_cache_at(record.url, record.patterns, record.database_url,
                                           options, cache=record.cache))

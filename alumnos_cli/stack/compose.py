@@ -36,6 +36,8 @@ COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
 POSTGRES_USER_PASSWORD = "postgres:postgres"
 POSTGRES_DB = "alumnos"
 READY_TIMEOUT_S = 180.0
+# Inside each replica's container: its own /tmp, so the fault is that replica's alone.
+FAULT_FILE = "/tmp/alumnos-fault.json"
 LOG_TAIL = 15
 
 Runner = Callable[[list[str], Mapping[str, str]], "subprocess.CompletedProcess[str]"]
@@ -92,6 +94,7 @@ class ComposeRecord:
     redis_url: str = ""
     images: str = "registry"
     socket: str = ""
+    fault_injection: bool = False
 
     def environment(self) -> dict[str, str]:
         """What the compose CLI needs in its environment to address this project again."""
@@ -100,11 +103,14 @@ class ComposeRecord:
 
 
 def compose_override(spec: PatternsSpec, replicas: int, *, cache: bool,
-                     offline: bool = False) -> dict[str, Any]:
+                     offline: bool = False, fault_injection: bool = False) -> dict[str, Any]:
     """The override that makes the compose stack follow the flags: replicas, cache, patterns,
-    and the local images where `alumnos images --offline` built them."""
-    service: dict[str, Any] = {"deploy": {"replicas": replicas},
-                               "environment": {"ALUMNOS_CACHE": "on" if cache else "off"},
+    the fault switch, and the local images where `alumnos images --offline` built them."""
+    environment = {"ALUMNOS_CACHE": "on" if cache else "off",
+                   "ALUMNOS_FAULT_INJECTION": "on" if fault_injection else "off"}
+    if fault_injection:
+        environment["ALUMNOS_FAULT_FILE"] = FAULT_FILE
+    service: dict[str, Any] = {"deploy": {"replicas": replicas}, "environment": environment,
                                "labels": traefik_labels(spec)}
     services: dict[str, Any] = {SERVICE: service}
     if offline:
@@ -129,7 +135,7 @@ def check_ports_free(ports: ComposePorts) -> None:
 
 
 def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
-       ports: ComposePorts | None = None, runner: Runner = _run,
+       fault_injection: bool = False, ports: ComposePorts | None = None, runner: Runner = _run,
        say: Say = lambda _message: None) -> ComposeRecord:
     """Build the service, start the project, and wait until it serves through Traefik."""
     ports = ports or ComposePorts.from_env()
@@ -146,7 +152,8 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
         state_dir.mkdir(parents=True, exist_ok=True)
         override = state_dir.resolve() / OVERRIDE_FILE
         write_text(override, yaml.safe_dump(
-            compose_override(spec, replicas, cache=cache, offline=offline), sort_keys=False))
+            compose_override(spec, replicas, cache=cache, offline=offline,
+                             fault_injection=fault_injection), sort_keys=False))
         record = ComposeRecord(
             project=PROJECT, cli=list(cli), files=[str(COMPOSE_FILE), str(override)],
             url=f"http://{spec.host}:{ports.web}", api_url=f"http://127.0.0.1:{ports.api}",
@@ -154,7 +161,8 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
             database_url=f"postgresql://{POSTGRES_USER_PASSWORD}@127.0.0.1:{ports.postgres}/"
                          f"{POSTGRES_DB}",
             redis_url=f"redis://127.0.0.1:{ports.redis}/0",
-            images="offline" if offline else "registry", socket=str(socket))
+            images="offline" if offline else "registry", socket=str(socket),
+            fault_injection=fault_injection)
         say(f"building {images.SERVICE_IMAGE} ...")
         _compose(record, runner, "build", SERVICE,
                  failure=f"image {images.SERVICE_IMAGE} failed to build")

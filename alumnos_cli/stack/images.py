@@ -146,8 +146,12 @@ def _remove_tree(root: Path) -> None:
 
 def _build_dir(image: str, folder: Path) -> None:
     # The host's network: Debian's mirror answers over http from inside as it does here.
-    _run(["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-          "--tag", image, str(folder)], image)
+    _docker_build(image, folder, "--network", "host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
+
+
+def _docker_build(image: str, context: Path, *args: str) -> None:
+    # --force-rm: a step that fails leaves no container behind either.
+    _run(["docker", "build", "--force-rm", *args, "--tag", image, str(context)], image)
 
 
 def _build_traefik() -> None:
@@ -164,8 +168,7 @@ def _build_traefik() -> None:
             binary.write_bytes(archive.read(member))
         binary.chmod(0o755)
         shutil.copy(DOCKER_DIR / "traefik" / "Dockerfile", work / "context" / "Dockerfile")
-        _run(["docker", "build", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--tag", image,
-              str(work / "context")], image)
+        _docker_build(image, work / "context", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}")
 
 
 def _build_requirements() -> list[str]:
@@ -206,4 +209,4 @@ def _build_service() -> None:
     download_wheels()
     args = [arg for key, value in OFFLINE_BUILD_ARGS.items()
             for arg in ("--build-arg", f"{key}={value}")]
-    _run(["docker", "build", *args, "--tag", SERVICE_IMAGE, str(PROJECT_DIR)], SERVICE_IMAGE)
+    _docker_build(SERVICE_IMAGE, PROJECT_DIR, *args)
