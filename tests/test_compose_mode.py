@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import subprocess
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from alumnos_cli.errors import InvalidOption
+from alumnos_cli.errors import AlumnosError
 from alumnos_cli.main import app
 from alumnos_cli.stack import compose, engine, images
 from alumnos_cli.stack.haproxy import BalancerPaths, Replica, haproxy_config
@@ -130,8 +131,9 @@ def test_compose_ports_come_from_their_settings() -> None:
                                            "ALUMNOS_COMPOSE_REDIS_PORT": ""})
     assert (ports.web, ports.redis) == (9100, compose.ComposePorts().redis)
     assert ports.environment()["ALUMNOS_COMPOSE_PORT"] == "9100"
-    with pytest.raises(InvalidOption, match="ALUMNOS_COMPOSE_API_PORT must be a port"):
+    with pytest.raises(AlumnosError, match="ALUMNOS_COMPOSE_API_PORT must be a port") as info:
         compose.ComposePorts.from_env({"ALUMNOS_COMPOSE_API_PORT": "http"})
+    assert "unset it for 8089" in info.value.hint
 
 
 def test_traefik_api_is_reached_through_a_router_not_insecure() -> None:
@@ -244,3 +246,42 @@ def test_a_corrupt_compose_record_names_the_file(tmp_path: Path) -> None:
     (tmp_path / compose.STATE_FILE).write_text("{not json")
     with pytest.raises(Exception, match=r"compose\.json is corrupt"):
         compose.load(tmp_path)
+
+
+def record_at(socket: Path) -> compose.ComposeRecord:
+    return compose.ComposeRecord(
+        project="alumnos", cli=["docker-compose"], files=[], url="http://a.localhost:1",
+        api_url="http://127.0.0.1:1", replicas=3, cache=True, patterns=PatternsSpec(),
+        socket=str(socket))
+
+
+def test_down_forgets_a_stack_whose_engine_is_gone(tmp_path: Path) -> None:
+    record = record_at(tmp_path / "gone.sock")
+    (tmp_path / compose.STATE_FILE).write_text(json.dumps(asdict(record)))
+    (tmp_path / compose.OVERRIDE_FILE).write_text("services: {}\n")
+    [said] = compose.down(tmp_path)
+    assert f"the engine at unix://{tmp_path}/gone.sock no longer answers" in said
+    assert not (tmp_path / compose.STATE_FILE).exists()
+    assert not (tmp_path / compose.OVERRIDE_FILE).exists()
+
+
+def test_the_compose_cli_and_sdk_stay_on_the_recorded_engine(tmp_path: Path) -> None:
+    environment = record_at(tmp_path / "docker.sock").environment()
+    assert environment["DOCKER_HOST"] == f"unix://{tmp_path}/docker.sock"
+    assert environment["ALUMNOS_DOCKER_SOCKET"] == f"{tmp_path}/docker.sock"
+
+
+def test_local_up_is_refused_where_a_compose_stack_is_recorded(tmp_path: Path) -> None:
+    (tmp_path / compose.STATE_FILE).write_text(json.dumps(asdict(record_at(tmp_path / "s"))))
+    result = CliRunner().invoke(app, ["up", "--state-dir", str(tmp_path)],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "a compose stack is up from this state directory" in result.output
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_pid_outside_the_container_is_never_signalled() -> None:
+    from alumnos_cli.proof.compose_proofs import _check_is_the_containers
+
+    with pytest.raises(AlumnosError, match="is not the container's process"):
+        _check_is_the_containers(os.getpid(), "0123456789abcdef" * 4)

@@ -12,6 +12,7 @@ from rich.text import Text
 from alumnos_cli.commands.common import console, handle_errors, requires
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.stack.patterns import PatternsSpec
+from alumnos_cli.stack.state import running_state
 
 if TYPE_CHECKING:
     from alumnos_cli.stack.compose import ComposeRecord
@@ -34,6 +35,11 @@ def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: boo
     if existing is not None:
         raise AlumnosError(f"a compose stack is already up here ({existing.url})",
                            "alumnos down first, or use it as it is")
+    local = running_state(state_dir)
+    if local is not None:
+        # One stack per state directory: seed, bench and status must know which one is meant.
+        raise AlumnosError(f"a local stack runs from this state directory ({local.service.url})",
+                           "alumnos down first, or give compose mode its own --state-dir")
     with console.status("compose mode ...") as status:
         record = compose.up(state_dir, spec, replicas, cache=cache,
                             fault_injection=fault_injection,
@@ -52,7 +58,7 @@ def compose_status(record: ComposeRecord) -> None:
     """The project's containers with their health, and Traefik's view of each replica."""
     from alumnos_cli.stack import compose_view, engine
 
-    client = engine.connect()
+    client = engine.connect(record.docker_host)
     try:
         rows = compose_view.containers(client, record.project)
     finally:
@@ -84,7 +90,7 @@ def compose_logs(state_dir: Path, component: str | None, lines: int, *, follow: 
     record = compose.load(state_dir)
     if record is None:
         return
-    client = engine.connect()
+    client = engine.connect(record.docker_host)
     try:
         rows = {row.component: row for row in compose_view.containers(client, record.project)}
         if component is not None and component not in rows:

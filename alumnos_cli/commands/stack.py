@@ -147,6 +147,9 @@ def up(
         compose_commands.compose_up(settings.state_dir, spec, replicas, cache=cache,
                                     fault_injection=fault_injection)
         return
+    if (settings.state_dir / COMPOSE_STATE_FILE).exists():
+        raise AlumnosError("a compose stack is up from this state directory",
+                           "alumnos down first, or give local mode its own --state-dir")
     with console.status("starting replicas and balancer, waiting until all are healthy ..."):
         result = local.up(settings, options)
     service = result.state.service
@@ -286,7 +289,7 @@ def logs(
     = False,
     state_dir: StateDir = None,
 ) -> None:
-    """Show the logs of the stack's components (they outlive `down`).
+    """Show the logs of the stack's components (local mode's outlive `down`).
 
     Example: alumnos logs haproxy -n 20
     """

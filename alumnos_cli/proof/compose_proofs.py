@@ -46,6 +46,9 @@ NOT_IN_TRAEFIK = {
     "overload": "local mode only: Traefik has no queue; beyond its in-flight limit it answers "
                 "429 at once (README: compose mode)",
 }
+# Why the other proofs need the rate limit off in compose mode.
+SHARED_BUCKET = ("the rate limit is on: behind docker-proxy every client of the proof shares "
+                 "one bucket, and its 429s would answer in place of the pattern")
 # The breaker must cut the victim's failures to a tenth of its share at least.
 BREAKER_MARGIN = 10
 KILLS = {"granian": "Granian killed (SIGKILL) inside the container",
@@ -85,8 +88,15 @@ def prove_retry(client: DockerClient, record: ComposeRecord, options: ProofOptio
                              {"hint": "alumnos up --mode compose without --no-retry"})
     victim = _victim(client, record, options)
     watch = PoolWatch(record)
-    timer = threading.Timer(options.retry_seconds / 3, lambda: watch.started(
-        _kill(client, victim, how, say)))
+    kill_failed: list[str] = []
+
+    def kill() -> None:
+        try:
+            watch.started(_kill(client, victim, how, say))
+        except (AlumnosError, OSError) as exc:  # said in the verdict, not as a traceback
+            kill_failed.append(str(exc))
+
+    timer = threading.Timer(options.retry_seconds / 3, kill)
     watch.start()
     timer.start()
     try:
@@ -95,8 +105,11 @@ def prove_retry(client: DockerClient, record: ComposeRecord, options: ProofOptio
     finally:
         timer.cancel()
         watch.finish(wait_for_return=60.0 if how == "granian" else 0.0)
-    if how == "container":
-        _restore(client, record, victim, say)
+        if how == "container" and watch.started_at is not None:
+            _restore(client, record, victim, say)
+    if kill_failed:
+        return PatternResult("retry", f"{KILLS[how]}: {victim.component}",
+                             f"the kill failed: {kill_failed[0]}", FAIL, {"kill": how})
     failed = failed_requests(figures)
     events = watch.events
     back = how != "granian" or "back UP in Traefik" in events
@@ -163,11 +176,6 @@ def prove_circuit_breaker(client: DockerClient, record: ComposeRecord, options: 
         return PatternResult("circuit-breaker", "-", "fault injection is off in this stack",
                              SKIPPED, {"hint": "alumnos down; alumnos up --mode compose "
                                                "--fault-injection"})
-    if record.patterns.rate_limit:
-        return PatternResult("circuit-breaker", "-", "the rate limit is on: behind docker-proxy "
-                             "every VU shares one bucket, and its 429s would hide the breaker",
-                             SKIPPED, {"hint": "alumnos down; alumnos up --mode compose "
-                                               "--fault-injection (no --rate-limit)"})
     victim = _victim(client, record, options)
     phase = options.breaker_phase_seconds
     seconds = 3 * phase
@@ -227,12 +235,26 @@ def _kill(client: DockerClient, victim: ContainerStatus, how: str, say: Progress
     container = client.containers.get(victim.name)
     if how == "granian":
         pid = int(container.attrs["State"]["Pid"])
+        _check_is_the_containers(pid, container.id)
         say(f"killing Granian in {victim.component} (host pid {pid}) with SIGKILL")
         os.kill(pid, signal.SIGKILL)
     else:
         say(f"docker kill {victim.name}")
         container.kill()
     return time.monotonic()
+
+
+def _check_is_the_containers(pid: int, container_id: str) -> None:
+    """Refuse to signal a pid that is not the container's on this machine (an engine in
+    another VM or PID namespace reports pids that mean something else here)."""
+    try:
+        cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        cgroup = ""
+    if container_id not in cgroup:
+        raise AlumnosError(f"pid {pid} is not the container's process on this machine (is the "
+                           "engine in a VM or another PID namespace?)",
+                           "prove retry with the docker kill variant only")
 
 
 def _restore(client: DockerClient, record: ComposeRecord, victim: ContainerStatus,
@@ -291,7 +313,11 @@ def prove_compose(record: ComposeRecord, client: DockerClient, options: ProofOpt
     results: list[PatternResult] = []
     for name in (p for p in PATTERNS if p in options.only):
         say(f"proving {name} ...")
-        if name == "balancing":
+        if record.patterns.rate_limit and name != "rate-limit":
+            results.append(PatternResult(name, "-", SHARED_BUCKET, SKIPPED,
+                                         {"hint": "alumnos down; alumnos up --mode compose "
+                                                  "without --rate-limit"}))
+        elif name == "balancing":
             results.append(prove_balancing(client, record, options))
         elif name == "retry":
             for how in KILLS:

