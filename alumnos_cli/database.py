@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, make_url, text
+from psycopg2 import sql
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from alumnos_cli.errors import ServiceUnreachable
+from alumnos_cli.errors import AlumnosError, ServiceUnreachable
 from alumnos_cli.settings import mask_password
 from alumnos_service.db import driver_url
 
@@ -40,7 +41,7 @@ def ensure_database(url: str) -> None:
                 {"name": target.database},
             ).scalar()
             if not exists:
-                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+                conn.exec_driver_sql(f"CREATE DATABASE {quoted(conn, target.database or '')}")
     except OperationalError as exc:
         raise unreachable(url, exc) from None
     except ProgrammingError as exc:
@@ -50,6 +51,39 @@ def ensure_database(url: str) -> None:
         ) from None
     finally:
         maintenance.dispose()
+
+
+def quoted(conn: Connection, name: str) -> str:
+    """An identifier quoted by the driver itself (a name may hold quotes, never SQL)."""
+    raw = conn.connection.dbapi_connection
+    return sql.Identifier(name).as_string(raw)  # type: ignore[arg-type]
+
+
+def create_database(admin_url: str, name: str) -> None:
+    """Create a new database; refuse (never reuse) one that already exists."""
+    engine = engine_for(make_url(admin_url).set(database="postgres")).execution_options(
+        isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                            {"name": name}).scalar():
+                raise AlumnosError(f"a database named {name!r} already exists, and this "
+                                   "command only works in one it creates",
+                                   "run it again (it picks another name), or drop that one")
+            conn.exec_driver_sql(f"CREATE DATABASE {quoted(conn, name)}")
+    finally:
+        engine.dispose()
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database this run created (its sessions ended first)."""
+    engine = engine_for(make_url(admin_url).set(database="postgres")).execution_options(
+        isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted(conn, name)} WITH (FORCE)")
+    finally:
+        engine.dispose()
 
 
 def _ask(url: str, sql: str) -> object | None:

@@ -15,6 +15,9 @@ from alumnos_service.paths import METRICS_PATH
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 bp = Blueprint("metrics", __name__)
+# Any token is a method to HTTP: unknown ones share one label value, so a client cannot make
+# the series grow without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestMetrics:
@@ -78,7 +81,8 @@ def install(app: Flask) -> None:
     @app.after_request
     def record(response: Response) -> Response:
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.observe(rule, request.method, response.status_code,
+        method = request.method if request.method in KNOWN_METHODS else "OTHER"
+        metrics.observe(rule, method, response.status_code,
                         time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 

@@ -47,6 +47,9 @@ def _usage_error(result: Result, option: str, message: str) -> None:
     (["--breaker-latency-ms", "0"], "--breaker-latency-ms", "must be between 1 and 60000"),
     (["--mode", "swarm"], "--mode", "must be one of local, compose"),
     (["--port", "abc"], "--port", "Input should be a valid integer"),
+    # Before: a newline in --host added lines to haproxy.cfg.
+    (["--host", "127.0.0.1\n    bind :9999"], "--host", "must be an IP address"),
+    (["--host", "localhost"], "--host", "must be an IP address such as 127.0.0.1"),
 ])
 def test_bad_up_flags_are_refused_before_anything_starts(tmp_path: Path, flags: list[str],
                                                           option: str, message: str) -> None:

@@ -382,3 +382,25 @@ def test_an_ejection_still_running_at_the_end_is_open_ended() -> None:
     assert (second.replica, second.start_s, second.end_s) == ("replica-3", 20.0, None)
     assert balancer_rows(activity, "en")[-1] == (
         "replica-3 out", "from 20.0 s to the end: p50 250 ms, its peers 6 ms; 0% failed")
+
+
+def test_a_runs_text_cannot_inject_markdown_or_html(tmp_path: Path) -> None:
+    name = "20261127T051814Z-spike"
+    shutil.copytree(RUNS / name, tmp_path / name)
+    meta_path = tmp_path / name / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["command"] = "alumnos bench `<script>alert(1)</script>` | x"
+    meta["url"] = "http://127.0.0.1:8080/<!--<script>x</script>"
+    meta_path.write_text(json.dumps(meta))
+    markdown = runner.invoke(app, ["report", name, "--format", "markdown", "--results-dir",
+                                   str(tmp_path)])
+    assert markdown.exit_code == 0, markdown.output
+    # Before: `alumnos bench `<script>...` closed the code span, and the URL was raw HTML.
+    assert "``alumnos bench `<script>alert(1)</script>` \\| x``" in markdown.output
+    assert "http://127.0.0.1:8080/\\<\\!--\\<script\\>x\\</script\\>" in markdown.output
+    from alumnos_cli.report.render.html import _page
+
+    page = _page("t", "", {"name": "x<!--<script>y</script>&"})
+    data = page.split('id="alumnos-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and ">" not in data  # before: "<!--" survived into the JSON
+    assert json.loads(data) == {"name": "x<!--<script>y</script>&"}

@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from typer.testing import CliRunner
 
+from alumnos_cli.database import create_database, drop_database, ensure_database
+from alumnos_cli.errors import AlumnosError
 from alumnos_cli.main import app
-from alumnos_cli.seed.benchmark import scratch_url
+from alumnos_cli.seed.benchmark import MAX_NAME_BYTES, SCRATCH_MARK, scratch_url
 from alumnos_cli.seed.load import seed_alumnos, table_checksum
 from alumnos_cli.settings import Settings
 from alumnos_service.db import driver_url
@@ -145,9 +147,9 @@ def test_benchmark_command_prints_both_times_and_cleans_up(settings: Settings) -
     for line in ("alumnos seed --reset", "floor: COPY of the same rows", "floor total",
                  "round 2", "median ratio seed / floor", "peak RSS: seeding process"):
         assert line in result.output
-    scratch = make_url(scratch_url(settings.database_url)).database
-    exists = _query(settings.database_url,
-                    f"SELECT count(*) FROM pg_database WHERE datname = '{scratch}'")
+    prefix = make_url(settings.database_url).database
+    exists = _query(settings.database_url, "SELECT count(*) FROM pg_database WHERE datname "
+                    f"LIKE '{prefix}{SCRATCH_MARK}%'")
     assert exists == (0,)
     # The user's own table was never touched.
     assert _query(settings.database_url, "SELECT to_regclass('alumnos') IS NULL") == (True,)
@@ -176,3 +178,39 @@ def test_non_superuser_seeds_with_triggers_switched_per_batch(settings: Settings
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_the_scratch_database_is_never_the_users_even_at_63_bytes() -> None:
+    name = "a" * 63  # PostgreSQL cuts "<name>_seedbench" back to this very name
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    first, second = (make_url(scratch_url(url)).database or "" for _ in range(2))
+    for scratch in (first, second):
+        assert scratch != name
+        assert len(scratch.encode()) <= MAX_NAME_BYTES
+        assert SCRATCH_MARK in scratch
+    assert first != second  # a new one each run, never one that is there already
+    accented = make_url(scratch_url(f"postgresql://h/{'é' * 40}")).database or ""
+    assert len(accented.encode()) <= MAX_NAME_BYTES  # cut on a character, not inside one
+
+
+def test_an_existing_database_is_refused_and_kept(settings: Settings) -> None:
+    name = make_url(settings.database_url).database or ""
+    with pytest.raises(AlumnosError, match="already exists"):
+        create_database(settings.database_url, name)
+    assert _query(settings.database_url, "SELECT current_database()") == (name,)
+
+
+def test_database_names_are_quoted_by_the_driver(settings: Settings) -> None:
+    # Before: CREATE DATABASE "x" TEMPLATE "template0" -- a second clause from the name.
+    name = f"alumnos_q{uuid.uuid4().hex[:6]}\" TEMPLATE \"template0"
+    url = make_url(settings.database_url).set(database=name).render_as_string(False)
+    try:
+        ensure_database(url)
+        found = _query(settings.database_url,
+                       "SELECT count(*) FROM pg_database WHERE datname = "
+                       f"'{name.replace(chr(39), chr(39) * 2)}'")
+        assert found == (1,)
+    finally:
+        drop_database(settings.database_url, name)
+    assert _query(settings.database_url, "SELECT count(*) FROM pg_database WHERE datname = "
+                  f"'{name}'") == (0,)

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_service.db import driver_url
+from alumnos_service.paths import FIRST_PAGE, METRICS_PATH
 from alumnos_service.schema import COLUMNS
 
 ROWS = 250
@@ -274,3 +275,11 @@ def test_after_with_an_offset_counts_from_that_ids_place(
     assert far.status_code == 200 and far.get_json()["items"] == []
     near = client.get(f"{PAGE}?limit=3&after=3&offset=2").get_json()
     assert [item["id"] for item in near["items"]] == [6, 7, 8]
+
+
+def test_unknown_methods_share_one_metrics_label(client: FlaskClient) -> None:
+    for index in range(5):
+        client.open(FIRST_PAGE, method=f"BREW{index}")
+    exposition = client.get(METRICS_PATH).get_data(as_text=True)
+    assert 'method="OTHER"' in exposition
+    assert "BREW" not in exposition  # before: one new series per invented method

@@ -397,3 +397,14 @@ def _udp_sockets_of(pid: int) -> list[str]:
     inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
     udp = Path("/proc/net/udp").read_text().splitlines()[1:]
     return [line.split()[1] for line in udp if f"socket:[{line.split()[9]}]" in inodes]
+
+
+def test_replicas_stay_on_loopback_whatever_host_the_balancer_takes() -> None:
+    from alumnos_cli.stack.local import granian_command
+
+    exposed = ServiceOptions(host="0.0.0.0")
+    command = granian_command(exposed, exposed.replica_ports()[0])
+    assert command[command.index("--host") + 1] == "127.0.0.1"  # before: 0.0.0.0
+    alone = ServiceOptions(host="0.0.0.0", replicas=1, balancer=False)
+    command = granian_command(alone, alone.port)
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # the service alone, as asked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import secrets
 import statistics
 import tempfile
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import make_url, text
 
-from alumnos_cli.database import engine_for, ensure_database
+from alumnos_cli.database import create_database, drop_database, engine_for
 from alumnos_cli.seed.generate import copy_chunks
 from alumnos_cli.seed.load import COPY_SQL, PRIMARY_KEY, seed_alumnos
 from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request, validate_rounds
@@ -51,11 +52,19 @@ class SeedBenchmark:
         return statistics.median(self.ratios)
 
 
+# PostgreSQL cuts longer names to this many bytes: a longer scratch name could be yours.
+MAX_NAME_BYTES = 63
+SCRATCH_MARK = "_seedbench_"
+
+
 def scratch_url(url: str) -> str:
-    """A throw-away database beside the configured one: the benchmark never touches yours."""
+    """A new throw-away database beside the configured one, never its name: the configured
+    name cut so that a random suffix fits in PostgreSQL's 63 bytes."""
     parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_seedbench").render_as_string(
-        hide_password=False)
+    suffix = f"{SCRATCH_MARK}{secrets.token_hex(4)}"
+    base = (parsed.database or "alumnos").encode()[:MAX_NAME_BYTES - len(suffix)]
+    name = base.decode(errors="ignore") + suffix
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def benchmark_seed(settings: Settings, *, count: int, seed: int = 0, rounds: int = 1,
@@ -66,7 +75,9 @@ def benchmark_seed(settings: Settings, *, count: int, seed: int = 0, rounds: int
     validate_rounds(rounds)
     say = phase or (lambda _message: None)
     scratch = settings.with_database_url(scratch_url(settings.database_url))
-    ensure_database(scratch.database_url)
+    scratch_name = make_url(scratch.database_url).database or ""
+    # Created here or refused: the benchmark drops only the database it made.
+    create_database(settings.database_url, scratch_name)
     seeds, copies, indexes = [], [], []
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -87,7 +98,7 @@ def benchmark_seed(settings: Settings, *, count: int, seed: int = 0, rounds: int
                 copies.append(copy_seconds)
                 indexes.append(index_seconds)
     finally:
-        _drop_database(settings.database_url, scratch.database_url)
+        drop_database(settings.database_url, scratch_name)
     return SeedBenchmark(count=count, seed_seconds=tuple(seeds),
                          floor_copy_seconds=tuple(copies), floor_index_seconds=tuple(indexes),
                          peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -123,16 +134,5 @@ def _floor(url: str, rows: Path) -> tuple[float, float]:
         finally:
             raw.close()
         return copied - started, indexed - copied
-    finally:
-        engine.dispose()
-
-
-def _drop_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    engine = engine_for(make_url(admin_url).set(database="postgres")).execution_options(
-        isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         engine.dispose()

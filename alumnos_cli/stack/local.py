@@ -60,7 +60,7 @@ class UpResult:
 
 def granian_command(options: ServiceOptions, port: int) -> list[str]:
     """The Granian command line for one replica: the Dockerfile's, with local values."""
-    spec = GranianSpec(host=options.host, port=port, workers=options.workers,
+    spec = GranianSpec(host=options.replica_host, port=port, workers=options.workers,
                        blocking_threads=options.blocking_threads, backlog=options.backlog)
     return spec.argv(launcher=(sys.executable, "-m", "granian"))
 
@@ -87,9 +87,11 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
         return UpResult(current, already_running=True, started_postgres=False)
     validate_options(options)
     binary = haproxy.find_haproxy() if options.balancer else None
-    for port in [options.port, *(options.replica_ports() if options.balancer else [])]:
-        if not port_is_free(port, options.host):
-            raise AlumnosError(f"port {port} on {options.host} is already in use",
+    binds = [(options.host, options.port)] + [
+        (options.replica_host, port) for port in options.replica_ports() if options.balancer]
+    for host, port in binds:
+        if not port_is_free(port, host):
+            raise AlumnosError(f"port {port} on {host} is already in use",
                                "stop what listens there, or choose another with --port "
                                "(replicas take the ports just above it)")
     if load_state(settings.state_dir) is not None:
@@ -134,7 +136,8 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
     fault_dir = state_dir / "faults"
     fault_dir.mkdir(parents=True, exist_ok=True)
     replicas = tuple(
-        ReplicaRecord(name=f"replica-{i}", port=port, url=f"http://{options.host}:{port}",
+        ReplicaRecord(name=f"replica-{i}", port=port,
+                      url=f"http://{options.replica_host}:{port}",
                       fault_file=str(fault_dir / f"replica-{i}.json"))
         for i, port in enumerate(options.replica_ports(), start=1))
     for replica in replicas:
@@ -180,7 +183,7 @@ def _balancer_programs(options: ServiceOptions, replicas: tuple[ReplicaRecord, .
     spec = options.patterns
     config = state_dir / HAPROXY_CONFIG
     config.write_text(haproxy.haproxy_config(
-        spec, [haproxy.Replica(r.name, options.host, r.port) for r in replicas],
+        spec, [haproxy.Replica(r.name, options.replica_host, r.port) for r in replicas],
         options.host, options.port, haproxy.BalancerPaths(runtime_socket, log_ring=True),
         slots=options.workers * options.blocking_threads))
     problem = haproxy.check_config(binary, config)

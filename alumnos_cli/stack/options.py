@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from alumnos_cli.errors import InvalidOption
@@ -9,6 +10,7 @@ from alumnos_cli.stack.patterns import PatternsSpec
 
 # The local default: a benchmark is one client address, which a rate limit would throttle.
 LOCAL_PATTERNS = PatternsSpec(rate_limit=False)
+LOOPBACK = "127.0.0.1"
 # In the environment of every process one `up` starts, so `down` finds them all.
 STACK_ID_VARIABLE = "ALUMNOS_STACK_ID"
 
@@ -29,6 +31,12 @@ class ServiceOptions:
     patterns: PatternsSpec = field(default_factory=lambda: LOCAL_PATTERNS)
     cpus: tuple[int, ...] | None = None  # every process of the stack on these CPUs only
 
+    @property
+    def replica_host(self) -> str:
+        """Where replicas listen: loopback behind the balancer (only the balancer is reachable
+        on --host), the host itself when one replica is the service alone."""
+        return LOOPBACK if self.balancer else self.host
+
     def replica_ports(self) -> list[int]:
         """Replicas listen just above the balancer's port; alone, a replica takes the port."""
         if not self.balancer:
@@ -38,6 +46,12 @@ class ServiceOptions:
 
 def validate_options(options: ServiceOptions) -> None:
     """Refuse combinations that cannot run."""
+    try:
+        ipaddress.ip_address(options.host)
+    except ValueError:
+        # Also keeps anything but an address out of the generated haproxy.cfg.
+        raise InvalidOption("--host", f"--host must be an IP address such as 127.0.0.1, got "
+                            f"{options.host!r}") from None
     if not 1 <= options.replicas <= 32:
         raise InvalidOption("--replicas", f"--replicas must be between 1 and 32, got "
                             f"{options.replicas}")

@@ -185,7 +185,10 @@ ERROR_HOOK = ("window.addEventListener('error',function(e){document.body.dataset
 
 
 def _page(title: str, body: str, data: dict[str, Any]) -> str:
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # No "<", ">" or "&" at all inside the script element: neither "</script>" nor "<!--"
+    # from a run's text can change how the page is parsed (JSON reads the escapes back).
+    payload = (json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+               .replace(">", "\\u003e").replace("&", "\\u0026"))
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
             f"<script>{ERROR_HOOK}</script></head>\n<body>\n{body}\n"

@@ -6,6 +6,8 @@ Conclusión); every sentence of the conclusion is derived from the figures and t
 
 from __future__ import annotations
 
+import re
+
 from alumnos_cli.report.compare import Comparison
 from alumnos_cli.report.model import RunFigures, RunMeta, RunReport
 from alumnos_cli.report.render.attribution import (
@@ -92,17 +94,35 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     if report.proof:
         lines += ["", f"### {t['patterns']}", "",
                   f"| {t['pattern']} | {t['observed']} | {t['verdict']} |", "|---|---|---|"]
-        lines += [f"| {r.pattern} | {r.observed} | {r.verdict} |" for r in report.proof.results]
+        lines += [f"| {md_text(r.pattern)} | {md_text(r.observed)} | {md_text(r.verdict)} |"
+                  for r in report.proof.results]
     lines += ["", f"### {t['conclusion']}", ""]
     lines += [" ".join(conclusion_sentences(report, lang)), ""]
-    lines.append(f"<!-- alumnos run {report.name} -->")
+    # "--" would end the comment early: a run's name never closes it.
+    lines.append(f"<!-- alumnos run {report.name.replace('--', '- -')} -->")
     return "\n".join(lines) + "\n"
+
+
+def md_text(text: str) -> str:
+    """Text from a run (a URL, a name, a proof's words) as literal Markdown: no markup, no
+    HTML, no table cell break, on one line."""
+    text = " ".join(text.split()).replace("\\", "\\\\")
+    return re.sub(r"([`*_\[\]<>|#!])", r"\\\1", text)
+
+
+def md_code(text: str) -> str:
+    """Text as a code span that its own backticks cannot close (CommonMark: a longer fence),
+    with `|` escaped so a table cell holds it."""
+    text = " ".join(text.split()).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _configuration(meta: RunMeta, t: dict[str, str], lang: str) -> list[str]:
     machine = meta.machine
     items = [
-        (t["endpoint"], f"`GET {meta.requests}` ({meta.url})"),
+        (t["endpoint"], f"{md_code(f'GET {meta.requests}')} ({md_text(meta.url)})"),
         (t["load"], describe_load(meta, lang)),
         (t["rows"], "?" if meta.rows is None else number(meta.rows, 0, lang)),
     ]
@@ -112,9 +132,9 @@ def _configuration(meta: RunMeta, t: dict[str, str], lang: str) -> list[str]:
         items.append((t["placement"], placement_text(meta.placement, lang)))
     items += [
         (t["machine"], t["cpus"].format(count=machine.cpu_count, model=machine.cpu_model)),
-        (t["tool"], f"k6 {meta.versions.get('k6', '?')}, `{meta.script}`"),
-        (t["date"], meta.started_at),
-        (t["command"], f"`{meta.command}`"),
+        (t["tool"], f"k6 {md_text(meta.versions.get('k6', '?'))}, {md_code(meta.script)}"),
+        (t["date"], md_text(meta.started_at)),
+        (t["command"], md_code(meta.command)),
     ]
     return [f"- **{label}:** {value}" for label, value in items]
 
@@ -164,7 +184,7 @@ def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
 
 def comparison_markdown(result: Comparison) -> str:
     """The comparison as a Markdown table."""
-    lines = [f"| metric | {result.baseline.label} | {result.candidate.label} | "
+    lines = [f"| metric | {md_text(result.baseline.label)} | {md_text(result.candidate.label)} | "
              "difference | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {row.metric} ({row.unit}) | {row.baseline:,.1f} | {row.candidate:,.1f} | "
               f"{relative(row.relative)} | {row.verdict} |" for row in result.rows]
