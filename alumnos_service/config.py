@@ -52,6 +52,11 @@ def is_on(value: object) -> bool:
     return str(value).strip().lower() not in {"off", "false", "0", "no", ""}
 
 
+def is_true(value: object) -> bool:
+    """A switch that must be meant: only on, true, 1 and yes are on (not "disabled")."""
+    return str(value).strip().lower() in {"on", "true", "1", "yes"}
+
+
 def cache_enabled(config: Mapping[str, Any]) -> bool:
     """ALUMNOS_CACHE=off (or false/0/no) turns the cache off for measurements."""
     return is_on(config["CACHE"])
@@ -59,6 +64,7 @@ def cache_enabled(config: Mapping[str, Any]) -> bool:
 
 def fault_file(config: Mapping[str, Any]) -> str | None:
     """The fault file to obey, when fault injection is switched on and a file is named."""
-    if is_on(config["FAULT_INJECTION"]) and config["FAULT_FILE"]:
+    # Strict: a fault switch left half-set in a shell must not slow a benchmark.
+    if is_true(config["FAULT_INJECTION"]) and config["FAULT_FILE"]:
         return str(config["FAULT_FILE"])
     return None

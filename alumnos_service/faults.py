@@ -26,6 +26,8 @@ from alumnos_service.problems import problem
 sleep = time.sleep
 # How stale a worker's view of the fault file may be.
 RECHECK_SECONDS = 0.1
+# The longest delay a fault file can ask for: a proof's slow replica, not a hung one.
+MAX_DELAY_MS = 5_000.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def read_fault(path: Path) -> Fault:
     """The fault a file describes; no file or an unreadable one means no fault."""
     try:
         raw = json.loads(path.read_text())
-        return Fault(delay_ms=max(0.0, float(raw.get("delay_ms", 0))),
+        return Fault(delay_ms=min(MAX_DELAY_MS, max(0.0, float(raw.get("delay_ms", 0)))),
                      error_rate=min(1.0, max(0.0, float(raw.get("error_rate", 0)))))
     except (OSError, ValueError, TypeError, AttributeError):
         return Fault()

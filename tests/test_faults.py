@@ -88,3 +88,30 @@ def test_fault_values_are_clamped(tmp_path: Path) -> None:
     path = tmp_path / "fault.json"
     path.write_text(json.dumps({"delay_ms": -5, "error_rate": 7}))
     assert faults.read_fault(path) == faults.Fault(delay_ms=0.0, error_rate=1.0)
+
+
+def test_only_a_meant_switch_turns_faults_on(tmp_path: Path) -> None:
+    from alumnos_service.config import fault_file
+
+    path = str(tmp_path / "fault.json")
+    for value in ("on", "true", "1", "yes", " ON "):
+        assert fault_file({"FAULT_INJECTION": value, "FAULT_FILE": path}) == path
+    for value in ("disabled", "off", "none", "", "0"):  # before: "disabled" was on
+        assert fault_file({"FAULT_INJECTION": value, "FAULT_FILE": path}) is None
+
+
+def test_a_fault_file_cannot_hang_a_replica(tmp_path: Path) -> None:
+    path = tmp_path / "fault.json"
+    path.write_text(json.dumps({"delay_ms": 10**9}))
+    assert faults.read_fault(path).delay_ms == faults.MAX_DELAY_MS  # before: 11 days
+
+
+def test_up_has_its_own_fault_switch_variable() -> None:
+    import typer.main
+
+    from alumnos_cli.main import app
+
+    command = typer.main.get_command(app).commands["up"]  # type: ignore[attr-defined]
+    [option] = [p for p in command.params if p.name == "fault_injection"]
+    # The service's ALUMNOS_FAULT_INJECTION left in a shell must not switch it on.
+    assert option.envvar == "ALUMNOS_UP_FAULT_INJECTION"

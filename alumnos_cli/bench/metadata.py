@@ -89,7 +89,7 @@ def stack_metadata(state: StackState | None) -> dict[str, Any] | None:
             "cache": record.cache, "balancer": "haproxy" if record.balancer else None,
             "cpus": list(record.cpus) if record.cpus else None,
             "patterns": asdict(record.patterns) if record.balancer else None,
-            "stack_id": record.stack_id or None}
+            "stack_id": record.stack_id or None, "fault_injection": record.fault_injection}
 
 
 def compose_stack_metadata(record: ComposeRecord) -> dict[str, Any]:
@@ -98,7 +98,8 @@ def compose_stack_metadata(record: ComposeRecord) -> dict[str, Any]:
     return {"mode": "compose", "replicas": record.replicas, "workers": image.workers,
             "blocking_threads": image.blocking_threads, "cache": record.cache,
             "balancer": "traefik", "cpus": None, "patterns": asdict(record.patterns),
-            "stack_id": None, "images": record.images}
+            "stack_id": None, "images": record.images,
+            "fault_injection": record.fault_injection}
 
 
 def project_revision() -> dict[str, Any]:

@@ -106,7 +106,7 @@ def up(
     )] = LOCAL_PATTERNS.circuit_breaker_max_ejected_share,
     fault_injection: Annotated[bool, typer.Option(
         "--fault-injection/--no-fault-injection", help="Let `alumnos patterns` make a replica "
-        "slow (refused otherwise).", envvar="ALUMNOS_FAULT_INJECTION")] = False,
+        "slow (refused otherwise).", envvar="ALUMNOS_UP_FAULT_INJECTION")] = False,
     cpus: Annotated[str | None, typer.Option(
         "--cpus", help="Run every process of the stack on these CPUs only, e.g. 1 or 2-3 "
         "(affinity, and a cgroup cpuset where one can be made); give the load generator the "
