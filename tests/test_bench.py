@@ -58,7 +58,7 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert meta["stack"] == {"mode": "local", "replicas": 2, "workers": 1,
                              "blocking_threads": 2, "cache": True, "balancer": "haproxy",
                              "patterns": asdict(LOCAL_PATTERNS), "cpus": None,
-                             "stack_id": stack.state.service.stack_id}
+                             "stack_id": stack.state.service.stack_id, "fault_injection": False}
     # The scenario as it ran, so the report never reads old runs with today's definitions.
     assert meta["scenario_definition"]["script"] == "smoke.js"
     assert meta["scenario_definition"]["stages"] == []
