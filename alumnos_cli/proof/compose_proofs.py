@@ -35,6 +35,7 @@ from alumnos_cli.proof.options import (
     ProofOptions,
 )
 from alumnos_cli.proof.rate_limit import CLIENT_ABOVE, CLIENT_BELOW
+from alumnos_cli.proof.watch import EventWatch
 from alumnos_cli.stack import compose_view
 from alumnos_cli.stack.compose import FAULT_FILE, ComposeRecord
 from alumnos_cli.stack.compose_view import ContainerStatus
@@ -112,7 +113,7 @@ def prove_retry(client: DockerClient, record: ComposeRecord, options: ProofOptio
                              f"the kill failed: {kill_failed[0]}", FAIL, {"kill": how})
     failed = failed_requests(figures)
     events = watch.events
-    back = how != "granian" or "back UP in Traefik" in events
+    back = how != "granian" or PoolWatch.back in events
     ok = watch.started_at is not None and failed <= options.vus and \
         "out of Traefik's pool" in events and back
     story = "; ".join(f"{name} at {seconds:.1f} s" for name, seconds in events.items())
@@ -265,46 +266,25 @@ def _restore(client: DockerClient, record: ComposeRecord, victim: ContainerStatu
     compose_view.wait_until_serving(client, record, 120.0)
 
 
-class PoolWatch:
+class PoolWatch(EventWatch):
     """Follows Traefik's pool while one replica is killed or faulty."""
 
+    back = "back UP in Traefik"
+
     def __init__(self, record: ComposeRecord) -> None:
+        super().__init__()
         self.record = record
-        self.started_at: float | None = None
-        self.events: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def start(self) -> None:
-        """Begin polling Traefik's API."""
-        self._thread.start()
-
-    def started(self, at: float) -> None:
-        """Note the kill or the fault; events are timed from here."""
-        self.started_at = at
-
-    def finish(self, wait_for_return: float) -> None:
-        """Stop polling once the replica is back UP, or after the wait."""
-        deadline = time.monotonic() + wait_for_return
-        while self.started_at and "back UP in Traefik" not in self.events \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            if self.started_at is not None:
-                since = time.monotonic() - self.started_at
-                servers = compose_view.traefik_servers(self.record)
-                if servers is not None:
-                    # Counted, not looked up by address: a restarted container may get another.
-                    serving = sum(state == "UP" for state in servers.values())
-                    if serving < self.record.replicas:
-                        self.events.setdefault("out of Traefik's pool", since)
-                    elif "out of Traefik's pool" in self.events:
-                        self.events.setdefault("back UP in Traefik", since)
-            time.sleep(0.1)
+    def _observe(self, since: float) -> None:
+        servers = compose_view.traefik_servers(self.record)
+        if servers is None:
+            return
+        # Counted, not looked up by address: a restarted container may get another.
+        serving = sum(state == "UP" for state in servers.values())
+        if serving < self.record.replicas:
+            self.events.setdefault("out of Traefik's pool", since)
+        elif "out of Traefik's pool" in self.events:
+            self.events.setdefault(self.back, since)
 
 
 def prove_compose(record: ComposeRecord, client: DockerClient, options: ProofOptions,

@@ -19,6 +19,7 @@ from alumnos_cli.proof.options import (
     ProofOptions,
 )
 from alumnos_cli.proof.stack_view import server_stats, victim
+from alumnos_cli.proof.watch import EventWatch
 from alumnos_cli.stack import supervisor as supervision
 from alumnos_cli.stack.state import StackState
 
@@ -69,38 +70,21 @@ def prove_retry(state: StackState, options: ProofOptions, folder: Path,
          "p95_ms": figures.latency.p95, "k6_folder": str(folder)})
 
 
-class Timeline:
+class Timeline(EventWatch):
     """Watches one replica during the retry proof: when it went DOWN, restarted, came back."""
 
+    back = BACK_UP
+    poll_s = 0.05
+
     def __init__(self, state: StackState, state_dir: Path, replica: str) -> None:
+        super().__init__()
         self.state, self.state_dir, self.replica = state, state_dir, replica
         self.killed_pid: int | None = None
-        self.killed_at = 0.0
-        self.events: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def start(self) -> None:
-        """Begin polling supervisord and HAProxy."""
-        self._thread.start()
 
     def killed(self, pid: int) -> None:
         """Note the kill; events are timed from here."""
-        self.killed_pid, self.killed_at = pid, time.monotonic()
-
-    def finish(self, wait_for_return: float) -> None:
-        """Stop polling once the replica is back UP, or after the wait."""
-        deadline = time.monotonic() + wait_for_return
-        while self.killed_pid and BACK_UP not in self.events and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            if self.killed_pid is not None:
-                self._observe(time.monotonic() - self.killed_at)
-            time.sleep(0.05)
+        self.killed_pid = pid
+        self.started(time.monotonic())
 
     def _observe(self, since: float) -> None:
         info = {p.name: p for p in supervision.programs_info(self.state_dir)}.get(self.replica)
