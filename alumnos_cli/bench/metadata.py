@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from alumnos_cli.bench.scenarios import (
     definition,
 )
 from alumnos_cli.database import row_count, server_version
-from alumnos_cli.settings import Settings
+from alumnos_cli.settings import Settings, mask_password, mask_secrets
 from alumnos_cli.stack.components import placement as stack_placement
 from alumnos_cli.stack.compose import ComposeRecord
 from alumnos_cli.stack.granian import GranianSpec
@@ -60,13 +60,16 @@ def run_metadata(settings: Settings, request: BenchRequest, *, url: str, binary:
         "path": request.path,
         "calibrate": request.calibrate,
         "duration_seconds": request.duration_seconds,
-        "url": url,
-        "command": " ".join(["alumnos", *sys.argv[1:]]),
+        # A run folder is shared and published (reports): no password goes into it.
+        "url": mask_password(url),
+        "command": " ".join(["alumnos", *(mask_secrets(arg) for arg in sys.argv[1:])]),
         "project": project_revision(),
         "started_at": now(),
         "versions": {
             "alumnos": __version__,
             "k6": k6_version(binary),
+            # Faker's name pools decide what a seed produces (pyproject pins it).
+            "faker": installed_version("faker"),
             "granian": version("granian"),
             "postgresql": server_version(database_url),
             "python": platform.python_version(),
@@ -154,3 +157,11 @@ def placement(state: StackState | None, request: BenchRequest,
         if state is not None and stack_cpus else None,
         "not_pinned": unpinned,
     }
+
+
+def installed_version(distribution: str) -> str:
+    """An installed distribution's version, or "not installed" (an extra left out)."""
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from alumnos_cli.bench.crosscheck import validate as validate_cross_check
 from alumnos_cli.bench.scenarios import SCENARIOS
 from alumnos_cli.errors import AlumnosError, InvalidOption
-from alumnos_cli.settings import Settings
+from alumnos_cli.settings import Settings, mask_password
 from alumnos_cli.stack.cpus import check_apart
 from alumnos_cli.stack.state import load_state
 
@@ -78,7 +78,7 @@ def validate(request: BenchRequest, repeat: int = 1) -> None:
         raise InvalidOption("--vus", f"--vus must be between 1 and {MAX_VUS}, got {request.vus}")
     if request.url is not None and not re.match(r"https?://", request.url):
         raise InvalidOption("--url", f"--url must start with http:// or https://, got "
-                            f"{request.url!r}")
+                            f"{mask_password(request.url)!r}")
     if request.path is not None and not request.path.startswith("/"):
         raise InvalidOption("--path", f"--path must start with /, got {request.path!r}")
     if request.path is not None and request.scenario != "endpoint":

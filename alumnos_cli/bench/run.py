@@ -39,6 +39,7 @@ from alumnos_cli.runfolder import (
 )
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import compose
+from alumnos_cli.stack.fault_files import refuse_injected_faults
 from alumnos_cli.stack.processes import log_tail
 from alumnos_cli.stack.state import StackState, running_state
 from alumnos_service.paths import PING_PATH
@@ -106,6 +107,8 @@ def run_bench(settings: Settings, request: BenchRequest,
     running = running_state(settings.state_dir)
     url = target_url(settings, request.url, running)
     stack = _our_stack(running, url)
+    if stack is not None:
+        refuse_injected_faults(stack)
     expected_total = row_count(stack.database_url) if stack else None
     verify_target(url, expected_total)
     binary = find_k6()

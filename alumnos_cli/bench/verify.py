@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
+from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.http import http_get
 from alumnos_service.paths import PAGE_PATH
 
@@ -24,8 +25,9 @@ class WrongAnswer(AlumnosError):
 
 def _get_json(url: str, path: str) -> Any:
     answer = http_get(f"{url}{path}", timeout=5.0)
+    shown = mask_password(url)
     if answer is None:
-        raise ServiceUnreachable(f"nothing answers at {url}",
+        raise ServiceUnreachable(f"nothing answers at {shown}",
                                  "start the stack with alumnos up, or check --url")
     status, body = answer
     try:
@@ -33,7 +35,7 @@ def _get_json(url: str, path: str) -> Any:
     except ValueError:
         document = None
     if status != 200 or not isinstance(document, dict) or "items" not in document:
-        raise ServiceUnreachable(f"{url} is not a working alumnos service (HTTP {status})",
+        raise ServiceUnreachable(f"{shown} is not a working alumnos service (HTTP {status})",
                                  "check --url; if the table is empty, run alumnos seed")
     return document
 
@@ -63,21 +65,25 @@ def page_problem(document: dict[str, Any], offset: int, total: int,
 
 def verify_target(url: str, expected_total: int | None = None) -> None:
     """Refuse a target that is not a healthy, seeded alumnos service answering right pages
-    (with the rows the database holds, when we know which database it serves)."""
+    (with the rows the database holds, when we know which database it serves).
+
+    `url` may hold credentials (sent as Basic auth); messages show it with the password masked.
+    """
+    shown = mask_password(url)
     first = _get_json(url, f"{PAGE_PATH}?limit=1&offset=0")
     total = first.get("total")
     if not total:
-        raise AlumnosError(f"{url} serves no alumnos", "run alumnos seed first")
+        raise AlumnosError(f"{shown} serves no alumnos", "run alumnos seed first")
     if expected_total is not None and total != expected_total:
         raise ServiceUnreachable(
-            f"{url} reports {total:,} alumnos but its database holds "
+            f"{shown} reports {total:,} alumnos but its database holds "
             f"{expected_total:,}", "is the URL the stack alumnos up started? is a seed running?")
     last = _get_json(url, f"{PAGE_PATH}?limit=1&offset={total - 1}")
     first_id = _dense_first_id(first, last, total)
     page = _get_json(url, f"{PAGE_PATH}?limit={PAGE_LIMIT}&offset=0")
     problem = page_problem(page, 0, total, first_id)
     if problem is not None:
-        raise WrongAnswer(f"{url} serves a wrong first page: {problem}",
+        raise WrongAnswer(f"{shown} serves a wrong first page: {problem}",
                           "the service is not answering what its contract says")
 
 

@@ -29,7 +29,12 @@ from alumnos_cli.commands.common import (
     resolve_settings,
 )
 from alumnos_cli.errors import ExitCode
-from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request, validate_rounds
+from alumnos_cli.seed.request import (
+    DEFAULT_BATCH_ROWS,
+    validate_request,
+    validate_reset,
+    validate_rounds,
+)
 
 if TYPE_CHECKING:
     from alumnos_cli.seed.benchmark import SeedBenchmark
@@ -51,8 +56,11 @@ def seed(
     count: Annotated[int, typer.Option("--count", "-n", help="Rows the table must hold.")]
     = 2_000_000,
     seed_value: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 0,
-    reset: Annotated[bool, typer.Option("--reset", help="Drop the table and load anew.")]
-    = False,
+    reset: Annotated[bool, typer.Option(
+        "--reset", help="Drop the table `alumnos seed` wrote and load anew.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --reset: also drop an alumnos table that `alumnos seed` did not "
+        "write, and all its rows.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per COPY transaction.")]
     = DEFAULT_BATCH_ROWS,
     checksum: Annotated[bool, typer.Option(
@@ -73,6 +81,7 @@ def seed(
     Example: alumnos seed --count 2000000 --seed 42 --checksum
     """
     validate_request(count, seed_value, batch_size)
+    validate_reset(reset=reset, force=force)
     if benchmark:
         validate_rounds(rounds)
     with requires("seed"):
@@ -98,12 +107,15 @@ def seed(
 
         try:
             result = seed_alumnos(settings, count=count, seed=seed_value, reset=reset,
-                                  batch_rows=batch_size, progress=progress)
+                                  force=force, batch_rows=batch_size, progress=progress)
         except KeyboardInterrupt:
             bar.stop()
             err_console.print("[yellow]interrupted:[/] committed batches are kept; "
                               "run the same command again to resume")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if result.dropped_foreign_rows is not None:
+        err_console.print(f"[yellow]--force:[/] dropped table alumnos and its "
+                          f"{result.dropped_foreign_rows:,} rows, which alumnos seed did not write")
     if result.rows_loaded == 0:
         console.print(f"alumnos already holds {result.rows_after:,} rows for seed {seed_value}; "
                       "nothing to do")

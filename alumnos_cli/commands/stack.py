@@ -6,9 +6,10 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,6 +24,7 @@ from alumnos_cli.commands.common import (
     resolve_settings,
 )
 from alumnos_cli.errors import AlumnosError, InvalidOption
+from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.cpus import format_cpus, parse_cpus
 from alumnos_cli.stack.logs import log_files, new_lines, tail_lines
 from alumnos_cli.stack.options import (
@@ -34,6 +36,9 @@ from alumnos_cli.stack.options import (
 from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
 from alumnos_cli.stack.state import COMPOSE_STATE_FILE
 from alumnos_service.paths import FIRST_PAGE
+
+if TYPE_CHECKING:
+    from alumnos_cli.stack.status import StackStatus
 
 
 def patterns_from_flags(
@@ -159,7 +164,7 @@ def up(
         return
     if result.started_postgres and result.state.postgres:
         console.print(f"PostgreSQL did not answer: started a private cluster at "
-                      f"{result.state.postgres.url}")
+                      f"{mask_password(result.state.postgres.url)}")
     front = "HAProxy" if service.balancer else "no balancer"
     console.print(f"up at [bold]{service.url}[/] ({front}; {len(service.replicas)} replica(s) x "
                   f"{service.workers} workers; cache {'on' if service.cache else 'off'}; "
@@ -180,6 +185,16 @@ def local_only_flags(options: ServiceOptions) -> list[str]:
              "--no-balancer": not options.balancer,
              "--cpus": bool(options.cpus)}
     return [flag for flag, given in named.items() if given]
+
+
+def describe_fault_switch(report: StackStatus) -> str:
+    """Whether `patterns` may inject faults, and which are in place now."""
+    if not report.fault_injection:
+        return "off"
+    if not report.faults:
+        return "on (alumnos patterns may slow or fail a replica; none now)"
+    now = "; ".join(f"{name}: {fault}" for name, fault in report.faults.items())
+    return f"[bold red]on, injected now: {escape(now)}[/] (bench refuses this stack)"
 
 
 def describe_patterns(spec: PatternsSpec) -> str:
@@ -260,6 +275,8 @@ def status(
         console.print(replicas)
     if report.patterns is not None:
         console.print(f"patterns: {describe_patterns(report.patterns)}")
+    if report.fault_injection is not None:
+        console.print(f"fault injection: {describe_fault_switch(report)}")
     if report.refused is not None:
         console.print("answered by the balancer itself: " + ", ".join(
             f"{reason.replace('_', ' ')} {count:,}" for reason, count in report.refused.items()))

@@ -49,11 +49,16 @@ from alumnos_cli.runfolder import (
     proof_files,
     resolve_run,
 )
+from alumnos_cli.settings import mask_document
 
 
 def read_record(path: Path) -> RunRecord:
-    """A finished run's metadata and figures; a run that failed or never finished is refused."""
-    raw = read_json(path / META_FILE)
+    """A finished run's metadata and figures; a run that failed or never finished is refused.
+
+    Passwords are masked here, once for every format: runs recorded before alumnos masked
+    them (a --url or --database-url with a password in meta.json) never show one.
+    """
+    raw = mask_document(read_json(path / META_FILE))
     status = raw.get("status")
     if status != "finished":
         raise RunFolderError(f"run {path.name} has status {status!r}, not 'finished'",
@@ -293,7 +298,7 @@ def proof_for(results_dir: Path, stack: StackInfo | None) -> Proof | None:
     for path in reversed(proof_files(results_dir)):
         document = read_json(path)
         if document.get("stack_id") == stack.stack_id:
-            return _proof(document, path)
+            return _proof(mask_document(document), path)
     return None
 
 

@@ -16,8 +16,9 @@ from sqlalchemy import make_url, text
 
 from alumnos_cli.database import create_database, drop_database, engine_for
 from alumnos_cli.seed.generate import copy_chunks
-from alumnos_cli.seed.load import COPY_SQL, PRIMARY_KEY, seed_alumnos
+from alumnos_cli.seed.load import COPY_SQL, seed_alumnos
 from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request, validate_rounds
+from alumnos_cli.seed.table import PRIMARY_KEY
 from alumnos_cli.settings import Settings
 from alumnos_service.schema import UNIQUE_INDEXES
 

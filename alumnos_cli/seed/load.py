@@ -14,25 +14,27 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import psycopg2
 import psycopg2.errors
 import redis
-from sqlalchemy import Connection, Engine, select, text
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine.interfaces import DBAPICursor
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from alumnos_cli.database import engine_for, ensure_database, unreachable
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.seed.generate import copy_chunks
-from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request
+from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request, validate_reset
+from alumnos_cli.seed.table import Prepared, finish, prepare
 from alumnos_cli.settings import Settings
 from alumnos_service.cache import PROPAGATION_SECONDS, invalidate_all
 from alumnos_service.config import DEFAULTS as SERVICE_DEFAULTS
-from alumnos_service.schema import COLUMNS, UNIQUE_INDEXES, alumnos, metadata, seed_state
+from alumnos_service.schema import COLUMNS, alumnos, seed_state
 
-PRIMARY_KEY = "alumnos_pkey"
 CACHE_PREFIX = str(SERVICE_DEFAULTS["CACHE_PREFIX"])
 COPY_SQL = f"COPY {alumnos.name} ({', '.join(COLUMNS)}) FROM STDIN"
+# psycopg2's own errors (the batches go through a raw connection) and SQLAlchemy's.
+DATABASE_ERRORS = (psycopg2.Error, SQLAlchemyError)
 
 Progress = Callable[[int, int], None]  # (rows loaded so far, rows wanted)
 Chunk = tuple[int, bytes]  # (rows, their COPY text)
@@ -49,6 +51,7 @@ class SeedResult:
     rows_after: int
     seconds: float
     cache_invalidated: bool
+    dropped_foreign_rows: int | None = None  # --reset --force on a table seed did not write
 
     @property
     def rows_loaded(self) -> int:
@@ -60,29 +63,24 @@ class SeedResult:
 
 
 def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool = False,
-                 batch_rows: int = DEFAULT_BATCH_ROWS, progress: Progress | None = None,
+                 force: bool = False, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 progress: Progress | None = None,
                  cache_prefix: str = CACHE_PREFIX) -> SeedResult:
     """Make the alumnos table hold exactly `count` generated rows for `seed`."""
     validate_request(count, seed, batch_rows)
+    validate_reset(reset=reset, force=force)
     ensure_database(settings.database_url)
     started = time.perf_counter()
     engine = engine_for(settings.database_url)
     try:
-        with engine.begin() as conn:
-            before = _prepare(conn, count=count, seed=seed, reset=reset)
+        prepared = _prepare(engine, settings.database_url, count=count, seed=seed,
+                            reset=reset, force=force)
         if progress:
-            progress(before, count)
-        if before < count:
-            _load(engine, seed=seed, start=before, stop=count, batch_rows=batch_rows,
+            progress(prepared.rows, count)
+        if prepared.rows < count:
+            _load(engine, seed=seed, start=prepared.rows, stop=count, batch_rows=batch_rows,
                   progress=progress)
-        with engine.begin() as conn:
-            _finish(conn)
-    except OperationalError as exc:
-        raise unreachable(settings.database_url, exc) from None
-    except SQLAlchemyError as exc:
-        raise AlumnosError(f"seeding failed: {str(getattr(exc, 'orig', exc)).strip()}",
-                           "nothing was marked complete; run the same command again to resume"
-                           ) from None
+        _finish(engine)
     finally:
         engine.dispose()
     # ANALYZE (outside any transaction) gives the service's first queries good plans.
@@ -90,61 +88,53 @@ def seed_alumnos(settings: Settings, *, count: int, seed: int = 0, reset: bool =
     # after which no worker still holds the old generation (see service/cache.py).
     bumped_at = time.monotonic()
     invalidated = invalidate_cache(settings.redis_url, cache_prefix)
-    _analyze(settings.database_url)
+    _analyze(settings.database_url, count)
     if invalidated:
         time.sleep(max(0.0, PROPAGATION_SECONDS - (time.monotonic() - bumped_at)))
-    return SeedResult(before, count, time.perf_counter() - started, invalidated)
+    return SeedResult(prepared.rows, count, time.perf_counter() - started, invalidated,
+                      prepared.dropped_foreign_rows)
 
 
-def _prepare(conn: Connection, *, count: int, seed: int, reset: bool) -> int:
-    """Create or reset the tables, check the request against what is there; rows present."""
-    if reset:
-        seed_state.drop(conn, checkfirst=True)
-        alumnos.drop(conn, checkfirst=True)
-    metadata.create_all(conn, tables=[alumnos, seed_state])
-    _check_schema_is_current(conn)
-    state = conn.execute(select(seed_state).where(seed_state.c.id == 1)).mappings().first()
-    present = int(conn.execute(text("SELECT count(*) FROM alumnos")).scalar_one())
-    if state is None and present:
-        raise AlumnosError("the alumnos table holds rows that `alumnos seed` did not write",
-                           "add --reset to drop them and seed from scratch")
-    if state is not None and int(state["seed"]) != seed:
-        raise AlumnosError(f"the table was seeded with --seed {state['seed']}, not {seed}",
-                           f"use --seed {state['seed']} to resume or grow it, or add --reset")
-    if count < present:
-        raise AlumnosError(f"the table already holds {present:,} rows, more than --count {count:,}",
-                           "add --reset to reload it with fewer rows")
-    if present < count:
-        # The primary key and unique indexes are rebuilt after the load: measured on 1M rows,
-        # maintaining the key alone during COPY cost 0.5 s, building it afterwards 0.3 s.
-        conn.execute(text(f"ALTER TABLE alumnos DROP CONSTRAINT IF EXISTS {PRIMARY_KEY}"))
-        for index in UNIQUE_INDEXES:
-            index.drop(conn, checkfirst=True)
-    values = {"seed": seed, "target_count": count, "row_count": present,
-              "status": "complete" if present == count else "loading"}
-    if state is None:
-        conn.execute(seed_state.insert().values(id=1, **values))
-    else:
-        conn.execute(seed_state.update().where(seed_state.c.id == 1).values(**values))
-    return present
+def _cause(exc: BaseException) -> str:
+    """The first line of the server's message: the why, without libpq's DETAIL and HINT."""
+    message = str(getattr(exc, "orig", None) or exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
 
 
-def _check_schema_is_current(conn: Connection) -> None:
-    """Refuse tables left by an older alumnos (no write-tracking triggers)."""
-    triggers = conn.execute(text(
-        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'alumnos'::regclass "
-        "AND tgname LIKE 'alumnos_track_%'")).scalar_one()
-    columns = {c["name"] for c in sa_inspect(conn).get_columns(seed_state.name)}
-    if triggers != 4 or not {"row_count", "version"} <= columns:
-        raise AlumnosError("the alumnos table was created by an older alumnos",
-                           "add --reset to recreate it")
+def _prepare(engine: Engine, url: str, *, count: int, seed: int, reset: bool,
+             force: bool) -> Prepared:
+    """Check and ready the table in one transaction: a failure here changes nothing."""
+    try:
+        connection = engine.connect()
+    except SQLAlchemyError as exc:
+        raise unreachable(url, exc) from None
+    try:
+        with connection, connection.begin():
+            return prepare(connection, count=count, seed=seed, reset=reset, force=force)
+    except SQLAlchemyError as exc:
+        raise AlumnosError(f"seeding failed: {_cause(exc)}",
+                           "nothing was changed; run the same command again once that is fixed"
+                           ) from None
+
+
+def _finish(engine: Engine) -> None:
+    try:
+        with engine.begin() as conn:
+            finish(conn)
+    except SQLAlchemyError as exc:
+        raise AlumnosError(f"seeding stopped while building the key and indexes: {_cause(exc)}",
+                           "the table keeps all its rows, marked loading; run the same command "
+                           "again to build them") from None
 
 
 def _load(engine: Engine, *, seed: int, start: int, stop: int, batch_rows: int,
           progress: Progress | None) -> None:
     """COPY rows start+1..stop, one transaction per batch, generation overlapping the COPY."""
-    loaded = start
-    raw = engine.raw_connection()
+    committed = start
+    try:
+        raw = engine.raw_connection()
+    except SQLAlchemyError as exc:
+        raise _stopped(engine, exc, committed) from None
     try:
         for rows, chunk in _prefetched(seed, start, stop, batch_rows):
             with closing(raw.cursor()) as cur:
@@ -152,19 +142,41 @@ def _load(engine: Engine, *, seed: int, start: int, stop: int, batch_rows: int,
                 # own batches the count is known, so they are off inside this transaction only.
                 altered = _triggers_off_in_transaction(cur)
                 cur.copy_expert(COPY_SQL, io.BytesIO(chunk), size=1 << 20)
-                loaded += rows
                 cur.execute("UPDATE alumnos_seed_state SET row_count = %s, version = version + 1 "
-                            "WHERE id = 1", (loaded,))
+                            "WHERE id = 1", (committed + rows,))
                 if altered:
                     cur.execute("ALTER TABLE alumnos ENABLE TRIGGER USER")
             raw.commit()
+            committed += rows
             if progress:
-                progress(loaded, stop)
-    except BaseException:
-        raw.rollback()
+                progress(committed, stop)
+    except BaseException as exc:
+        # Closing the connection ends its open batch; a rollback on a connection the server
+        # dropped would raise an error of its own and hide the cause.
+        raw.invalidate()
+        if isinstance(exc, DATABASE_ERRORS):
+            raise _stopped(engine, exc, committed) from None
         raise
     finally:
         raw.close()
+
+
+def _stopped(engine: Engine, exc: BaseException, committed: int) -> AlumnosError:
+    """A load cut short by the database: its cause, and what the table kept."""
+    return AlumnosError(f"seeding stopped: {_cause(exc)}",
+                        f"the table keeps its {_rows_kept(engine, committed):,} committed rows; "
+                        "run the same command again to resume")
+
+
+def _rows_kept(engine: Engine, committed: int) -> int:
+    """The committed row count as the table's bookkeeping says (a COMMIT cut off by a dropped
+    connection may or may not have landed); what this process saw committed if it cannot say."""
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(seed_state.c.row_count)
+                                    .where(seed_state.c.id == 1)).scalar_one())
+    except SQLAlchemyError:
+        return committed
 
 
 def _produce(seed: int, start: int, stop: int, chunk_rows: int,
@@ -230,22 +242,14 @@ def _prefetched(seed: int, start: int, stop: int, chunk_rows: int,
         chunks.join_thread()
 
 
-def _finish(conn: Connection) -> None:
-    """Build the primary key and unique indexes, and mark the table complete."""
-    has_key = conn.execute(text("SELECT 1 FROM pg_constraint WHERE conname = :name"),
-                           {"name": PRIMARY_KEY}).scalar()
-    if not has_key:
-        conn.execute(text(f"ALTER TABLE alumnos ADD CONSTRAINT {PRIMARY_KEY} PRIMARY KEY (id)"))
-    for index in UNIQUE_INDEXES:
-        index.create(conn, checkfirst=True)
-    conn.execute(seed_state.update().where(seed_state.c.id == 1).values(status="complete"))
-
-
-def _analyze(url: str) -> None:
+def _analyze(url: str, count: int) -> None:
     engine = engine_for(url).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(text("ANALYZE alumnos"))
+    except SQLAlchemyError as exc:
+        raise AlumnosError(f"the table is complete ({count:,} rows) but ANALYZE failed: "
+                           f"{_cause(exc)}", "run the same command again to analyze it") from None
     finally:
         engine.dispose()
 

@@ -22,6 +22,14 @@ def validate_request(count: int, seed: int, batch_rows: int) -> None:
                             f"got {batch_rows:,}")
 
 
+def validate_reset(*, reset: bool, force: bool) -> None:
+    """--force only widens --reset (to a table `alumnos seed` did not write); alone it is a slip."""
+    if force and not reset:
+        raise InvalidOption("--force", "--force only goes with --reset",
+                            "--reset --force drops the alumnos table even when `alumnos seed` "
+                            "did not write it")
+
+
 def validate_rounds(rounds: int) -> None:
     """Refuse a --rounds the seed benchmark cannot run."""
     if not 1 <= rounds <= MAX_ROUNDS:

@@ -23,7 +23,7 @@ from alumnos_cli.files import write_json, write_text
 from alumnos_cli.stack import compose_view, engine, images
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.ports import port_is_free
-from alumnos_cli.stack.state import COMPOSE_STATE_FILE
+from alumnos_cli.stack.state import COMPOSE_STATE_FILE, STATE_FILE_MODE, private_state_dir
 from alumnos_cli.stack.traefik import traefik_labels
 
 PROJECT = "alumnos"
@@ -157,7 +157,7 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
         cli = engine.compose_cli()
         check_ports_free(ports)
         offline = images.offline_images_present(client)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_state_dir(state_dir)
         override = state_dir.resolve() / OVERRIDE_FILE
         write_text(override, yaml.safe_dump(
             compose_override(spec, replicas, cache=cache, offline=offline,
@@ -175,7 +175,7 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
         _compose(record, runner, "build", SERVICE,
                  failure=f"image {images.SERVICE_IMAGE} failed to build")
         # Recorded before starting, so `down` can clean up whatever comes next.
-        write_json(state_dir / STATE_FILE, asdict(record))
+        write_json(state_dir / STATE_FILE, asdict(record), mode=STATE_FILE_MODE)
         say("starting the containers ...")
         _compose(record, runner, "up", "--detach", "--no-build", "--remove-orphans",
                  "--scale", f"{SERVICE}={replicas}", failure="docker compose up failed",

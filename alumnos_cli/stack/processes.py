@@ -76,36 +76,56 @@ def log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
 
 
+def is_marked(pid: int, name: str, value: str) -> bool:
+    """True when process pid's environment holds name=value (one `up`'s marker)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{name}={value}".encode() in environ.split(b"\0")
+
+
 def marked_processes(name: str, value: str) -> list[int]:
     """Live processes whose environment holds name=value (what one `up` started, whoever
     their parent is now)."""
-    wanted = f"{name}={value}".encode()
+    return [process.pid for process in _marked(name, value)]
+
+
+def _marked(name: str, value: str) -> list[RecordedProcess]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if wanted in environ.split(b"\0") and RecordedProcess.of(int(entry.name)).alive():
-            found.append(int(entry.name))
+        process = RecordedProcess.of(int(entry.name))
+        if is_marked(process.pid, name, value) and process.alive():
+            found.append(process)
     return found
+
+
+def signal_if_same(process: RecordedProcess, sig: signal.Signals, *, group: bool = False,
+                   marker: tuple[str, str] | None = None) -> bool:
+    """Signal a recorded process (its group with `group`) only while it is still that very
+    process (same start time) and, given a marker, still carries it: a pid read seconds ago may
+    belong to a stranger by now. True when the signal was sent."""
+    if not process.alive() or (marker is not None and not is_marked(process.pid, *marker)):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        (os.killpg if group else os.kill)(process.pid, sig)
+        return True
+    return False
 
 
 def stop_marked(name: str, value: str, timeout: float = 10.0) -> list[int]:
     """SIGTERM every process marked name=value, SIGKILL what remains after timeout."""
-    pids = marked_processes(name, value)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
+    processes = _marked(name, value)
+    for process in processes:
+        signal_if_same(process, signal.SIGTERM, marker=(name, value))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and marked_processes(name, value):
-        for pid in pids:
-            reap(pid)
+    while time.monotonic() < deadline and _marked(name, value):
+        for process in processes:
+            reap(process.pid)
         time.sleep(0.1)
-    for pid in marked_processes(name, value):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-        reap(pid)
-    return pids
+    for process in _marked(name, value):
+        signal_if_same(process, signal.SIGKILL, marker=(name, value))
+        reap(process.pid)
+    return [process.pid for process in processes]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ class ServiceRecord:
     breaker_state: str | None = None  # the breaker watcher's state file
     cpus: tuple[int, ...] | None = None  # `up --cpus`: where every process of the stack runs
     cpuset: str | None = None  # the cgroup v1 cpuset holding them, where one could be made
+    service_dir: str | None = None  # the service side's private folder (service_user.py)
+    service_user: str | None = None  # who runs the replicas and HAProxy; None: who ran up
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ServiceRecord:
@@ -115,9 +119,22 @@ def load_state(state_dir: Path) -> StackState | None:
                            ) from None
 
 
+# The state file holds the database and Redis URLs, passwords included: its owner's only.
+STATE_FILE_MODE = 0o600
+
+
+def private_state_dir(state_dir: Path) -> None:
+    """Make the state directory 0700, or take group and others' access away from one of ours
+    that has it: it holds stack.json, supervisord's configuration and socket, and the logs."""
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = state_dir.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+        state_dir.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
 def save_state(state_dir: Path, state: StackState) -> None:
-    """Write the state file atomically."""
-    write_text(state_path(state_dir), state.to_json())
+    """Write the state file atomically, readable by its owner only."""
+    write_text(state_path(state_dir), state.to_json(), mode=STATE_FILE_MODE)
 
 
 def running_state(state_dir: Path) -> StackState | None:

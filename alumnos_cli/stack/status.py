@@ -15,6 +15,7 @@ from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
 from alumnos_cli.stack.breaker import read_state
 from alumnos_cli.stack.components import placement
+from alumnos_cli.stack.fault_files import describe_fault, injected_faults
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.state import ReplicaRecord, ServiceRecord, StackState, load_state
@@ -56,6 +57,8 @@ class StackStatus:
     placement: dict[str, list[list[int]]] | None = None  # `up --cpus`: where each part runs
     refused: dict[str, int] | None = None  # answered by the balancer itself, by reason
     events: list[dict[str, object]] | None = None  # the breaker's latest transitions
+    fault_injection: bool | None = None  # whether `patterns` may slow or fail a replica
+    faults: dict[str, str] | None = None  # replica -> the fault in place now
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -92,7 +95,10 @@ def stack_status(settings: Settings) -> StackStatus:
                        record.patterns if record.balancer else None,
                        placement(state) if record.cpus else None,
                        refused if isinstance(refused, dict) else None,
-                       events[-RECENT_EVENTS:] if isinstance(events, list) else None)
+                       events[-RECENT_EVENTS:] if isinstance(events, list) else None,
+                       fault_injection=record.fault_injection,
+                       faults={name: describe_fault(fault)
+                               for name, fault in injected_faults(state).items()})
 
 
 def _balancer_view(record: ServiceRecord) -> tuple[dict[str, haproxy.ServerStat],

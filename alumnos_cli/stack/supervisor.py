@@ -23,8 +23,9 @@ from typing import Any, cast
 from supervisor.xmlrpc import SupervisorTransport
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_cli.stack.config_values import checked_value
 from alumnos_cli.stack.cpus import pinned
-from alumnos_cli.stack.processes import RecordedProcess, reap
+from alumnos_cli.stack.processes import RecordedProcess, reap, signal_if_same
 
 CONFIG_FILE = "supervisord.conf"
 SOCKET_FILE = "supervisor.sock"
@@ -42,6 +43,8 @@ class Program:
     environment: dict[str, str] = field(default_factory=dict)
     # Seconds it must stay up to count as started; a crash before that is a failed start.
     start_seconds: int = 1
+    user: str | None = None  # who it runs as (supervisord must then run as root)
+    directory: str | None = None  # its working directory
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,29 @@ def _escape(text: str) -> str:
     return text.replace("%", "%%")
 
 
+def _check_values(programs: list[Program], paths: list[str]) -> None:
+    """Refuse what could end a value early: see config_values; and " ;" or " #", which
+    supervisord reads as the start of a comment."""
+    words = [*paths, *(arg for p in programs for arg in p.command)]
+    for word in words:
+        checked_value(word, "a path or argument in supervisord's configuration")
+        if " ;" in word or " #" in word:
+            raise AlumnosError(f"supervisord cannot take the path {word!r}",
+                               "use a --state-dir (and project folder) without ' ;' or ' #'")
+    for program in programs:
+        checked_value(program.name, "a program name")
+        checked_value(program.user or "", "a user name")
+        checked_value(program.directory or "", "a working directory")
+        for key, value in program.environment.items():
+            checked_value(key, "an environment variable name")
+            checked_value(value, f"the value of {key}")
+
+
 def supervisor_config(programs: list[Program], state_dir: Path, log_dir: Path) -> str:
     """The supervisord.conf for these programs: logs per program, restarts, group kills."""
     socket_path = socket_dir(state_dir) / SOCKET_FILE
-    words = [str(state_dir), str(log_dir), str(socket_path),
-             *(arg for p in programs for arg in p.command)]
-    for word in words:
-        if " ;" in word or " #" in word or "\n" in word:
-            # supervisord's configuration reads " ;" and " #" as the start of a comment.
-            raise AlumnosError(f"supervisord cannot take the path {word!r}",
-                               "use a --state-dir (and project folder) without ' ;' or ' #'")
+    _check_values(programs, [str(state_dir), str(log_dir), str(socket_path),
+                             *(p.directory for p in programs if p.directory)])
     lines = [
         "[unix_http_server]", f"file={_escape(str(socket_path))}", "chmod=0700", "",
         "[supervisord]", f"logfile={_escape(str(log_dir / 'supervisord.log'))}",
@@ -115,6 +131,10 @@ def supervisor_config(programs: list[Program], state_dir: Path, log_dir: Path) -
         ]
         if env:
             lines.append(f"environment={env}")
+        if program.user:
+            lines.append(f"user={program.user}")
+        if program.directory:
+            lines.append(f"directory={_escape(program.directory)}")
         lines.append("")
     return "\n".join(lines)
 
@@ -172,11 +192,13 @@ def programs_info(state_dir: Path) -> list[ProgramInfo]:
             for item in raw]
 
 
-def stop_supervisor(state_dir: Path, process: RecordedProcess, timeout: float = 30.0) -> bool:
-    """Stop every program, then supervisord; kill leftovers. True when it was running."""
-    leftovers = [info.pid for info in programs_info(state_dir) if info.pid]
+def stop_supervisor(state_dir: Path, process: RecordedProcess, timeout: float = 30.0, *,
+                    marker: tuple[str, str] | None = None) -> bool:
+    """Stop every program, then supervisord; kill leftovers (only those still carrying
+    `marker`, the stack's id, when given). True when it was running."""
+    leftovers = [RecordedProcess.of(info.pid) for info in programs_info(state_dir) if info.pid]
     if not process.alive():
-        _kill_groups(leftovers)
+        _kill_groups(leftovers, marker)
         return False
     with contextlib.suppress(OSError, xmlrpc.client.Error), client(state_dir) as rpc:
         rpc.supervisor.shutdown()
@@ -187,14 +209,14 @@ def stop_supervisor(state_dir: Path, process: RecordedProcess, timeout: float = 
     if process.alive():
         process.stop(timeout=5.0)
     reap(process.pid)
-    _kill_groups(leftovers)
+    _kill_groups(leftovers, marker)
     _STARTED[:] = [child for child in _STARTED if child.poll() is None]
     return True
 
 
-def _kill_groups(pids: list[int]) -> None:
+def _kill_groups(leaders: list[RecordedProcess], marker: tuple[str, str] | None) -> None:
     # supervisord puts each program in its own process group; if anything outlived it
-    # (supervisord killed hard, a worker ignoring SIGTERM), it goes now.
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    # (supervisord killed hard, a worker ignoring SIGTERM), it goes now. The leaders were read
+    # up to 35 s ago: each is signalled only if it is still the same process with our marker.
+    for leader in leaders:
+        signal_if_same(leader, signal.SIGKILL, group=True, marker=marker)

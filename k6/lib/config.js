@@ -2,6 +2,9 @@
 // alumnos bench sets them; by hand: k6 run -e BASE_URL=http://127.0.0.1:8080 -e VUS=200 -e DURATION=2m k6/spike_tests.js
 
 export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+// BASE_URL may hold user:password (k6 sends them as HTTP Basic auth); messages and logs show
+// SHOWN_URL, its password masked as alumnos masks every URL it shows.
+export const SHOWN_URL = maskPassword(BASE_URL);
 // Names under .localhost are loopback (RFC 6761), but the resolver here does not know them:
 // k6 connects to 127.0.0.1 (its hosts option) and still sends the name as the Host header,
 // which is what Traefik routes on (the compose stack's URL is http://alumnos.universidad.localhost:PORT).
@@ -66,9 +69,14 @@ export function durationSeconds(text) {
   return total;
 }
 
+/** The URL with the password of its user:password part hidden (the last @ ends it). */
+export function maskPassword(url) {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#]*@/i, '$1:***@');
+}
+
 /** { name: '127.0.0.1' } for a BASE_URL whose host is under .localhost, else {}. */
 export function loopbackHosts(url) {
-  const match = /^https?:\/\/([^/:?#]+)/i.exec(url);
+  const match = /^https?:\/\/(?:[^/?#]*@)?([^/:?#]+)/i.exec(url);
   const host = match ? match[1].toLowerCase().replace(/\.$/, '') : '';
   return host.endsWith('.localhost') ? { [host]: '127.0.0.1' } : {};
 }

@@ -10,7 +10,7 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
-import { BASE_URL, PAGE_LIMIT, PAGE_PATH, VERIFY_SAMPLE } from './config.js';
+import { BASE_URL, PAGE_LIMIT, PAGE_PATH, SHOWN_URL, VERIFY_SAMPLE } from './config.js';
 
 export const wrongAnswers = new Counter('wrong_answers');
 export const verifiedAnswers = new Counter('verified_answers');
@@ -112,12 +112,12 @@ export function pageProblem(text, offset, target) {
 function getJson(path) {
   const res = http.get(`${BASE_URL}${path}`, { tags: { name: 'verify' }, responseType: 'text' });
   if (res.status !== 200) {
-    throw new Error(`target ${BASE_URL}${path} answered ${res.status}, not 200: ${res.body}`);
+    throw new Error(`target ${SHOWN_URL}${path} answered ${res.status}, not 200: ${res.body}`);
   }
   try {
     return [res, JSON.parse(res.body)];
   } catch (e) {
-    throw new Error(`target ${BASE_URL}${path} does not answer JSON: ${res.body}`);
+    throw new Error(`target ${SHOWN_URL}${path} does not answer JSON: ${res.body}`);
   }
 }
 
@@ -125,10 +125,10 @@ function getJson(path) {
 export function verifyTarget(fixedOffset) {
   const [, first] = getJson(`${PAGE_PATH}?limit=1&offset=0`);
   if (!first || !Array.isArray(first.items) || typeof first.total !== 'number') {
-    throw new Error(`target ${BASE_URL} does not return an alumnos page: ${JSON.stringify(first)}`);
+    throw new Error(`target ${SHOWN_URL} does not return an alumnos page: ${JSON.stringify(first)}`);
   }
   if (first.total < 1) {
-    throw new Error(`target ${BASE_URL} has no alumnos; run alumnos seed first`);
+    throw new Error(`target ${SHOWN_URL} has no alumnos; run alumnos seed first`);
   }
   const [, last] = getJson(`${PAGE_PATH}?limit=1&offset=${first.total - 1}`);
   const firstId = first.items[0].id;
@@ -138,7 +138,7 @@ export function verifyTarget(fixedOffset) {
   const [page] = getJson(`${PAGE_PATH}?limit=${PAGE_LIMIT}&offset=${offset}`);
   const problem = pageProblem(page.body, offset, target);
   if (problem !== null) {
-    throw new Error(`target ${BASE_URL} serves a wrong page at offset ${offset}: ${problem}`);
+    throw new Error(`target ${SHOWN_URL} serves a wrong page at offset ${offset}: ${problem}`);
   }
   const rows = rowsAt(offset, target);
   const bytes = contentLength(page);
