@@ -7,10 +7,13 @@ FROM ${BASE_IMAGE}
 # Empty: wheels come from PyPI. Offline builds pass "--no-index --find-links /wheels".
 ARG PIP_SOURCE=""
 
+# PROMETHEUS_MULTIPROC_DIR: the four workers write their counts there, so /metrics on any of
+# them answers with the container's totals (a restarted container keeps counting from them).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    PROMETHEUS_MULTIPROC_DIR=/var/lib/alumnos/metrics
 
 WORKDIR /app
 
@@ -35,7 +38,8 @@ RUN python3 -m venv /opt/venv \
     && pip install --no-cache-dir $PIP_SOURCE --no-deps ./ \
     && rm -rf /wheels \
     && groupadd --system --gid 10001 alumnos \
-    && useradd --system --uid 10001 --gid alumnos --no-create-home --shell /usr/sbin/nologin alumnos
+    && useradd --system --uid 10001 --gid alumnos --no-create-home --shell /usr/sbin/nologin alumnos \
+    && install -d -m 0700 -o alumnos -g alumnos /var/lib/alumnos/metrics
 
 # Numeric, so a runtime that enforces non-root can check it without reading /etc/passwd.
 USER 10001:10001

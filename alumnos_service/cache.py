@@ -15,8 +15,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Literal, cast, get_args
 
 import redis
 
@@ -89,9 +89,14 @@ class NearCache:
                 self._size -= len(evicted)
 
 
+CacheEvent = Literal["near_hits", "redis_hits", "misses", "waited_hits", "read_through",
+                     "bypassed"]
+CACHE_EVENTS: tuple[CacheEvent, ...] = get_args(CacheEvent)
+
+
 @dataclass
 class CacheCounters:
-    """What the cache did, for /metrics."""
+    """What the cache did: this process's totals, and each event handed to /metrics."""
 
     near_hits: int = 0
     redis_hits: int = 0
@@ -99,6 +104,16 @@ class CacheCounters:
     waited_hits: int = 0
     read_through: int = 0
     bypassed: int = 0
+    # Told of each event as it happens: with several workers, a scrape cannot read the other
+    # workers' totals, so /metrics counts events into shared files here instead.
+    on_event: Callable[[CacheEvent], None] | None = field(default=None, repr=False,
+                                                           compare=False)
+
+    def count(self, event: CacheEvent) -> None:
+        """Add one event."""
+        setattr(self, event, getattr(self, event) + 1)
+        if self.on_event is not None:
+            self.on_event(event)
 
 
 class PageCache:
@@ -143,20 +158,20 @@ class PageCache:
         """The cached body for key (near cache, then Redis), or None when Redis can't be used."""
         generation = self.generation()
         if generation is None:
-            self.counters.bypassed += 1
+            self.counters.count("bypassed")
             return None
         body = self.near.get(generation, key)
         if body is not None:
-            self.counters.near_hits += 1
+            self.counters.count("near_hits")
             return Lookup(body, generation)
         try:
             body = self._read(self._key(generation, key))
         except redis.RedisError:
             self._back_off()
-            self.counters.bypassed += 1
+            self.counters.count("bypassed")
             return None
         if body is not None:
-            self.counters.redis_hits += 1
+            self.counters.count("redis_hits")
             self.near.put(generation, key, body)
         return Lookup(body, generation)
 
@@ -173,21 +188,21 @@ class PageCache:
         if not filler:
             waited = self._wait_for(generation, key)
             if waited is not None:
-                self.counters.waited_hits += 1
+                self.counters.count("waited_hits")
                 return waited, False
-            self.counters.read_through += 1
+            self.counters.count("read_through")
             return build(), True
         try:
             # The previous filler may have finished between our miss and our lock.
             filled = self._read(self._key(generation, key))
             if filled is not None:
-                self.counters.waited_hits += 1
+                self.counters.count("waited_hits")
                 self.near.put(generation, key, filled)
                 return filled, False
             body = build()
             if body is not None:
                 self._store(generation, key, body)
-            self.counters.misses += 1
+            self.counters.count("misses")
             return body, True
         except redis.RedisError:
             self._back_off()

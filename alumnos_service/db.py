@@ -6,7 +6,7 @@ import bisect
 import threading
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -115,6 +115,9 @@ class AlumnosRepository:
         self.engine = engine
         self._queries = 0
         self._queries_lock = threading.Lock()
+        # Told of each query as it is sent: /metrics counts it where every worker's count is
+        # summed (a scrape cannot read the other workers' totals).
+        self.on_query: Callable[[], None] | None = None
         self._shape: TableShape | None = None
         self._shape_lock = threading.Lock()
         self._counted: tuple[float, int] | None = None
@@ -127,6 +130,8 @@ class AlumnosRepository:
     def _count_query(self) -> None:
         with self._queries_lock:
             self._queries += 1
+        if self.on_query is not None:
+            self.on_query()
 
     def page(self, *, limit: int, offset: int = 0, after: int | None = None) -> tuple[str, int]:
         """A JSON array of rows in id order (from offset, or after an id) and the exact total."""

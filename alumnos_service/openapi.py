@@ -140,7 +140,8 @@ DOCUMENT: dict[str, Any] = {
             },
         }},
         METRICS_PATH: {"get": {
-            "operationId": "metrics", "summary": "Prometheus text metrics of this worker",
+            "operationId": "metrics",
+            "summary": "Prometheus text metrics: the replica's totals over its workers",
             "responses": {"200": {"description": "metrics",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }},

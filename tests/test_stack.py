@@ -26,16 +26,17 @@ from alumnos_cli.errors import AlumnosError
 from alumnos_cli.main import app
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
-from alumnos_cli.stack import haproxy, local, supervisor
+from alumnos_cli.stack import haproxy, local, monitoring, supervisor
 from alumnos_cli.stack.components import stack_processes
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.options import ServiceOptions
-from alumnos_cli.stack.ports import free_block
+from alumnos_cli.stack.ports import free_block, free_port
 from alumnos_cli.stack.postgres import cluster_root
 from alumnos_cli.stack.state import load_state
 from alumnos_cli.stack.status import stack_status
 
 pytestmark = pytest.mark.slow
+EXPORTER_PROGRAMS = {f"{job}-exporter" for job in monitoring.EXPORTERS}
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +71,7 @@ def _descendants(pid: int) -> set[int]:
 def options() -> ServiceOptions:
     # Room for the balancer and two replicas above it.
     return ServiceOptions(port=free_block(18100, 3), replicas=2, workers=1,
-                                blocking_threads=2)
+                          blocking_threads=2, prometheus_port=free_port(19290))
 
 
 @pytest.fixture
@@ -148,9 +149,11 @@ def test_a_replica_that_dies_is_restarted_by_the_supervisor(
 def test_down_stops_everything_up_started(stack: local.UpResult, settings: Settings) -> None:
     supervisord = stack.state.service.supervisor.pid
     programs = supervisor.programs_info(settings.state_dir.resolve())
-    assert {p.name for p in programs} == {"replica-1", "replica-2", "haproxy", "breaker"}
+    assert {p.name for p in programs} == {"replica-1", "replica-2", "haproxy", "breaker",
+                                          "prometheus", *EXPORTER_PROGRAMS}
     everything = _descendants(supervisord) | {supervisord}
-    assert len(everything) >= 7  # supervisord, haproxy, breaker, 2 x (granian + 1 worker)
+    # supervisord, haproxy, breaker, 2 x (granian + 1 worker), Prometheus and 4 exporters
+    assert len(everything) >= 12
     stopped = local.down(settings)
     assert stopped[0].startswith(f"supervisord (pid {supervisord})")
     assert [pid for pid in everything if _alive(pid)] == []
@@ -175,7 +178,8 @@ def test_as_root_the_service_side_runs_unprivileged_in_a_folder_of_its_own(
     assert user.pw_uid != 0
     programs = supervisor.programs_info(settings.state_dir.resolve())
     running = {p.name: p.pid for p in programs}
-    assert set(running) == {"replica-1", "replica-2", "haproxy", "breaker"}
+    assert set(running) == {"replica-1", "replica-2", "haproxy", "breaker", "prometheus",
+                            *EXPORTER_PROGRAMS}
     for name, pid in running.items():
         for process in {pid} | _descendants(pid):  # Granian's workers too
             assert _owner(process) == user.pw_uid, name
@@ -249,7 +253,7 @@ def test_no_healthy_replica_gives_a_fast_problem_not_a_hang(
 
 def test_without_a_balancer_one_replica_takes_the_port(settings: Settings) -> None:
     options = ServiceOptions(port=free_block(18100, 1), replicas=1, workers=1,
-                                   balancer=False)
+                             balancer=False, prometheus_port=free_port(19290))
     try:
         result = local.up(settings, options)
         record = result.state.service
@@ -258,7 +262,8 @@ def test_without_a_balancer_one_replica_takes_the_port(settings: Settings) -> No
         answer = http_get(f"{record.url}/health")
         assert answer is not None and answer[0] == 200
         names = {p.name for p in supervisor.programs_info(settings.state_dir.resolve())}
-        assert names == {"replica-1"}
+        assert names == {"replica-1", "prometheus", *EXPORTER_PROGRAMS}  # no HAProxy
+        assert record.monitoring is not None and "haproxy" not in record.monitoring.targets
     finally:
         local.down(settings)
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from alumnos_cli.bench.crosscheck import validate as validate_cross_check
+from alumnos_cli.bench.remote_write import validate_url as validate_prometheus_url
 from alumnos_cli.bench.scenarios import SCENARIOS
 from alumnos_cli.errors import AlumnosError, InvalidOption
 from alumnos_cli.settings import Settings, mask_password
@@ -50,6 +51,7 @@ class BenchRequest:
     verify_sample: int | None = None  # one response in N per VU checked in full
     generator_cpus: tuple[int, ...] | None = None  # k6 (and wrk) run on these CPUs only
     cross_check: bool = False  # after k6, a short wrk load on the same path
+    prometheus_url: str | None = None  # k6 also writes its metrics there (remote_write.py)
 
     @property
     def model(self) -> str:
@@ -97,6 +99,8 @@ def validate(request: BenchRequest, repeat: int = 1) -> None:
         raise InvalidOption("--verify-sample", "--verify-sample is N in one response in N "
                             f"checked in full, from 1 (every one) to {MAX_SAMPLE:,}, got "
                             f"{request.verify_sample}")
+    if request.prometheus_url is not None:
+        validate_prometheus_url(request.prometheus_url)
     if request.cross_check:
         validate_cross_check(request.scenario, request.rate)
     if not 1 <= repeat <= MAX_REPEAT:

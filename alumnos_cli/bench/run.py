@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import make_url
 
 from alumnos_cli.bench.balancer import balancer_record, watcher_view
 from alumnos_cli.bench.costs import run_costs, snapshot
@@ -23,9 +24,18 @@ from alumnos_cli.bench.k6 import (
     run_k6,
 )
 from alumnos_cli.bench.metadata import compose_stack_metadata, now, placement, run_metadata
+from alumnos_cli.bench.remote_write import (
+    OFF,
+    base_url,
+    check_prometheus,
+    chosen_prometheus,
+    remote_write_args,
+    remote_write_env,
+    remote_write_record,
+)
 from alumnos_cli.bench.request import BenchRequest, validate
 from alumnos_cli.bench.scenarios import SCENARIOS, default_verify_sample, scripts_dir
-from alumnos_cli.bench.serverside import ServerSampler
+from alumnos_cli.bench.server_prometheus import Window, record_server_side, window_start
 from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.database import row_count
 from alumnos_cli.errors import AlumnosError, K6Error, ServiceUnreachable
@@ -93,6 +103,24 @@ def _name_group(run_dir: Path, group: str) -> None:
     write_json(run_dir / META_FILE, meta)
 
 
+def _server_prometheus(request: BenchRequest, stack: StackState | None, *,
+                       compose_mode: bool) -> tuple[str | None, str]:
+    """The Prometheus to read the server side from: the stack's own, else --prometheus for a
+    stack someone else runs; and why there is none."""
+    if stack is not None:
+        if stack.service.monitoring is not None:
+            return stack.service.monitoring.url, ""
+        return None, ("the stack runs without Prometheus (alumnos up --no-prometheus): no CPU, "
+                      "memory, requests per replica, cache, PostgreSQL or Redis figures")
+    given = request.prometheus_url
+    if given is not None and given != OFF:
+        return base_url(given), ""
+    if compose_mode:
+        return None, "compose mode runs no Prometheus yet: no server-side figures"
+    return None, ("another stack (--url), and no --prometheus URL to read its server side "
+                  "from")
+
+
 def _our_stack(state: StackState | None, url: str) -> StackState | None:
     """The stack `up` started, when it is the target."""
     return state if state is not None and state.service.url == url else None
@@ -111,28 +139,36 @@ def run_bench(settings: Settings, request: BenchRequest,
         refuse_injected_faults(stack)
     expected_total = row_count(stack.database_url) if stack else None
     verify_target(url, expected_total)
+    record = compose.load(settings.state_dir) if stack is None else None
+    if record is not None and record.url != url:
+        record = None
+    server_source, why_none = _server_prometheus(request, stack, compose_mode=bool(record))
+    request = replace(request, prometheus_url=chosen_prometheus(
+        request.prometheus_url, stack.service.monitoring.url
+        if stack is not None and stack.service.monitoring is not None else None))
+    if request.prometheus_url is not None:
+        check_prometheus(request.prometheus_url)
     binary = find_k6()
     script = scripts_dir() / SCENARIOS[request.scenario].script
     run_dir = new_run_dir(settings.results_dir, request.scenario)
     meta = run_metadata(settings, request, binary=binary, script=script, url=url,
                         running=running, ours=stack)
     meta["repeat"] = series
-    record = compose.load(settings.state_dir) if stack is None else None
-    if record is not None and record.url == url:
+    if record is not None:
         meta["stack"] = compose_stack_metadata(record)
     write_json(run_dir / META_FILE, meta)
     before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
-    sampler = ServerSampler(stack) if stack is not None else None
-    load_started = time.time()
-    with sampler or contextlib.nullcontext():
-        outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
+    load_started = window_start(server_source)
+    outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
     load_ended = time.time()
     after = snapshot(stack)
+    # Read now, before the verification after the load adds requests of its own.
+    meta["server_side"] = record_server_side(
+        server_source, Window(load_started, load_ended),
+        make_url(stack.database_url).database if stack else None, run_dir, why_none)
     meta["balancer"] = balancer_record(
         watched_before, watcher_view(stack, after=load_ended), started=load_started,
         ended=load_ended, breaker_enabled=bool(stack and stack.service.patterns.circuit_breaker))
-    if sampler is not None:
-        sampler.write(run_dir)
     finished = outcome.exit_code in (0, THRESHOLDS_FAILED) and (run_dir / SUMMARY_FILE).exists()
     if finished:
         meta["verification"] = _verified_after(url, expected_total, request)
@@ -148,6 +184,7 @@ def run_bench(settings: Settings, request: BenchRequest,
     meta["finished_at"] = now()
     meta["k6_exit_code"] = outcome.exit_code
     meta["load_generator"] = outcome.usage
+    meta["prometheus"] = remote_write_record(request.prometheus_url, run_dir)
     failed = [(folder, o) for folder, o in [(run_dir, outcome), (run_dir / CALIBRATION_DIR,
                                                                   calibration)]
               if o is not None and (not (folder / SUMMARY_FILE).exists()
@@ -218,6 +255,9 @@ def run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, fo
     if target:
         env["TARGET_PATH"] = target
     env["VERIFY_SAMPLE"] = str(request.verify_sample or default_verify_sample())
+    if request.prometheus_url is not None:
+        env.update(remote_write_env(request.prometheus_url))
+        extra_args = (*remote_write_args(folder), *extra_args)
     env.update(extra_env or {})
     return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample, extra_args,
                   cpus=request.generator_cpus)

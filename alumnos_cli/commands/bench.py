@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from alumnos_cli.bench.k6 import LiveSample
+from alumnos_cli.bench.remote_write import PROMETHEUS_ENV
 from alumnos_cli.bench.request import BenchRequest, check_generator_apart, parse_duration, validate
 from alumnos_cli.bench.scenarios import (
     SCENARIOS,
@@ -74,6 +75,12 @@ def bench(
     timeseries: Annotated[bool, typer.Option(
         "--timeseries/--no-timeseries", help="Record per-second throughput, latency, errors "
         "and VUs (k6's dashboard aggregates).")] = True,
+    prometheus: Annotated[str | None, typer.Option(
+        "--prometheus", help="Also write k6's metrics into this Prometheus as the run goes "
+        "(its URL, e.g. http://127.0.0.1:9090; remote write and native histograms on), each "
+        "sample labelled run_id=<run folder>; by default the Prometheus of the stack alumnos "
+        "up started, if any; off: nowhere.", envvar=PROMETHEUS_ENV, show_default=False)]
+    = None,
     list_scenarios: Annotated[bool, typer.Option("--list", help="Describe the scenarios and "
                                                  "exit.")] = False,
     results_dir: ResultsDir = None,
@@ -92,6 +99,7 @@ def bench(
                            url=url, path=path, calibrate=calibrate, rate=rate, p95_ms=p95,
                            max_error_rate=max_error_rate, timeseries=timeseries,
                            verify_sample=verify_sample, cross_check=cross_check,
+                           prometheus_url=prometheus,
                            generator_cpus=parse_cpus(generator_cpus, "--generator-cpus")
                            if generator_cpus else None)
     validate(request, repeat)

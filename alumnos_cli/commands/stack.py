@@ -117,6 +117,12 @@ def up(
         "(affinity, and a cgroup cpuset where one can be made); give the load generator the "
         "others with bench --generator-cpus.", envvar="ALUMNOS_CPUS", show_default=False)]
     = None,
+    prometheus: Annotated[bool, typer.Option(
+        "--prometheus/--no-prometheus", help="Run Prometheus (127.0.0.1 only) and the standard "
+        "exporters beside the stack; k6 writes into it.", envvar="ALUMNOS_PROMETHEUS")] = True,
+    prometheus_port: Annotated[int, typer.Option(
+        "--prometheus-port", help="Prometheus's port on 127.0.0.1.",
+        envvar="ALUMNOS_PROMETHEUS_PORT")] = ServiceOptions.prometheus_port,
     mode: Annotated[str, typer.Option(
         "--mode", help="local (supervisord and HAProxy on this machine) or compose (docker "
         "compose and Traefik on a Docker engine; ports from ALUMNOS_COMPOSE_*).",
@@ -137,7 +143,8 @@ def up(
     options = ServiceOptions(host=host, port=port, replicas=replicas, workers=workers,
                              blocking_threads=blocking_threads, cache=cache, balancer=balancer,
                              fault_injection=fault_injection, patterns=spec,
-                             cpus=parse_cpus(cpus, "--cpus") if cpus else None)
+                             cpus=parse_cpus(cpus, "--cpus") if cpus else None,
+                             prometheus=prometheus, prometheus_port=prometheus_port)
     validate_options(options)
     validate_mode(mode)
     with requires("stack"):
@@ -173,6 +180,9 @@ def up(
         where = f"cpuset {service.cpuset}" if service.cpuset else "affinity only: no cpuset"
         console.print(f"every process of the stack on CPUs {format_cpus(service.cpus)} "
                       f"({where}); give k6 the others: alumnos bench --generator-cpus ...")
+    if service.monitoring is not None:
+        console.print(f"Prometheus at {service.monitoring.url} (127.0.0.1 only), scraping "
+                      f"{', '.join(service.monitoring.targets)}")
     console.print(f"try {service.url}{FIRST_PAGE}, then alumnos status")
 
 
@@ -183,7 +193,8 @@ def local_only_flags(options: ServiceOptions) -> list[str]:
              "--workers": options.workers != default.workers,
              "--blocking-threads": options.blocking_threads != default.blocking_threads,
              "--no-balancer": not options.balancer,
-             "--cpus": bool(options.cpus)}
+             "--cpus": bool(options.cpus),
+             "--prometheus-port": options.prometheus_port != default.prometheus_port}
     return [flag for flag, given in named.items() if given]
 
 

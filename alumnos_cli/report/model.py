@@ -245,6 +245,10 @@ class ServerSummary:
     service_cores_max: float
     service_rss_mib_max: float
     pg_connections_max: int | None
+    source: str = "sampled"  # "prometheus": read from the stack's Prometheus for the window
+    cores_by_component: Mapping[str, float] = field(default_factory=dict)  # average cores
+    pg_transactions: int | None = None  # committed and rolled back during the load
+    redis_hits: int | None = None  # keyspace hits during the load
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,7 @@ class RunReport:
     timeseries: TimeSeries | None
     server: ServerSide | None
     proof: Proof | None
+    server_missing: str | None = None  # why there is no server side, or what it lacks
 
     @property
     def name(self) -> str:

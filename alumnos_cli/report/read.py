@@ -96,7 +96,15 @@ def read_run(path: Path) -> RunReport:
         timeseries=read_timeseries(path / TIMESERIES_FILE),
         server=read_server(path / SERVER_FILE),
         proof=proof_for(path.parent, record.meta.stack),
+        server_missing=_server_missing(record.recorded_meta),
     )
+
+
+def _server_missing(meta: Mapping[str, Any]) -> str | None:
+    """What `bench` could not read of the server side (meta.json's server_side.missing)."""
+    side = meta.get("server_side")
+    missing = side.get("missing") if isinstance(side, dict) else None
+    return str(missing) if missing else None
 
 
 def _inside(folder: Path, name: str, source: Path) -> Path:
@@ -276,8 +284,14 @@ def _is_server_summary(summary: object) -> bool:
     if not isinstance(summary, dict):
         return False
     counts = ("requests_by_replica", "cache_outcomes")
+    averages = summary.get("cores_by_component", {})
+    if not isinstance(summary.get("source", ""), str) or not (
+            isinstance(averages, dict)
+            and all(isinstance(v, int | float) for v in averages.values())):
+        return False
     numbers_ok = all(isinstance(value, int | float) or value is None
-                     for key, value in summary.items() if key not in counts)
+                     for key, value in summary.items()
+                     if key not in (*counts, "source", "cores_by_component"))
     counts_ok = all(isinstance(summary.get(key, {}), dict)
                     and all(isinstance(v, int) for v in summary.get(key, {}).values())
                     for key in counts)

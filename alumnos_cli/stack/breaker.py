@@ -52,6 +52,7 @@ class BreakerConfig:
     runtime_socket: str
     state_file: str
     pause_file: str  # while it exists the breaker ejects nothing (the overload proof's control)
+    metrics_file: str | None = None  # its states and ejections, for Prometheus's node exporter
 
     @classmethod
     def read(cls, path: Path) -> BreakerConfig:
@@ -248,6 +249,10 @@ class Breaker:
         event = Event(time.time(), breaker.name, state, why, median_ms, peers_ms, failed_share)
         self.events.append(event)
         self.new_events.append(event)
+
+    def replica_states(self) -> dict[str, dict[str, object]]:
+        """Each replica's breaker state and how many times it was taken out."""
+        return {name: {"state": b.state, "trips": b.trips} for name, b in self.replicas.items()}
 
     def snapshot(self, now: float) -> dict[str, object]:
         """The replicas' breakers as `status` and `patterns` read them."""

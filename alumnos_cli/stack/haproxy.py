@@ -57,6 +57,7 @@ class BalancerPaths:
 
     runtime_socket: Path
     log_ring: bool  # keep a line per response in a ring the watcher follows
+    metrics_port: int | None = None  # HAProxy's own Prometheus exporter, on 127.0.0.1
 
 
 def find_haproxy() -> Path:
@@ -86,6 +87,8 @@ def haproxy_config(spec: PatternsSpec, replicas: list[Replica], bind_host: str, 
     lines += [f"backend {CACHE_TABLE}",
               # The balancer's own count of X-Cache outcomes, across every replica and worker.
               "    stick-table type string len 16 size 16 store gpc0", ""]
+    if paths.metrics_port is not None:
+        lines += _metrics_section(paths.metrics_port)
     if spec.rate_limit:
         expire = max(60, 2 * spec.rate_limit_period_s)
         lines += [f"backend {RATE_TABLE}",
@@ -120,6 +123,14 @@ def _defaults_section(spec: PatternsSpec) -> list[str]:
             "    timeout http-keep-alive 60s",
             f"    timeout queue {spec.queue_timeout_s}s",
             ""]
+
+
+def _metrics_section(port: int) -> list[str]:
+    # The exporter built into HAProxy (USE_PROMEX), on loopback, in a frontend that logs
+    # nothing: its scrapes never reach the watcher's ring or the replicas' counts.
+    return ["frontend metrics", f"    bind 127.0.0.1:{port}",
+            "    http-request use-service prometheus-exporter if { path /metrics }",
+            "    http-request return status 404", ""]
 
 
 def _frontend_section(spec: PatternsSpec, host: str, port: int, paths: BalancerPaths) -> list[str]:

@@ -10,21 +10,28 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alumnos_cli.database import ensure_database, server_reachable
 from alumnos_cli.errors import AlumnosError, ServiceUnreachable
-from alumnos_cli.files import write_json
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import haproxy
 from alumnos_cli.stack import supervisor as supervision
-from alumnos_cli.stack.breaker import PAUSE_FILE, STATE_FILE, BreakerConfig
+from alumnos_cli.stack.balancer_programs import RUNTIME_SOCKET, balancer_programs
+from alumnos_cli.stack.breaker import STATE_FILE
 from alumnos_cli.stack.components import check_placement
 from alumnos_cli.stack.config_values import check_state_dir
 from alumnos_cli.stack.cpus import make_cpuset, remove_cpuset
 from alumnos_cli.stack.granian import GranianSpec
 from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.monitoring import (
+    exporter_environment,
+    is_ready,
+    monitoring_programs,
+    plan_monitoring,
+    replica_metrics_dir,
+)
 from alumnos_cli.stack.options import STACK_ID_VARIABLE, ServiceOptions, validate_options
 from alumnos_cli.stack.ports import port_is_free
 from alumnos_cli.stack.postgres import start_private_cluster, stop_private_cluster
@@ -48,9 +55,6 @@ from alumnos_cli.stack.state import (
 )
 
 HEALTH_TIMEOUT_SECONDS = 45.0
-BREAKER_CONFIG = "breaker.json"
-HAPROXY_CONFIG = "haproxy.cfg"
-RUNTIME_SOCKET = "haproxy.sock"
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,11 @@ def up(settings: Settings, options: ServiceOptions) -> UpResult:
             raise AlumnosError(f"port {port} on {host} is already in use",
                                "stop what listens there, or choose another with --port "
                                "(replicas take the ports just above it)")
+    if options.prometheus and not port_is_free(options.prometheus_port):
+        raise AlumnosError(f"port {options.prometheus_port} on 127.0.0.1 (Prometheus) is "
+                           "already in use",
+                           "choose another with --prometheus-port (ALUMNOS_PROMETHEUS_PORT), "
+                           "or run without it: --no-prometheus")
     if load_state(settings.state_dir) is not None:
         down(settings)  # what a crashed or half-started stack left behind
     stack_id = uuid.uuid4().hex
@@ -152,18 +161,25 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
                       url=f"http://{options.replica_host}:{port}",
                       fault_file=str(fault_dir / f"replica-{i}.json"))
         for i, port in enumerate(options.replica_ports(), start=1))
+    monitoring = plan_monitoring(options.prometheus_port, {r.name: r.port for r in replicas},
+                                 balancer=binary is not None) if options.prometheus else None
     programs = [supervision.Program(
         name=r.name, command=granian_command(options, r.port, side.python),
-        environment={"ALUMNOS_REPLICA": r.name, "ALUMNOS_FAULT_FILE": r.fault_file})
+        environment={"ALUMNOS_REPLICA": r.name, "ALUMNOS_FAULT_FILE": r.fault_file,
+                     # Its workers' figures, summed on every scrape of any of them.
+                     "PROMETHEUS_MULTIPROC_DIR": str(replica_metrics_dir(side, r.name))})
         for r in replicas]
     runtime_socket = breaker_state = None
     if binary is not None:
         runtime_socket = side.folder / RUNTIME_SOCKET
-        programs += _balancer_programs(options, replicas, binary, side, runtime_socket)
+        programs += balancer_programs(options, replicas, binary, side, monitoring)
         breaker_state = side.folder / STATE_FILE
-    programs = [replace(p, user=side.user, directory=str(side.folder)) for p in programs]
     env = service_environment(settings, cache=options.cache,
                               fault_injection=options.fault_injection)
+    if monitoring is not None:
+        programs += monitoring_programs(monitoring, side, {r.name: r.port for r in replicas})
+        env.update(exporter_environment(settings.database_url, settings.redis_url))
+    programs = [replace(p, user=side.user, directory=str(side.folder)) for p in programs]
     env[STACK_ID_VARIABLE] = launch.stack_id
     if side.user is not None:
         env["HOME"] = str(side.folder)  # not root's home, which the service user cannot read
@@ -182,42 +198,10 @@ def _start(settings: Settings, options: ServiceOptions, binary: Path | None,
             runtime_socket=str(runtime_socket) if runtime_socket else None,
             breaker_state=str(breaker_state) if breaker_state else None,
             cpus=options.cpus, cpuset=str(launch.cpuset) if launch.cpuset else None,
-            service_dir=str(side.folder), service_user=side.user))
+            service_dir=str(side.folder), service_user=side.user, monitoring=monitoring))
     save_state(settings.state_dir, state)
     supervision.wait_for_supervisor(state_dir, process)
     return state
-
-
-def _balancer_programs(options: ServiceOptions, replicas: tuple[ReplicaRecord, ...],
-                       binary: Path, side: ServiceSide,
-                       runtime_socket: Path) -> list[supervision.Program]:
-    """HAProxy, and the watcher that reads its line for every response (the breaker)."""
-    spec = options.patterns
-    config = side.folder / HAPROXY_CONFIG
-    config.write_text(haproxy.haproxy_config(
-        spec, [haproxy.Replica(r.name, options.replica_host, r.port) for r in replicas],
-        options.host, options.port, haproxy.BalancerPaths(runtime_socket, log_ring=True),
-        slots=options.workers * options.blocking_threads))
-    problem = haproxy.check_config(binary, config)
-    if problem:
-        raise AlumnosError(f"HAProxy rejects the generated configuration {config}: {problem}")
-    breaker_config = side.folder / BREAKER_CONFIG
-    write_json(breaker_config, asdict(BreakerConfig(
-        replicas=[r.name for r in replicas], enabled=spec.circuit_breaker,
-        latency_ms=spec.circuit_breaker_latency_ms, quantile=spec.circuit_breaker_quantile,
-        window_s=spec.circuit_breaker_window_s, min_samples=spec.circuit_breaker_min_samples,
-        check_period_ms=spec.circuit_breaker_check_period_ms,
-        fallback_s=spec.circuit_breaker_fallback_s, recovery_s=spec.circuit_breaker_recovery_s,
-        peer_factor=spec.circuit_breaker_peer_factor,
-        error_share=spec.circuit_breaker_error_share,
-        max_ejected_share=spec.circuit_breaker_max_ejected_share,
-        runtime_socket=str(runtime_socket), state_file=str(side.folder / STATE_FILE),
-        pause_file=str(side.folder / PAUSE_FILE))))
-    # The watcher follows HAProxy's ring from when it can connect (it retries meanwhile).
-    return [supervision.Program(
-                name="breaker",
-                command=[side.python, "-m", "alumnos_cli.stack.watcher", str(breaker_config)]),
-            supervision.Program(name="haproxy", command=[str(binary), "-db", "-f", str(config)])]
 
 
 def _wait_until_healthy(state: StackState, state_dir: Path) -> None:
@@ -226,7 +210,10 @@ def _wait_until_healthy(state: StackState, state_dir: Path) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT_SECONDS
     waiting: list[str] = []
     while time.monotonic() < deadline:
-        waiting = _not_ready(record)
+        # Every program past its start seconds too: an exporter that cannot start is named
+        # here with its log, not found later as a target that is down.
+        waiting = _not_ready(record) or [
+            p.name for p in supervision.programs_info(state_dir) if p.state != "RUNNING"]
         if not waiting:
             return
         failed = [p for p in supervision.programs_info(state_dir) if p.state in
@@ -253,6 +240,8 @@ def _not_ready(record: ServiceRecord) -> list[str]:
             waiting = ["haproxy"]
     if record.breaker_state and not waiting and not Path(record.breaker_state).exists():
         waiting = ["breaker"]  # it writes its state file once it listens
+    if record.monitoring is not None and not waiting and not is_ready(record.monitoring):
+        waiting = ["prometheus"]
     return waiting
 
 

@@ -30,6 +30,8 @@ class ServiceOptions:
     fault_injection: bool = False
     patterns: PatternsSpec = field(default_factory=lambda: LOCAL_PATTERNS)
     cpus: tuple[int, ...] | None = None  # every process of the stack on these CPUs only
+    prometheus: bool = True  # Prometheus and the exporters beside the stack
+    prometheus_port: int = 9090  # Prometheus's own, on 127.0.0.1
 
     @property
     def replica_host(self) -> str:

@@ -91,6 +91,19 @@ def prepare_service_side(env: Mapping[str, str] | None = None) -> ServiceSide:
     return side
 
 
+def service_subfolder(side: ServiceSide, *parts: str) -> Path:
+    """A folder inside the service side's, made by us and given to its user (who writes
+    there: Prometheus's data, the replicas' metrics, the breaker's textfile)."""
+    owner = pwd.getpwnam(side.user) if side.user is not None else None
+    folder = side.folder
+    for part in parts:
+        folder = folder / part
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if owner is not None:
+            os.chown(folder, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+    return folder
+
+
 def _check_runs(side: ServiceSide) -> None:
     """Import what the programs import, as the service user, writing in its folder."""
     probe = f"{PROGRAM_IMPORTS}; open({str(side.folder / 'probe')!r}, 'w').close()"

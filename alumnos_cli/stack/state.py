@@ -28,6 +28,21 @@ class ReplicaRecord:
 
 
 @dataclass(frozen=True)
+class MonitoringRecord:
+    """Where Prometheus and each scrape target of one stack listen."""
+
+    url: str  # Prometheus, on 127.0.0.1
+    port: int
+    targets: dict[str, list[str]] = field(default_factory=dict)  # job -> host:port
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MonitoringRecord:
+        """Rebuild from the state file's JSON."""
+        return cls(url=raw["url"], port=int(raw["port"]),
+                   targets={k: list(v) for k, v in raw.get("targets", {}).items()})
+
+
+@dataclass(frozen=True)
 class ServiceRecord:
     """The service as `up` started it: replicas under supervisord, HAProxy in front."""
 
@@ -50,6 +65,7 @@ class ServiceRecord:
     cpuset: str | None = None  # the cgroup v1 cpuset holding them, where one could be made
     service_dir: str | None = None  # the service side's private folder (service_user.py)
     service_user: str | None = None  # who runs the replicas and HAProxy; None: who ran up
+    monitoring: MonitoringRecord | None = None  # Prometheus and its targets, when they run
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ServiceRecord:
@@ -59,6 +75,8 @@ class ServiceRecord:
         values["replicas"] = tuple(ReplicaRecord(**item) for item in raw["replicas"])
         values["patterns"] = PatternsSpec(**raw["patterns"])
         values["cpus"] = tuple(raw["cpus"]) if raw.get("cpus") else None
+        values["monitoring"] = (MonitoringRecord.from_dict(raw["monitoring"])
+                                if raw.get("monitoring") else None)
         return cls(**values)
 
 

@@ -17,8 +17,15 @@ from alumnos_cli.stack.breaker import read_state
 from alumnos_cli.stack.components import placement
 from alumnos_cli.stack.fault_files import describe_fault, injected_faults
 from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.monitoring import target_health
 from alumnos_cli.stack.patterns import PatternsSpec
-from alumnos_cli.stack.state import ReplicaRecord, ServiceRecord, StackState, load_state
+from alumnos_cli.stack.state import (
+    MonitoringRecord,
+    ReplicaRecord,
+    ServiceRecord,
+    StackState,
+    load_state,
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ def stack_status(settings: Settings) -> StackStatus:
     if state is None:
         return StackStatus(components, [], None, None)
     record = state.service
+    if record.monitoring is not None:
+        components.append(_prometheus_status(record.monitoring))
     stats, outcomes = _balancer_view(record)
     watcher = read_state(Path(record.breaker_state)) if record.breaker_state else None
     breakers = (watcher or {}).get("replicas")
@@ -176,3 +185,15 @@ def _redis_status(url: str) -> ComponentStatus:
                                detail=f"down ({type(exc).__name__}); the service runs uncached")
     finally:
         client.close()
+
+
+def _prometheus_status(record: MonitoringRecord) -> ComponentStatus:
+    health = target_health(record)
+    if health is None:
+        return ComponentStatus("prometheus", record.url, answers=False,
+                               detail="down (alumnos logs prometheus)")
+    down = sorted(target for target, state in health.items() if state != "up")
+    detail = f"{len(health) - len(down)} of {len(health)} targets up"
+    if down:
+        detail += f"; not up: {', '.join(down)}"
+    return ComponentStatus("prometheus", record.url, answers=True, detail=detail)

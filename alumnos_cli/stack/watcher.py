@@ -22,6 +22,7 @@ from pathlib import Path
 
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.stack.breaker import OPEN, Action, Breaker, BreakerConfig, write_state
+from alumnos_cli.stack.breaker_metrics import write_breaker_metrics
 from alumnos_cli.stack.haproxy import (
     LOG_RING,
     ServerStat,
@@ -215,9 +216,13 @@ def run(config: BreakerConfig) -> None:
             breaker.new_events.clear()
             next_tick = now + period
         if now >= next_write:
+            snapshot = breaker.snapshot(now)
             write_state(state_file, {"updated": seen_at, "pid": os.getpid(),
                                      "responses": counts.responses, "refused": counts.refused,
-                                     **breaker.snapshot(now)})
+                                     **snapshot})
+            if config.metrics_file:
+                write_breaker_metrics(Path(config.metrics_file),
+                                      breaker.replica_states(), counts.refused)
             next_write = now + STATE_WRITE_SECONDS
         if now >= next_reconcile:
             try:

@@ -31,7 +31,7 @@ from alumnos_cli.report.render.text import (
     describe_load,
     describe_stack,
     littles_law_text,
-    server_rows,
+    server_side_rows,
 )
 
 STYLE = """
@@ -247,8 +247,8 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             f"<small>({html.escape(report.name)})</small></h1>"
             f"<h2>Configuration</h2>{_table(config, numeric=False)}"
             f"<h2>Results</h2>{_table(results)}{_attribution(report)}"
-            + (f"<h2>Server side</h2>{_table(_escaped(server_rows(report.server)), numeric=False)}"
-               if report.server else "")
+            + (f"<h2>Server side</h2>{_table(_escaped(server_side_rows(report)), numeric=False)}"
+               if server_side_rows(report) else "")
             + (f"<h2>Balancer and circuit breaker</h2>"
                f"{_table(_escaped(balancer_rows(meta.balancer)), numeric=False)}"
                if meta.balancer else "")

@@ -19,7 +19,7 @@ from alumnos_cli.report.render.attribution import (
 from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative
-from alumnos_cli.report.render.text import describe_load, describe_stack, server_rows
+from alumnos_cli.report.render.text import describe_load, describe_stack, server_side_rows
 
 TEXT = {
     "es": {
@@ -79,9 +79,9 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     lines += [f"| {label} | {value} |"
               for label, value in _results(report.figures, report.ceiling, t, lang)]
     lines += _attribution(report, t, lang)
-    if report.server:
+    if server := server_side_rows(report, lang):
         lines += ["", f"### {t['server']}", ""]
-        lines += [f"- **{label}:** {value}" for label, value in server_rows(report.server, lang)]
+        lines += [f"- **{label}:** {value}" for label, value in server]
     if report.meta.balancer:
         lines += ["", f"### {t['balancer']}", ""]
         lines += [f"- **{label}:** {value}"

@@ -20,7 +20,6 @@ from alumnos_cli.report.model import (
     RunFigures,
     RunMeta,
     RunReport,
-    ServerSide,
     TimeSeries,
 )
 from alumnos_cli.report.render.attribution import (
@@ -36,7 +35,7 @@ from alumnos_cli.report.render.text import (
     describe_load,
     describe_stack,
     littles_law_text,
-    server_rows,
+    server_side_rows,
 )
 
 
@@ -219,9 +218,9 @@ def _figures_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
-def server_table(server: ServerSide) -> Table:
-    """What the stack did during the run."""
-    return _figures_table("Server side", server_rows(server))
+def server_table(report: RunReport) -> Table:
+    """What the stack did during the run, and what could not be read of it."""
+    return _figures_table("Server side", server_side_rows(report))
 
 
 def balancer_table(activity: BalancerActivity) -> Table:
@@ -251,8 +250,8 @@ def run_terminal(report: RunReport) -> Group:
         parts.append(costs_table(meta.costs))
     if report.timeseries:
         parts.append(over_time_table(report.timeseries))
-    if report.server:
-        parts.append(server_table(report.server))
+    if server_side_rows(report):
+        parts.append(server_table(report))
     if meta.balancer:
         parts.append(balancer_table(meta.balancer))
     if report.figures.thresholds:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from alumnos_cli.report.model import LittlesLaw, RunMeta, ServerSide, StackInfo
+from alumnos_cli.report.model import (
+    LittlesLaw,
+    RunMeta,
+    RunReport,
+    ServerSide,
+    ServerSummary,
+    StackInfo,
+)
 from alumnos_cli.report.render.numbers import number, percent
 
 # How each renderer words the load: "table" in the terminal and HTML tables, "list" in
@@ -61,12 +68,20 @@ SERVER_TEXT = {
     "en": {"replicas": "requests per replica", "cache": "cache hit ratio (at the balancer)",
            "cpu": "service CPU (replicas)", "cpu_value": "{avg} cores average, {max} at most",
            "rss": "service memory (replicas)", "rss_value": "{mib} MiB RSS at most, all "
-           "processes", "pg": "PostgreSQL connections", "pg_value": "{n} at most"},
+           "processes", "pg": "PostgreSQL connections", "pg_value": "{n} at most",
+           "components": "CPU by component (cores, average)",
+           "pg_tx": "PostgreSQL transactions", "redis_hits": "Redis keyspace hits",
+           "source": "source", "prometheus": "Prometheus, for the load's window",
+           "missing": "not read"},
     "es": {"replicas": "peticiones por réplica", "cache": "aciertos de caché (en el balanceador)",
            "cpu": "CPU del servicio (réplicas)", "cpu_value": "{avg} núcleos de promedio, {max} "
            "como máximo", "rss": "memoria del servicio (réplicas)", "rss_value": "{mib} MiB "
            "RSS como máximo, todos los procesos", "pg": "conexiones a PostgreSQL",
-           "pg_value": "{n} como máximo"},
+           "pg_value": "{n} como máximo",
+           "components": "CPU por componente (núcleos, promedio)",
+           "pg_tx": "transacciones de PostgreSQL", "redis_hits": "aciertos en Redis",
+           "source": "fuente", "prometheus": "Prometheus, en la ventana de la carga",
+           "missing": "no leído"},
 }
 
 
@@ -90,6 +105,32 @@ def server_rows(server: ServerSide, lang: str = "en") -> list[tuple[str, str]]:
         mib=number(summary.service_rss_mib_max, 0, lang))))
     if summary.pg_connections_max is not None:
         rows.append((t["pg"], t["pg_value"].format(n=summary.pg_connections_max)))
+    return rows + _prometheus_rows(summary, t, lang)
+
+
+def _prometheus_rows(summary: ServerSummary, t: dict[str, str],
+                     lang: str) -> list[tuple[str, str]]:
+    """What only a run read from Prometheus has."""
+    if summary.source != "prometheus":
+        return []
+    rows = [(t["source"], t["prometheus"])]
+    if summary.cores_by_component:
+        rows.append((t["components"], ", ".join(
+            f"{name} {number(cores, 2, lang)}"
+            for name, cores in sorted(summary.cores_by_component.items(),
+                                      key=lambda item: -item[1]) if cores >= 0.005)))
+    if summary.pg_transactions is not None:
+        rows.append((t["pg_tx"], number(summary.pg_transactions, 0, lang)))
+    if summary.redis_hits is not None:
+        rows.append((t["redis_hits"], number(summary.redis_hits, 0, lang)))
+    return rows
+
+
+def server_side_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
+    """The server side's rows, and what could not be read of it; empty when neither."""
+    rows = server_rows(report.server, lang) if report.server else []
+    if report.server_missing:
+        rows.append((SERVER_TEXT[lang]["missing"], report.server_missing))
     return rows
 
 

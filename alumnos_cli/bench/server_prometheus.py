@@ -1,0 +1,238 @@
+"""The server side of a run, read from Prometheus for the load's window.
+
+Prometheus scrapes the stack's exporters every second (stack/monitoring.py); right after the
+load (before the verification that follows it) `bench` asks its HTTP API for the window
+[load start, first scrape after the load end]: counters as their change over the window,
+gauges and rates once a second. What it read is kept in the run folder (`prometheus.json`, the
+queries and their answers, and `server.json` in the report's format), so the report renders
+again after Prometheus is gone: `alumnos down` removes the stack's Prometheus with its data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from alumnos_cli.files import write_json
+from alumnos_cli.report.model import ServerSample, ServerSummary
+from alumnos_cli.runfolder import PROMETHEUS_FILE, SERVER_FILE
+from alumnos_cli.settings import mask_password
+from alumnos_cli.stack.http import http_get
+
+REPLICAS = 'groupname=~"replica-[0-9]+"'
+# Counters, read at both ends of the window; their change is the run's.
+COUNTERS = {
+    "requests_by_replica": 'sum by (server) '
+                           '(haproxy_server_http_responses_total{proxy="replicas"})',
+    "requests_by_replica_service": 'sum by (replica) (alumnos_http_requests_total'
+                                   '{route!~"/health|/metrics|/ready"})',
+    "cache_outcomes": "sum by (outcome) (alumnos_cache_responses_total)",
+    "cpu_seconds_by_component": "sum by (groupname) (namedprocess_namegroup_cpu_seconds_total)",
+    "pg_transactions": "sum(pg_stat_database_xact_commit{datname=DB}) "
+                       "+ sum(pg_stat_database_xact_rollback{datname=DB})",
+    "redis_hits": "sum(redis_keyspace_hits_total)",
+    "refused": "sum(alumnos_balancer_refused_total)",
+}
+# Once a second over the window.
+SERIES = {
+    "service_cores": f"sum(rate(namedprocess_namegroup_cpu_seconds_total{{{REPLICAS}}}[3s]))",
+    "service_rss_bytes": f'sum(namedprocess_namegroup_memory_bytes{{{REPLICAS},'
+                         'memtype="resident"})',
+    "pg_connections": "sum(pg_stat_activity_count{datname=DB})",
+    "requests": 'sum by (server) (haproxy_server_http_responses_total{proxy="replicas"})',
+    "refused": "sum(alumnos_balancer_refused_total)",
+}
+# What each figure needs, to say what could not be read.
+NEEDS = {"requests per replica": "requests_by_replica", "cache outcomes": "cache_outcomes",
+         "CPU per component": "cpu_seconds_by_component", "PostgreSQL": "pg_transactions",
+         "Redis": "redis_hits"}
+SCRAPE_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """The load's window in Unix seconds."""
+
+    start: float
+    end: float
+
+
+class PrometheusUnreadable(Exception):
+    """Prometheus did not answer, or answered something that is not its API."""
+
+
+def _api(base: str, path: str, params: dict[str, str]) -> Any:
+    answer = http_get(f"{base}/api/v1/{path}?{urllib.parse.urlencode(params)}", timeout=10.0)
+    if answer is None:
+        raise PrometheusUnreadable(f"Prometheus at {base} does not answer")
+    try:
+        document = json.loads(answer[1])
+    except ValueError:
+        raise PrometheusUnreadable(f"{base} answered HTTP {answer[0]}, not Prometheus's API"
+                                   ) from None
+    if not isinstance(document, dict) or document.get("status") != "success":
+        raise PrometheusUnreadable(f"Prometheus refused a query: "
+                                   f"{document.get('error') if isinstance(document, dict) else ''}")
+    return document["data"]["result"]
+
+
+def _with_database(promql: str, database: str | None) -> str:
+    # The run's database when known; another stack's (--url) is every database it has.
+    return promql.replace("{datname=DB}", f'{{datname="{database}"}}' if database else "")
+
+
+def first_scrape_after(base: str, moment: float, timeout: float = SCRAPE_WAIT_SECONDS) -> float:
+    """A time by which Prometheus had scraped every target after `moment` (the load's end):
+    evaluated then, each counter holds every response of the load."""
+    deadline = time.monotonic() + timeout
+    while True:
+        scraped = _api(base, "query", {"query": "min(timestamp(up))"})
+        if not scraped:
+            return moment  # it scrapes nothing (k6's writes only): nothing to wait for
+        if float(scraped[0]["value"][1]) > moment or time.monotonic() > deadline:
+            # Each target's latest scrape is at or before the newest one.
+            newest = _api(base, "query", {"query": "max(timestamp(up))"})
+            return max(float(newest[0]["value"][1]) if newest else 0.0, moment)
+        time.sleep(0.25)
+
+
+def window_start(base: str | None) -> float:
+    """When the load's window starts: now, once Prometheus has scraped every target after the
+    check of the target before the load (its requests stay out of the run's counters; at most
+    a scrape interval, a second, of waiting)."""
+    moment = time.time()
+    if base is None:
+        return moment
+    try:
+        return first_scrape_after(base, moment)
+    except PrometheusUnreadable:
+        return moment  # said when the window is read
+
+
+def read_window(base: str, window: Window, database: str | None) -> dict[str, Any]:
+    """Every query's answers for the window: what the run folder keeps (prometheus.json)."""
+    counters = {}
+    for name, promql in COUNTERS.items():
+        query = _with_database(promql, database)
+        counters[name] = {"promql": query,
+                          "start": _api(base, "query", {"query": query,
+                                                         "time": f"{window.start:.3f}"}),
+                          "end": _api(base, "query", {"query": query,
+                                                       "time": f"{window.end:.3f}"})}
+    series = {}
+    for name, promql in SERIES.items():
+        query = _with_database(promql, database)
+        series[name] = {"promql": query, "values": _api(base, "query_range", {
+            "query": query, "start": f"{window.start:.3f}", "end": f"{window.end:.3f}",
+            "step": "1"})}
+    return {"window": {"start": window.start, "end": window.end},
+            "counters": counters, "series": series}
+
+
+def _by_label(result: list[dict[str, Any]]) -> dict[str, float]:
+    """A vector's values by its one label ("" when it has none)."""
+    values = {}
+    for item in result:
+        labels = [value for key, value in item["metric"].items() if key != "__name__"]
+        values[labels[0] if labels else ""] = float(item["value"][1])
+    return values
+
+
+def change(counter: dict[str, Any]) -> dict[str, float]:
+    """What a counter counted over the window, by label; below its start value it restarted,
+    and what it counted since the restart is the floor."""
+    start, end = _by_label(counter["start"]), _by_label(counter["end"])
+    return {label: value - start.get(label, 0.0) if value >= start.get(label, 0.0) else value
+            for label, value in end.items()}
+
+
+def missing_figures(read: dict[str, Any]) -> list[str]:
+    """The figures Prometheus had no series for (an exporter down, another stack's names)."""
+    return [figure for figure, counter in NEEDS.items()
+            if not read["counters"][counter]["end"]]
+
+
+def server_summary(read: dict[str, Any]) -> ServerSummary:
+    """The report's server-side summary from what was read."""
+    counters = read["counters"]
+    window = read["window"]
+    seconds = max(1e-9, window["end"] - window["start"])
+    by_replica = change(counters["requests_by_replica"]) or change(
+        counters["requests_by_replica_service"])
+    outcomes = {k: round(v) for k, v in change(counters["cache_outcomes"]).items()}
+    hits, misses = outcomes.get("HIT", 0), outcomes.get("MISS", 0)
+    cores = _series_values(read, "service_cores")
+    rss = _series_values(read, "service_rss_bytes")
+    connections = _series_values(read, "pg_connections")
+    components = change(counters["cpu_seconds_by_component"])
+    pg = change(counters["pg_transactions"]).get("")
+    redis = change(counters["redis_hits"]).get("")
+    return ServerSummary(
+        requests_by_replica={name: round(count) for name, count in sorted(by_replica.items())},
+        cache_hit_ratio=hits / (hits + misses) if hits + misses else None,
+        cache_outcomes=outcomes,
+        service_cores_avg=round(sum(cores) / len(cores), 3) if cores else 0.0,
+        service_cores_max=round(max(cores, default=0.0), 3),
+        service_rss_mib_max=round(max(rss, default=0.0) / 2**20, 1),
+        pg_connections_max=round(max(connections)) if connections else None,
+        source="prometheus",
+        cores_by_component={name: round(value / seconds, 3)
+                            for name, value in sorted(components.items())},
+        pg_transactions=None if pg is None else round(pg),
+        redis_hits=None if redis is None else round(redis))
+
+
+def _series_values(read: dict[str, Any], name: str) -> list[float]:
+    result = read["series"][name]["values"]
+    return [float(value) for _, value in result[0]["values"]] if result else []
+
+
+def server_samples(read: dict[str, Any]) -> list[ServerSample]:
+    """The per-second samples, their clock starting at the load's start."""
+    start = read["window"]["start"]
+    series = {name: {float(t): v for t, v in (read["series"][name]["values"][0]["values"]
+                                              if read["series"][name]["values"] else [])}
+              for name in ("service_cores", "service_rss_bytes", "pg_connections", "refused")}
+    requests = {item["metric"].get("server", ""): {float(t): float(v) for t, v in item["values"]}
+                for item in read["series"]["requests"]["values"]}
+    first_refused = min(series["refused"].items(), default=(0.0, "0"))[1]
+    return [ServerSample(
+        t=round(moment - start, 1),
+        service_cores=round(float(cores), 3),
+        service_rss_mib=round(float(series["service_rss_bytes"].get(moment, 0)) / 2**20, 1),
+        pg_connections=(round(float(series["pg_connections"][moment]))
+                        if moment in series["pg_connections"] else None),
+        requests={name: round(values[moment]) for name, values in sorted(requests.items())
+                  if moment in values},
+        refused=(round(float(series["refused"][moment]) - float(first_refused))
+                 if moment in series["refused"] else None))
+        for moment, cores in sorted(series["service_cores"].items())]
+
+
+def record_server_side(base: str | None, window: Window, database: str | None,
+                       run_dir: Path, why_none: str) -> dict[str, Any]:
+    """Read the window from Prometheus into the run folder; what meta.json says of it."""
+    if base is None:
+        return {"source": None, "missing": why_none}
+    shown = mask_password(base)
+    try:
+        window = Window(window.start, first_scrape_after(base, window.end))
+        read = read_window(base, window, database)
+    except PrometheusUnreadable as exc:
+        return {"source": "prometheus", "url": shown,
+                "missing": f"{mask_password(str(exc))}: no server-side figures"}
+    write_json(run_dir / PROMETHEUS_FILE, {"url": shown, **read})
+    missing = missing_figures(read)
+    if len(missing) == len(NEEDS):
+        return {"source": "prometheus", "url": shown,
+                "missing": f"Prometheus at {shown} has no series for this run's window "
+                           f"({', '.join(missing)})"}
+    summary = server_summary(read)
+    write_json(run_dir / SERVER_FILE, {"summary": asdict(summary),
+                                       "samples": [asdict(s) for s in server_samples(read)]})
+    return {"source": "prometheus", "url": shown,
+            "missing": f"no series in Prometheus for: {', '.join(missing)}" if missing else None}
