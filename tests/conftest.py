@@ -13,7 +13,10 @@ from flask import Flask
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
+from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
+from alumnos_cli.stack import local
+from alumnos_cli.stack.options import ServiceOptions
 from alumnos_service.app import create_app
 from alumnos_service.db import driver_url
 
@@ -105,3 +108,13 @@ def make_app() -> Iterator[Callable[[dict[str, object]], Flask]]:
         cache = app.extensions["alumnos.cache"]
         if cache is not None:
             cache.client.close()
+
+
+@pytest.fixture
+def stack(settings: Settings, options: ServiceOptions) -> Iterator[local.UpResult]:
+    """A local stack up on the test's `options` (each stack test module defines them) over a
+    seeded test database; down afterwards."""
+    seed_alumnos(settings, count=300, seed=2)
+    result = local.up(settings, options)
+    yield result
+    local.down(settings)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from alumnos_cli.stack.images import mounts_below
+
 HOME = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alumnos" / "test-docker"
 
 
@@ -78,7 +80,5 @@ def private_engine() -> Iterator[str]:
 
 def _unmount_below(folder: Path) -> None:
     """Unmount what the stopped engine left mounted (its network namespace files)."""
-    with open("/proc/mounts") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{folder}/")]
-    for point in sorted(points, reverse=True):
+    for point in mounts_below(folder):
         subprocess.run(["umount", point], check=False, capture_output=True)

@@ -41,7 +41,6 @@ GRID_COLUMNS = 24
 
 # The stack's fixtures, shared with the monitoring tests.
 options = test_monitoring.options
-stack = test_monitoring.stack
 
 
 def _dashboard() -> dict[str, Any]:

@@ -9,7 +9,6 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,6 @@ pytestmark = pytest.mark.slow
 def options() -> ServiceOptions:
     return ServiceOptions(port=free_block(18300, 3), replicas=2, workers=2, blocking_threads=2,
                           prometheus_port=free_port(19190))
-
-
-@pytest.fixture
-def stack(settings: Settings, options: ServiceOptions) -> Iterator[local.UpResult]:
-    seed_alumnos(settings, count=300, seed=2)
-    result = local.up(settings, options)
-    yield result
-    local.down(settings)
 
 
 def query(record: MonitoringRecord, promql: str) -> list[dict[str, Any]]:

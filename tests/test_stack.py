@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,14 +71,6 @@ def options() -> ServiceOptions:
     # Room for the balancer and two replicas above it.
     return ServiceOptions(port=free_block(18100, 3), replicas=2, workers=1,
                           blocking_threads=2, prometheus_port=free_port(19290))
-
-
-@pytest.fixture
-def stack(settings: Settings, options: ServiceOptions) -> Iterator[local.UpResult]:
-    seed_alumnos(settings, count=300, seed=2)
-    result = local.up(settings, options)
-    yield result
-    local.down(settings)
 
 
 def _served_by(url: str, requests: int) -> dict[str, int]:

@@ -23,6 +23,7 @@ from alumnos_cli.files import write_json, write_text
 from alumnos_cli.stack import compose_view, engine, images
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.ports import port_is_free
+from alumnos_cli.stack.processes import output_tail
 from alumnos_cli.stack.state import COMPOSE_STATE_FILE, STATE_FILE_MODE, private_state_dir
 from alumnos_cli.stack.traefik import traefik_labels
 
@@ -38,7 +39,6 @@ POSTGRES_DB = "alumnos"
 READY_TIMEOUT_S = 180.0
 # Inside each replica's container: its own /tmp, so the fault is that replica's alone.
 FAULT_FILE = "/tmp/alumnos-fault.json"
-LOG_TAIL = 15
 
 Runner = Callable[[list[str], Mapping[str, str]], "subprocess.CompletedProcess[str]"]
 Say = Callable[[str], None]
@@ -199,8 +199,8 @@ def _compose(record: ComposeRecord, runner: Runner, *args: str, failure: str,
     argv = engine.compose_argv(tuple(record.cli), record.project, record.files, *args)
     result = runner(argv, record.environment())
     if result.returncode != 0:
-        lines = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL:]
-        raise AlumnosError(f"{failure}; the end of its log:\n" + "\n".join(lines), hint)
+        raise AlumnosError(f"{failure}; the end of its log:\n"
+                           + output_tail(result), hint)
 
 
 def _forget(state_dir: Path) -> None:

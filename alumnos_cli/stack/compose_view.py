@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.stack.engine import DockerClient
 from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.processes import LOG_TAIL
 
 if TYPE_CHECKING:
     from alumnos_cli.stack.compose import ComposeRecord
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
-LOG_TAIL = 15
 
 
 @dataclass(frozen=True)

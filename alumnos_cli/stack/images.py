@@ -26,6 +26,7 @@ from typing import IO
 
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.stack.engine import DockerClient, docker_host
+from alumnos_cli.stack.processes import output_tail
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCKER_DIR = PROJECT_DIR / "container-images"
@@ -44,7 +45,6 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # The service image's build arguments on the local base: pip reads the downloaded wheels only.
 OFFLINE_BUILD_ARGS = {"BASE_IMAGE": BASE_IMAGE,
                       "PIP_SOURCE": "--no-index --find-links /wheels"}
-LOG_TAIL = 15
 
 Say = Callable[[str], None]
 
@@ -105,9 +105,9 @@ def _run(argv: list[str], image: str, stdin: IO[bytes] | None = None) -> None:
     result = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, check=False,
                             env={**os.environ, "DOCKER_HOST": docker_host()})
     if result.returncode != 0:
-        lines = (result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL:]
         raise AlumnosError(f"image {image} failed to build ({argv[0]} exited with "
-                           f"{result.returncode}); the end of its log:\n" + "\n".join(lines),
+                           f"{result.returncode}); the end of its log:\n"
+                           + output_tail(result),
                            "fix the cause above, then alumnos images --offline again")
 
 
@@ -147,7 +147,8 @@ def _build_base() -> None:
         _remove_tree(root)
 
 
-def _mounts_below(root: Path) -> list[str]:
+def mounts_below(root: Path) -> list[str]:
+    """The mount points under root, deepest first (the order to unmount them in)."""
     with open("/proc/mounts") as mounts:
         # /proc/mounts writes a space in a path as \040 (and so on): decode before comparing.
         points = [line.split()[1].encode().decode("unicode_escape") for line in mounts]
@@ -158,9 +159,9 @@ def _remove_tree(root: Path) -> None:
     """Remove the debootstrap tree, unmounting first what a failed run left mounted in it;
     never delete through a mount (the host's /proc or /dev), so keep the tree if one stays."""
     root = root.resolve()
-    for point in _mounts_below(root):
+    for point in mounts_below(root):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
-    left = _mounts_below(root)
+    left = mounts_below(root)
     if left:
         raise AlumnosError(f"{root} still has {left[0]} mounted in it, so it was not deleted",
                            f"umount it, then rm -rf {root}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,16 @@ def is_marked(pid: int, name: str, value: str) -> bool:
     except OSError:
         return False
     return f"{name}={value}".encode() in environ.split(b"\0")
+
+
+# Lines of a failed command's or container's log that an error shows.
+LOG_TAIL = 15
+
+
+def output_tail(result: subprocess.CompletedProcess[str], lines: int = LOG_TAIL) -> str:
+    """The last lines of what a finished command printed (stdout, then stderr), for an error
+    that shows the end of its log."""
+    return "\n".join((result.stdout + result.stderr).strip().splitlines()[-lines:])
 
 
 def marked_processes(name: str, value: str) -> list[int]:
