@@ -8,6 +8,7 @@ import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -24,6 +25,7 @@ from alumnos_cli.report.render.markdown import run_markdown
 from alumnos_cli.report.render.numbers import number
 from alumnos_cli.report.render.terminal import run_terminal
 from alumnos_cli.report.render.text import littles_law_text
+from tests.runs import run_with_meta
 
 DATA = Path(__file__).parent / "data"
 RUNS = DATA / "runs"
@@ -385,13 +387,11 @@ def test_an_ejection_still_running_at_the_end_is_open_ended() -> None:
 
 
 def test_a_runs_text_cannot_inject_markdown_or_html(tmp_path: Path) -> None:
-    name = "20261127T051814Z-spike"
-    shutil.copytree(RUNS / name, tmp_path / name)
-    meta_path = tmp_path / name / "meta.json"
-    meta = json.loads(meta_path.read_text())
-    meta["command"] = "alumnos bench `<script>alert(1)</script>` | x"
-    meta["url"] = "http://127.0.0.1:8080/<!--<script>x</script>"
-    meta_path.write_text(json.dumps(meta))
+    def inject(meta: dict[str, Any]) -> None:
+        meta["command"] = "alumnos bench `<script>alert(1)</script>` | x"
+        meta["url"] = "http://127.0.0.1:8080/<!--<script>x</script>"
+
+    name = run_with_meta(tmp_path, "20261127T051814Z-spike", inject)
     markdown = runner.invoke(app, ["report", name, "--format", "markdown", "--results-dir",
                                    str(tmp_path)])
     assert markdown.exit_code == 0, markdown.output

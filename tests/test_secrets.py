@@ -7,7 +7,6 @@ import base64
 import gzip
 import json
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -34,6 +34,7 @@ from alumnos_cli.stack.ports import free_port
 from alumnos_cli.stack.processes import RecordedProcess
 from alumnos_cli.stack.state import ServiceRecord, StackState, save_state, state_path
 from alumnos_service.paths import PING_PATH
+from tests.runs import run_with_meta
 
 RUNS = Path(__file__).parent / "data" / "runs"
 runner = CliRunner()
@@ -115,18 +116,15 @@ def test_meta_json_holds_no_password(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def _run_with_secrets(tmp_path: Path) -> str:
     """A checked-in run whose meta.json was recorded with passwords, as older versions did."""
-    name = "20261127T051814Z-spike"
-    shutil.copytree(RUNS / name, tmp_path / name)
-    meta_path = tmp_path / name / "meta.json"
-    meta = json.loads(meta_path.read_text())
-    meta["url"] = "http://u:secret@127.0.0.1:8080"
-    meta["command"] = ("alumnos bench --url http://u:secret@127.0.0.1:8080 "
-                       "--database-url=postgresql://u:secret@h/db?sslpassword=secret")
-    meta["settings"]["database_url"] = "postgresql://u:secret@127.0.0.1:5432/alumnos"
-    meta["verification"] = {"before": "passed", "sample": 100,
-                            "after": "nothing answers at http://u:secret@127.0.0.1:8080"}
-    meta_path.write_text(json.dumps(meta))
-    return name
+    def record_passwords(meta: dict[str, Any]) -> None:
+        meta["url"] = "http://u:secret@127.0.0.1:8080"
+        meta["command"] = ("alumnos bench --url http://u:secret@127.0.0.1:8080 "
+                           "--database-url=postgresql://u:secret@h/db?sslpassword=secret")
+        meta["settings"]["database_url"] = "postgresql://u:secret@127.0.0.1:5432/alumnos"
+        meta["verification"] = {"before": "passed", "sample": 100,
+                                "after": "nothing answers at http://u:secret@127.0.0.1:8080"}
+
+    return run_with_meta(tmp_path, "20261127T051814Z-spike", record_passwords)
 
 
 @pytest.mark.parametrize("output_format", ["terminal", "markdown", "json", "html"])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
+from alumnos_cli.stack.ports import free_port
 from alumnos_service.paths import FIRST_PAGE, HEALTH_PATH, METRICS_PATH, PAGE_PATH, PING_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,23 +117,14 @@ def get(port: int, path: str) -> Answer:
         connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_until_healthy(replica: Replica, log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if replica.process.poll() is not None:
             pytest.fail(f"granian exited: {log.read_text(errors='replace')}")
-        try:
+        with contextlib.suppress(OSError):  # not listening yet
             if get(replica.port, HEALTH_PATH).status == 200:
                 return
-        except OSError:
-            pass
         time.sleep(0.2)
     pytest.fail(f"granian never answered {HEALTH_PATH}: {log.read_text(errors='replace')}")
 
@@ -142,7 +134,7 @@ def replica(seeded: Settings, cache_prefix: str, tmp_path: Path) -> Iterator[Rep
     """Granian with WORKERS workers sharing a fresh PROMETHEUS_MULTIPROC_DIR; stopped after."""
     folder = tmp_path / "metrics"
     folder.mkdir()
-    port = _free_port()
+    port = free_port(18900)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder),
            "ALUMNOS_DATABASE_URL": seeded.database_url, "ALUMNOS_REDIS_URL": seeded.redis_url,
            "ALUMNOS_CACHE_PREFIX": cache_prefix, "ALUMNOS_REPLICA": "metrics-test"}

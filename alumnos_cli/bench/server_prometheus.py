@@ -24,10 +24,10 @@ from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.http import http_get
 
 REPLICAS = 'groupname=~"replica-[0-9]+"'
+BALANCED = 'sum by (server) (haproxy_server_http_responses_total{proxy="replicas"})'
 # Counters, read at both ends of the window; their change is the run's.
 COUNTERS = {
-    "requests_by_replica": 'sum by (server) '
-                           '(haproxy_server_http_responses_total{proxy="replicas"})',
+    "requests_by_replica": BALANCED,
     "requests_by_replica_service": 'sum by (replica) (alumnos_http_requests_total'
                                    '{route!~"/health|/metrics|/ready"})',
     "cache_outcomes": "sum by (outcome) (alumnos_cache_responses_total)",
@@ -35,7 +35,6 @@ COUNTERS = {
     "pg_transactions": "sum(pg_stat_database_xact_commit{datname=DB}) "
                        "+ sum(pg_stat_database_xact_rollback{datname=DB})",
     "redis_hits": "sum(redis_keyspace_hits_total)",
-    "refused": "sum(alumnos_balancer_refused_total)",
 }
 # Once a second over the window.
 SERIES = {
@@ -43,7 +42,7 @@ SERIES = {
     "service_rss_bytes": f'sum(namedprocess_namegroup_memory_bytes{{{REPLICAS},'
                          'memtype="resident"})',
     "pg_connections": "sum(pg_stat_activity_count{datname=DB})",
-    "requests": 'sum by (server) (haproxy_server_http_responses_total{proxy="replicas"})',
+    "requests": BALANCED,
     "refused": "sum(alumnos_balancer_refused_total)",
 }
 # What each figure needs, to say what could not be read.

@@ -212,12 +212,11 @@ def _wait_until_healthy(state: StackState, state_dir: Path) -> None:
     while time.monotonic() < deadline:
         # Every program past its start seconds too: an exporter that cannot start is named
         # here with its log, not found later as a target that is down.
-        waiting = _not_ready(record) or [
-            p.name for p in supervision.programs_info(state_dir) if p.state != "RUNNING"]
+        programs = supervision.programs_info(state_dir)
+        waiting = _not_ready(record) or [p.name for p in programs if p.state != "RUNNING"]
         if not waiting:
             return
-        failed = [p for p in supervision.programs_info(state_dir) if p.state in
-                  {"FATAL", "EXITED"}]
+        failed = [p for p in programs if p.state in {"FATAL", "EXITED"}]
         if failed or not record.supervisor.alive():
             break
         time.sleep(0.2)
