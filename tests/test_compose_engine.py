@@ -13,19 +13,22 @@ import socket
 import stat
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_cli.report.read import read_record
+from alumnos_cli.report.read import read_record, read_run
 from alumnos_cli.stack import compose, compose_view, engine, images
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.ports import free_block
 from alumnos_service.paths import FIRST_PAGE
 from tests.docker_engine import private_engine
+from tests.test_grafana_dashboard import LOCAL_ONLY, empty_panels
 
 ALUMNOS = str(Path(sys.executable).parent / "alumnos")
 ROWS = 3_000
@@ -62,17 +65,23 @@ def built(docker_env: dict[str, str]) -> str:
 def stack(docker_env: dict[str, str], built: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A compose stack up on ports of its own; its environment for the CLI."""
-    first = free_block(18400, 4)
     env = {**docker_env,
            "ALUMNOS_STATE_DIR": str(tmp_path_factory.mktemp("compose-state")),
            "ALUMNOS_RESULTS_DIR": str(tmp_path_factory.mktemp("compose-results")),
-           **compose.ComposePorts(first, first + 1, first + 2, first + 3).environment()}
+           **free_ports(18400)}
     result = alumnos(env, "up", "--mode", "compose", "--replicas", "3", "--fault-injection")
     try:
         assert result.returncode == 0, result.stdout + result.stderr
         yield env
     finally:
         alumnos(env, "down", "--volumes")
+
+
+def free_ports(start: int) -> dict[str, str]:
+    """The compose stack's published ports, on a free block from `start`, as settings."""
+    first = free_block(start, len(compose.ComposePorts.SETTINGS))
+    return compose.ComposePorts(*range(first, first + len(compose.ComposePorts.SETTINGS))
+                                ).environment()
 
 
 def record_of(env: dict[str, str]) -> compose.ComposeRecord:
@@ -88,7 +97,7 @@ def test_local_images_are_built_then_reused(docker_env: dict[str, str], built: s
     assert again.returncode == 0, again.stderr
     for name in [images.BASE_IMAGE, *images.OFFLINE_IMAGES.values()]:
         assert f"{name}: " in again.stdout
-    assert again.stdout.count("(already there)") == 4
+    assert again.stdout.count("(already there)") == len(images.OFFLINE_IMAGES) + 1
     listing = alumnos(docker_env, "images")
     assert "local images present" in flat(listing)
 
@@ -99,6 +108,8 @@ def test_up_returns_once_traefik_serves_every_replica(stack: dict[str, str]) -> 
     rows = [line for line in status.stdout.splitlines() if "alumnos_alumnos_" in line]
     assert len(rows) == 3
     assert all("running" in row and "healthy" in row and "UP" in row for row in rows)
+    # Prometheus scrapes the three replicas, Traefik, itself and the four exporters.
+    assert "9 of 9 targets up" in flat(status)
     record = record_of(stack)
     assert record.images == "offline"
     # The record holds the database's password: its owner's only, in a folder of its owner's.
@@ -118,7 +129,7 @@ def test_everything_is_published_on_loopback_only(stack: dict[str, str],
                     ["PortBindings"].values() for binding in ports or []]
     finally:
         client.close()
-    assert len(bindings) == 4  # Traefik (web, API), PostgreSQL, Redis; no replica
+    assert len(bindings) == 5  # Traefik (web, API), PostgreSQL, Redis, Prometheus; no replica
     assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
 
 
@@ -135,6 +146,57 @@ def test_seed_bench_and_page_through_traefik(stack: dict[str, str]) -> None:
     figures = read_record(runs[-1]).figures
     assert figures.requests > 0
     assert figures.error_rate == 0
+
+
+def test_the_server_side_is_read_from_the_stacks_prometheus_and_agrees_with_traefik(
+        stack: dict[str, str]) -> None:
+    bench = alumnos(stack, "bench", "--scenario", "spike", "--vus", "10", "--duration", "6s")
+    assert bench.returncode == 0, bench.stdout + bench.stderr
+    assert "not in this run" not in flat(bench)
+    run = sorted(Path(stack["ALUMNOS_RESULTS_DIR"]).glob("*-spike"))[-1]
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["server_side"] == {"source": "prometheus", "url": record_of(stack).prometheus_url,
+                                   "missing": None}
+    assert meta["prometheus"]["failed_pushes"] == 0  # k6 wrote into it too
+    window = json.loads((run / "prometheus.json").read_text())["window"]
+    report = read_run(run)
+    assert report.server is not None and report.server_missing is None
+    summary = report.server.summary
+    # Each replica under its component name, found by the address Prometheus scraped.
+    assert set(summary.requests_by_replica) == {"alumnos-1", "alumnos-2", "alumnos-3"}
+    traefik = '{service="alumnos@docker"}'
+    balanced = (at(stack, f"sum(traefik_service_requests_total{traefik})", window["end"])
+                - at(stack, f"sum(traefik_service_requests_total{traefik})", window["start"]))
+    assert balanced > 100
+    assert abs(sum(summary.requests_by_replica.values()) - balanced) <= 0.005 * balanced
+    # CPU per container, named by the cgroup its processes share; the host's own processes
+    # (its PostgreSQL and Redis among them) are none of the stack's.
+    assert {"alumnos-1", "alumnos-2", "alumnos-3", "traefik", "postgres", "redis",
+            "prometheus"} <= set(summary.cores_by_component)
+    assert set(summary.cores_by_component) <= {row.component for row in containers(stack)}
+    assert summary.service_cores_max > 0 and summary.service_rss_mib_max > 0
+    assert summary.pg_transactions and summary.redis_hits is not None
+    # Grafana's dashboard draws from this Prometheus: every row but local mode's balancer's.
+    assert empty_panels(record_of(stack).prometheus_url, run, compose.POSTGRES_DB,
+                        frozenset(LOCAL_ONLY)) == []
+
+
+def at(env: dict[str, str], promql: str, moment: float) -> float:
+    """An instant query's one value at a moment, from the compose stack's Prometheus."""
+    url = (f"{record_of(env).prometheus_url}/api/v1/query?"
+           + urllib.parse.urlencode({"query": promql, "time": f"{moment:.3f}"}))
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        result = json.loads(answer.read())["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def containers(env: dict[str, str]) -> list[compose_view.ContainerStatus]:
+    """The compose project's containers, as the engine lists them."""
+    client = engine.connect(env["DOCKER_HOST"])
+    try:
+        return compose_view.containers(client, "alumnos")
+    finally:
+        client.close()
 
 
 def test_balancing_retry_breaker_and_cache_proofs_hold_through_traefik(
@@ -164,8 +226,9 @@ def test_logs_read_the_containers(stack: dict[str, str]) -> None:
     assert traefik.returncode == 0, traefik.stderr
     unknown = alumnos(stack, "logs", "haproxy")
     assert unknown.returncode == 1
-    assert "choose one of: alumnos-1, alumnos-2, alumnos-3, postgres, redis, traefik" in \
-        flat(unknown)
+    assert ("choose one of: alumnos-1, alumnos-2, alumnos-3, node-exporter, postgres, "
+            "postgres-exporter, process-exporter, prometheus, redis, redis-exporter, traefik"
+            ) in flat(unknown)
 
 
 def test_a_second_up_and_a_taken_port_are_refused(stack: dict[str, str],
@@ -177,8 +240,7 @@ def test_a_second_up_and_a_taken_port_are_refused(stack: dict[str, str],
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        first = free_block(18500, 4)
-        free = compose.ComposePorts(first, first + 1, first + 2, first + 3).environment()
+        free = free_ports(18500)
         taken = alumnos({**stack, **free, "ALUMNOS_STATE_DIR": str(tmp_path),
                          "ALUMNOS_COMPOSE_API_PORT": str(port)}, "up", "--mode", "compose")
     assert taken.returncode == 1
@@ -227,11 +289,17 @@ def test_down_removes_containers_and_network_and_volumes_only_when_asked(
         stack: dict[str, str]) -> None:
     down = alumnos(stack, "down")
     assert down.returncode == 0, down.stderr
-    assert "database volume kept" in flat(down)
-    assert _project_objects(stack) == ([], [], ["alumnos_pgdata"])
-    # Up again on the kept volume (the rows are still there), with the rate limit on.
-    up = alumnos(stack, "up", "--mode", "compose", "--replicas", "1", "--rate-limit", "100/s")
+    assert "database and Prometheus volumes kept" in flat(down)
+    assert _project_objects(stack) == ([], [], ["alumnos_pgdata", "alumnos_prometheus"])
+    # Up again on the kept volume (the rows are still there), with the rate limit on and no
+    # Prometheus: none of its containers starts, and status says so.
+    up = alumnos(stack, "up", "--mode", "compose", "--replicas", "1", "--rate-limit", "100/s",
+                 "--no-prometheus")
     assert up.returncode == 0, up.stdout + up.stderr
+    containers, _, _ = _project_objects(stack)
+    assert containers == ["alumnos_alumnos_1", "alumnos_postgres_1", "alumnos_redis_1",
+                          "alumnos_traefik_1"]
+    assert "Prometheus: not running" in flat(alumnos(stack, "status"))
     proof = alumnos(stack, "patterns", "rate-limit")
     assert proof.returncode == 3, proof.stdout + proof.stderr
     [result] = json.loads(sorted(Path(stack["ALUMNOS_RESULTS_DIR"]).glob(

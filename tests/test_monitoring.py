@@ -195,6 +195,27 @@ def test_another_stacks_prometheus_without_the_runs_series_is_one_line_and_the_r
     assert report.figures.requests > 0  # the rest of the report is there
 
 
+def test_a_prometheus_that_does_not_answer_is_one_line_and_the_rest_of_the_run(
+        stack: local.UpResult, settings: Settings) -> None:
+    from alumnos_cli.report.read import read_run
+
+    replica = stack.state.service.replicas[0].url
+    nowhere = f"http://127.0.0.1:{free_port(19590)}"
+    ran = CliRunner().invoke(app, [
+        "bench", "--scenario", "spike", "--vus", "2", "--duration", "2s", "--url", replica,
+        "--prometheus", nowhere, "--results-dir", str(settings.results_dir),
+        "--state-dir", str(settings.state_dir)], env={"COLUMNS": "300"})
+    assert ran.exit_code == 0, ran.output
+    # k6 wrote nowhere, and nothing of the server side could be read: two lines, and a run.
+    lines = [line for line in ran.output.splitlines() if line.startswith("not in this run: ")]
+    assert len(lines) == 2, ran.output
+    assert all(f"Prometheus does not answer at {nowhere}" in line for line in lines)
+    report = read_run(sorted(settings.results_dir.glob("*-spike"))[-1])
+    assert report.server is None
+    assert report.server_missing is not None and "k6 wrote nowhere" in report.server_missing
+    assert report.figures.requests > 0
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="Debian's services would run as root's choice")
 def test_installing_the_packages_left_no_system_service_running() -> None:
     try:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from alumnos_cli.errors import InvalidOption, ServiceUnreachable
+from alumnos_cli.errors import InvalidOption
 from alumnos_cli.runfolder import CALIBRATION_DIR, K6_LOG_FILE
 from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.http import http_get
@@ -83,29 +83,28 @@ def remote_write_args(folder: Path) -> tuple[str, ...]:
     return ("--out", "experimental-prometheus-rw", "--tag", f"{RUN_LABEL}={run_id(folder)}")
 
 
-def check_prometheus(prometheus_url: str) -> None:
-    """Before any load: Prometheus answers, and (when it shows its flags) accepts remote writes
-    and native histograms; without them k6 would lose every sample or every trend silently."""
+def check_prometheus(prometheus_url: str) -> str | None:
+    """Before any load: why k6 cannot write into this Prometheus (it does not answer, or
+    lacks the remote-write receiver or native histograms, and would lose every sample or every
+    trend silently), or None when it can. The run goes on without the copy: one line says so."""
     base = base_url(prometheus_url)
     shown = mask_password(base)
     answer = http_get(f"{base}/api/v1/status/flags", timeout=3.0)
     if answer is None:
-        raise ServiceUnreachable(f"Prometheus does not answer at {shown}",
-                                 f"start it, or leave out --prometheus / {PROMETHEUS_ENV}")
+        return f"Prometheus does not answer at {shown}: k6 wrote nowhere"
     status, body = answer
     if status != 200:
-        return  # not a Prometheus that shows its flags (a proxy, a receiver): k6's log will say
+        return None  # not a Prometheus that shows its flags (a proxy, a receiver): k6's log says
     try:
         flags = json.loads(body)["data"]
     except (ValueError, KeyError, TypeError):
-        return
+        return None
     features = str(flags.get("enable-feature", "")).split(",")
     if flags.get("web.enable-remote-write-receiver") != "true" \
             or "native-histograms" not in features:
-        raise ServiceUnreachable(f"Prometheus at {shown} does not take k6's writes: it needs "
-                                 f"{' '.join(WRITE_FLAGS)}",
-                                 "restart it with those flags (alumnos_cli.stack."
-                                 "prometheus_args.prometheus_argv builds the command)")
+        return (f"Prometheus at {shown} does not take k6's writes (it needs "
+                f"{' '.join(WRITE_FLAGS)}): k6 wrote nowhere")
+    return None
 
 
 def remote_write_record(prometheus_url: str | None, run_dir: Path) -> dict[str, Any] | None:

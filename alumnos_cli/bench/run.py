@@ -25,8 +25,6 @@ from alumnos_cli.bench.k6 import (
 )
 from alumnos_cli.bench.metadata import compose_stack_metadata, now, placement, run_metadata
 from alumnos_cli.bench.remote_write import (
-    OFF,
-    base_url,
     check_prometheus,
     chosen_prometheus,
     remote_write_args,
@@ -36,6 +34,7 @@ from alumnos_cli.bench.remote_write import (
 from alumnos_cli.bench.request import BenchRequest, validate
 from alumnos_cli.bench.scenarios import SCENARIOS, default_verify_sample, scripts_dir
 from alumnos_cli.bench.server_prometheus import Window, record_server_side, window_start
+from alumnos_cli.bench.server_source import server_source, stack_prometheus
 from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.database import row_count
 from alumnos_cli.errors import AlumnosError, K6Error, ServiceUnreachable
@@ -62,6 +61,7 @@ class BenchResult:
     run_dir: Path
     thresholds_ok: bool
     verification_failed: str | None = None  # what was wrong with the target after the load
+    missing: tuple[str, ...] = ()  # what Prometheus could not take or give, one line each
 
 
 def target_url(settings: Settings, url: str | None, state: StackState | None) -> str:
@@ -103,24 +103,6 @@ def _name_group(run_dir: Path, group: str) -> None:
     write_json(run_dir / META_FILE, meta)
 
 
-def _server_prometheus(request: BenchRequest, stack: StackState | None, *,
-                       compose_mode: bool) -> tuple[str | None, str]:
-    """The Prometheus to read the server side from: the stack's own, else --prometheus for a
-    stack someone else runs; and why there is none."""
-    if stack is not None:
-        if stack.service.monitoring is not None:
-            return stack.service.monitoring.url, ""
-        return None, ("the stack runs without Prometheus (alumnos up --no-prometheus): no CPU, "
-                      "memory, requests per replica, cache, PostgreSQL or Redis figures")
-    given = request.prometheus_url
-    if given is not None and given != OFF:
-        return base_url(given), ""
-    if compose_mode:
-        return None, "compose mode runs no Prometheus yet: no server-side figures"
-    return None, ("another stack (--url), and no --prometheus URL to read its server side "
-                  "from")
-
-
 def _our_stack(state: StackState | None, url: str) -> StackState | None:
     """The stack `up` started, when it is the target."""
     return state if state is not None and state.service.url == url else None
@@ -142,12 +124,13 @@ def run_bench(settings: Settings, request: BenchRequest,
     record = compose.load(settings.state_dir) if stack is None else None
     if record is not None and record.url != url:
         record = None
-    server_source, why_none = _server_prometheus(request, stack, compose_mode=bool(record))
+    source = server_source(request.prometheus_url, stack, record)
     request = replace(request, prometheus_url=chosen_prometheus(
-        request.prometheus_url, stack.service.monitoring.url
-        if stack is not None and stack.service.monitoring is not None else None))
-    if request.prometheus_url is not None:
-        check_prometheus(request.prometheus_url)
+        request.prometheus_url, stack_prometheus(stack, record)))
+    # A Prometheus that cannot take k6's writes costs the run its copy there, not the run.
+    unwritable = check_prometheus(request.prometheus_url) if request.prometheus_url else None
+    if unwritable is not None:
+        request = replace(request, prometheus_url=None)
     binary = find_k6()
     script = scripts_dir() / SCENARIOS[request.scenario].script
     run_dir = new_run_dir(settings.results_dir, request.scenario)
@@ -158,14 +141,15 @@ def run_bench(settings: Settings, request: BenchRequest,
         meta["stack"] = compose_stack_metadata(record)
     write_json(run_dir / META_FILE, meta)
     before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
-    load_started = window_start(server_source)
+    load_started = window_start(source.url)
     outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
     load_ended = time.time()
     after = snapshot(stack)
     # Read now, before the verification after the load adds requests of its own.
     meta["server_side"] = record_server_side(
-        server_source, Window(load_started, load_ended),
-        make_url(stack.database_url).database if stack else None, run_dir, why_none)
+        source.url, Window(load_started, load_ended),
+        make_url(stack.database_url).database if stack else None, run_dir, source.why_none,
+        source.scope)
     meta["balancer"] = balancer_record(
         watched_before, watcher_view(stack, after=load_ended), started=load_started,
         ended=load_ended, breaker_enabled=bool(stack and stack.service.patterns.circuit_breaker))
@@ -184,7 +168,8 @@ def run_bench(settings: Settings, request: BenchRequest,
     meta["finished_at"] = now()
     meta["k6_exit_code"] = outcome.exit_code
     meta["load_generator"] = outcome.usage
-    meta["prometheus"] = remote_write_record(request.prometheus_url, run_dir)
+    meta["prometheus"] = remote_write_record(request.prometheus_url, run_dir) or (
+        {"missing": unwritable} if unwritable else None)
     failed = [(folder, o) for folder, o in [(run_dir, outcome), (run_dir / CALIBRATION_DIR,
                                                                   calibration)]
               if o is not None and (not (folder / SUMMARY_FILE).exists()
@@ -197,7 +182,16 @@ def run_bench(settings: Settings, request: BenchRequest,
                       f"full log in {bad.log}")
     verified = meta["verification"]["after"] == PASSED
     return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0 and verified,
-                       verification_failed=None if verified else meta["verification"]["after"])
+                       verification_failed=None if verified else meta["verification"]["after"],
+                       missing=_missing(meta, asked=source.url is not None))
+
+
+def _missing(meta: dict[str, Any], *, asked: bool) -> tuple[str, ...]:
+    """What the user is told the run lacks: k6's copy in Prometheus, and (when a Prometheus
+    was there to read) server-side figures."""
+    lines = [(meta.get("prometheus") or {}).get("missing"),
+             meta["server_side"].get("missing") if asked else None]
+    return tuple(line for line in lines if line)
 
 
 def _calibrate(binary: Path, script: Path, request: BenchRequest, url: str, run_dir: Path,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,9 @@ from alumnos_cli.runfolder import PROMETHEUS_FILE, SERVER_FILE
 from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.http import http_get
 
-REPLICAS = 'groupname=~"replica-[0-9]+"'
+# The process exporter's groups that are replicas: local mode names them replica-N; the
+# compose stack's are named by their containers' cgroups (ServerScope.for_containers).
+LOCAL_REPLICA_GROUPS = "replica-[0-9]+"
 BALANCED = 'sum by (server) (haproxy_server_http_responses_total{proxy="replicas"})'
 # Counters, read at both ends of the window; their change is the run's.
 COUNTERS = {
@@ -38,18 +40,43 @@ COUNTERS = {
 }
 # Once a second over the window.
 SERIES = {
-    "service_cores": f"sum(rate(namedprocess_namegroup_cpu_seconds_total{{{REPLICAS}}}[3s]))",
-    "service_rss_bytes": f'sum(namedprocess_namegroup_memory_bytes{{{REPLICAS},'
-                         'memtype="resident"})',
+    "service_cores": "sum(rate(namedprocess_namegroup_cpu_seconds_total{REPLICAS}[3s]))",
+    "service_rss_bytes": 'sum(namedprocess_namegroup_memory_bytes{REPLICAS,memtype="resident"})',
     "pg_connections": "sum(pg_stat_activity_count{datname=DB})",
     "requests": BALANCED,
     "refused": "sum(alumnos_balancer_refused_total)",
 }
-# What each figure needs, to say what could not be read.
-NEEDS = {"requests per replica": "requests_by_replica", "cache outcomes": "cache_outcomes",
-         "CPU per component": "cpu_seconds_by_component", "PostgreSQL": "pg_transactions",
-         "Redis": "redis_hits"}
+# What each figure needs (any one of), to say what could not be read: requests per replica
+# come from HAProxy's exporter in local mode, from the replicas' own counters behind Traefik.
+NEEDS = {"requests per replica": ("requests_by_replica", "requests_by_replica_service"),
+         "cache outcomes": ("cache_outcomes",), "CPU per component": ("cpu_seconds_by_component",),
+         "PostgreSQL": ("pg_transactions",), "Redis": ("redis_hits",)}
 SCRAPE_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ServerScope:
+    """Which of Prometheus's series are the stack's, and what to call them: the process
+    exporter's groups that are replicas (a PromQL regex), and component names for labels
+    that hold a container's id or address (empty: the labels are the names already)."""
+
+    replica_groups: str = LOCAL_REPLICA_GROUPS
+    names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_containers(cls, ids: dict[str, str], replica_addresses: dict[str, str]
+                       ) -> ServerScope:
+        """A compose stack's: containers by id and the replicas by scraped address, each to
+        its component name (alumnos-1, traefik, ...)."""
+        replicas = sorted(i for i, name in ids.items() if name in replica_addresses.values())
+        return cls(replica_groups=f".*({'|'.join(replicas) or 'none'}).*",
+                   names={**ids, **replica_addresses})
+
+    def name(self, label: str) -> str | None:
+        """The component a label is, or None for a series of none of the stack's."""
+        if not self.names:
+            return label
+        return next((name for key, name in self.names.items() if key in label), None)
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,7 @@ class PrometheusUnreadable(Exception):
 def _api(base: str, path: str, params: dict[str, str]) -> Any:
     answer = http_get(f"{base}/api/v1/{path}?{urllib.parse.urlencode(params)}", timeout=10.0)
     if answer is None:
-        raise PrometheusUnreadable(f"Prometheus at {base} does not answer")
+        raise PrometheusUnreadable(f"Prometheus does not answer at {base}")
     try:
         document = json.loads(answer[1])
     except ValueError:
@@ -79,9 +106,10 @@ def _api(base: str, path: str, params: dict[str, str]) -> Any:
     return document["data"]["result"]
 
 
-def _with_database(promql: str, database: str | None) -> str:
+def _scoped(promql: str, database: str | None, scope: ServerScope) -> str:
     # The run's database when known; another stack's (--url) is every database it has.
-    return promql.replace("{datname=DB}", f'{{datname="{database}"}}' if database else "")
+    promql = promql.replace("{datname=DB}", f'{{datname="{database}"}}' if database else "")
+    return promql.replace("REPLICAS", f'groupname=~"{scope.replica_groups}"')
 
 
 def first_scrape_after(base: str, moment: float, timeout: float = SCRAPE_WAIT_SECONDS) -> float:
@@ -112,11 +140,13 @@ def window_start(base: str | None) -> float:
         return moment  # said when the window is read
 
 
-def read_window(base: str, window: Window, database: str | None) -> dict[str, Any]:
+def read_window(base: str, window: Window, database: str | None,
+                scope: ServerScope | None = None) -> dict[str, Any]:
     """Every query's answers for the window: what the run folder keeps (prometheus.json)."""
+    scope = scope or ServerScope()
     counters = {}
     for name, promql in COUNTERS.items():
-        query = _with_database(promql, database)
+        query = _scoped(promql, database, scope)
         counters[name] = {"promql": query,
                           "start": _api(base, "query", {"query": query,
                                                          "time": f"{window.start:.3f}"}),
@@ -124,11 +154,11 @@ def read_window(base: str, window: Window, database: str | None) -> dict[str, An
                                                        "time": f"{window.end:.3f}"})}
     series = {}
     for name, promql in SERIES.items():
-        query = _with_database(promql, database)
+        query = _scoped(promql, database, scope)
         series[name] = {"promql": query, "values": _api(base, "query_range", {
             "query": query, "start": f"{window.start:.3f}", "end": f"{window.end:.3f}",
             "step": "1"})}
-    return {"window": {"start": window.start, "end": window.end},
+    return {"window": {"start": window.start, "end": window.end}, "names": scope.names,
             "counters": counters, "series": series}
 
 
@@ -151,23 +181,34 @@ def change(counter: dict[str, Any]) -> dict[str, float]:
 
 def missing_figures(read: dict[str, Any]) -> list[str]:
     """The figures Prometheus had no series for (an exporter down, another stack's names)."""
-    return [figure for figure, counter in NEEDS.items()
-            if not read["counters"][counter]["end"]]
+    return [figure for figure, counters in NEEDS.items()
+            if not any(read["counters"][counter]["end"] for counter in counters)]
+
+
+def _named(values: dict[str, float], scope: ServerScope) -> dict[str, float]:
+    """Values by component name, series of none of the stack's left out."""
+    named: dict[str, float] = {}
+    for label, value in values.items():
+        name = scope.name(label)
+        if name is not None:
+            named[name] = named.get(name, 0.0) + value
+    return named
 
 
 def server_summary(read: dict[str, Any]) -> ServerSummary:
     """The report's server-side summary from what was read."""
+    scope = ServerScope(names=dict(read.get("names") or {}))
     counters = read["counters"]
     window = read["window"]
     seconds = max(1e-9, window["end"] - window["start"])
-    by_replica = change(counters["requests_by_replica"]) or change(
-        counters["requests_by_replica_service"])
+    by_replica = change(counters["requests_by_replica"]) or _named(
+        change(counters["requests_by_replica_service"]), scope)
     outcomes = {k: round(v) for k, v in change(counters["cache_outcomes"]).items()}
     hits, misses = outcomes.get("HIT", 0), outcomes.get("MISS", 0)
     cores = _series_values(read, "service_cores")
     rss = _series_values(read, "service_rss_bytes")
     connections = _series_values(read, "pg_connections")
-    components = change(counters["cpu_seconds_by_component"])
+    components = _named(change(counters["cpu_seconds_by_component"]), scope)
     pg = change(counters["pg_transactions"]).get("")
     redis = change(counters["redis_hits"]).get("")
     return ServerSummary(
@@ -213,14 +254,15 @@ def server_samples(read: dict[str, Any]) -> list[ServerSample]:
 
 
 def record_server_side(base: str | None, window: Window, database: str | None,
-                       run_dir: Path, why_none: str) -> dict[str, Any]:
+                       run_dir: Path, why_none: str, scope: ServerScope | None = None
+                       ) -> dict[str, Any]:
     """Read the window from Prometheus into the run folder; what meta.json says of it."""
     if base is None:
         return {"source": None, "missing": why_none}
     shown = mask_password(base)
     try:
         window = Window(window.start, first_scrape_after(base, window.end))
-        read = read_window(base, window, database)
+        read = read_window(base, window, database, scope)
     except PrometheusUnreadable as exc:
         return {"source": "prometheus", "url": shown,
                 "missing": f"{mask_password(str(exc))}: no server-side figures"}

@@ -119,6 +119,8 @@ def bench(
     for result in results:
         console.print(f"run stored in [bold]{result.run_dir}[/]; show it with: alumnos report "
                       f"{result.run_dir.name}")
+        for line in result.missing:
+            err_console.print(f"[yellow]not in this run:[/] {escape(line)}")
         if result.verification_failed:
             err_console.print("[bold red]wrong answers after the load:[/] "
                               f"{escape(result.verification_failed)}")

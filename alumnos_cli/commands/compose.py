@@ -27,7 +27,7 @@ def describe_traefik_patterns(spec: PatternsSpec) -> str:
 
 
 def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
-               fault_injection: bool = False) -> None:
+               fault_injection: bool = False, prometheus: bool = True) -> None:
     """Build, start and wait for the compose stack; print where it answers."""
     from alumnos_cli.stack import compose
 
@@ -42,7 +42,7 @@ def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: boo
                            "alumnos down first, or give compose mode its own --state-dir")
     with console.status("compose mode ...") as status:
         record = compose.up(state_dir, spec, replicas, cache=cache,
-                            fault_injection=fault_injection,
+                            fault_injection=fault_injection, prometheus=prometheus,
                             say=lambda message: status.update(message))
     images = ("local images (alumnos images --offline)" if record.images == "offline"
               else "registry images")
@@ -50,6 +50,10 @@ def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: boo
                   f"replicas; {describe_traefik_patterns(record.patterns)}; {images})")
     console.print(f"PostgreSQL at {record.database_url.rsplit('@', 1)[-1]} (alumnos seed uses "
                   f"it now), Traefik's API at {record.api_url}/api/overview; all on loopback")
+    if record.prometheus_url:
+        console.print(f"Prometheus at {record.prometheus_url} (loopback only: its remote-write "
+                      "receiver takes anything from anyone), scraping Traefik, every replica "
+                      "and the exporters; bench reads the server side there")
     console.print(f"try alumnos seed, then alumnos bench (k6 connects to 127.0.0.1 and sends "
                   f"Host: {record.patterns.host})")
 
@@ -81,6 +85,24 @@ def compose_status(record: ComposeRecord) -> None:
     console.print(f"patterns: {describe_traefik_patterns(record.patterns)}; fault injection "
                   f"{'on' if record.fault_injection else 'off'}")
     console.print(f"Traefik's API: {record.api_url}/api/overview (loopback only)")
+    console.print(f"Prometheus: {describe_prometheus(record)}")
+
+
+def describe_prometheus(record: ComposeRecord) -> str:
+    """Where the stack's Prometheus answers and whether it scrapes every target."""
+    from alumnos_cli.stack.monitoring import target_health
+
+    monitoring = record.monitoring
+    if monitoring is None:
+        return "not running (alumnos up --mode compose --no-prometheus)"
+    health = target_health(monitoring)
+    if health is None:
+        return f"[red]no answer at {monitoring.url}[/] (alumnos logs prometheus)"
+    down = sorted(target for target, state in health.items() if state != "up")
+    expected = sum(len(targets) for targets in monitoring.targets.values())
+    color = "green" if not down and len(health) == expected else "red"
+    text = f"{monitoring.url}, [{color}]{len(health) - len(down)} of {expected} targets up[/]"
+    return text + (f"; not up: {', '.join(down)}" if down else "")
 
 
 def compose_logs(state_dir: Path, component: str | None, lines: int, *, follow: bool) -> None:

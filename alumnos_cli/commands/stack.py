@@ -157,7 +157,7 @@ def up(
             console.print(f"[yellow]compose mode ignores:[/] {', '.join(ignored)} (local mode "
                           "only; the image's Granian settings are in the Dockerfile)")
         compose_commands.compose_up(settings.state_dir, spec, replicas, cache=cache,
-                                    fault_injection=fault_injection)
+                                    fault_injection=fault_injection, prometheus=prometheus)
         return
     if (settings.state_dir / COMPOSE_STATE_FILE).exists():
         raise AlumnosError("a compose stack is up from this state directory",

@@ -101,10 +101,15 @@ def read_run(path: Path) -> RunReport:
 
 
 def _server_missing(meta: Mapping[str, Any]) -> str | None:
-    """What `bench` could not read of the server side (meta.json's server_side.missing)."""
-    side = meta.get("server_side")
-    missing = side.get("missing") if isinstance(side, dict) else None
-    return str(missing) if missing else None
+    """What `bench` could not read of the server side (meta.json's server_side.missing), and
+    whether k6's copy could not go into Prometheus (prometheus.missing)."""
+    lines = []
+    for part in ("server_side", "prometheus"):
+        section = meta.get(part)
+        missing = section.get("missing") if isinstance(section, dict) else None
+        if missing:
+            lines.append(str(missing))
+    return "; ".join(lines) or None
 
 
 def _inside(folder: Path, name: str, source: Path) -> Path:

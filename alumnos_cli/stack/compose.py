@@ -20,11 +20,16 @@ import yaml
 
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.files import write_json, write_text
-from alumnos_cli.stack import compose_view, engine, images
+from alumnos_cli.stack import compose_monitoring, compose_view, engine, images
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.ports import port_is_free
 from alumnos_cli.stack.processes import output_tail
-from alumnos_cli.stack.state import COMPOSE_STATE_FILE, STATE_FILE_MODE, private_state_dir
+from alumnos_cli.stack.state import (
+    COMPOSE_STATE_FILE,
+    STATE_FILE_MODE,
+    MonitoringRecord,
+    private_state_dir,
+)
 from alumnos_cli.stack.traefik import traefik_labels
 
 PROJECT = "alumnos"
@@ -53,10 +58,12 @@ class ComposePorts:
     api: int = 8089
     postgres: int = 15432
     redis: int = 16379
+    prometheus: int = 19090
 
     SETTINGS: ClassVar[dict[str, str]] = {
         "web": "ALUMNOS_COMPOSE_PORT", "api": "ALUMNOS_COMPOSE_API_PORT",
-        "postgres": "ALUMNOS_COMPOSE_POSTGRES_PORT", "redis": "ALUMNOS_COMPOSE_REDIS_PORT"}
+        "postgres": "ALUMNOS_COMPOSE_POSTGRES_PORT", "redis": "ALUMNOS_COMPOSE_REDIS_PORT",
+        "prometheus": "ALUMNOS_COMPOSE_PROMETHEUS_PORT"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ComposePorts:
@@ -97,6 +104,14 @@ class ComposeRecord:
     images: str = "registry"
     socket: str = ""
     fault_injection: bool = False
+    prometheus_url: str = ""  # "" when started with --no-prometheus (or by an older alumnos)
+
+    @property
+    def monitoring(self) -> MonitoringRecord | None:
+        """Its Prometheus and what that scrapes, when it runs one."""
+        if not self.prometheus_url:
+            return None
+        return compose_monitoring.monitoring_record(self.prometheus_url, self.replicas)
 
     @property
     def docker_host(self) -> str:
@@ -124,6 +139,8 @@ def compose_override(spec: PatternsSpec, replicas: int, *, cache: bool,
     if offline:
         service["build"] = {"context": str(PROJECT_DIR), "args": dict(images.OFFLINE_BUILD_ARGS)}
         services |= {name: {"image": image} for name, image in images.OFFLINE_IMAGES.items()}
+        services |= {name: {"image": images.MONITORING_IMAGE, "entrypoint": [part.debian_binary]}
+                     for name, part in compose_monitoring.SERVICES.items()}
     return {"services": services}
 
 
@@ -132,9 +149,11 @@ def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess
                           env={**os.environ, **env})
 
 
-def check_ports_free(ports: ComposePorts) -> None:
+def check_ports_free(ports: ComposePorts, *, prometheus: bool = True) -> None:
     """Refuse a published port that something already holds, naming the setting to change."""
     for name, variable in ComposePorts.SETTINGS.items():
+        if name == "prometheus" and not prometheus:
+            continue
         port = getattr(ports, name)
         if not port_is_free(port):
             raise AlumnosError(f"port {port} on 127.0.0.1 is taken, and the compose stack's "
@@ -143,9 +162,10 @@ def check_ports_free(ports: ComposePorts) -> None:
 
 
 def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
-       fault_injection: bool = False, ports: ComposePorts | None = None, runner: Runner = _run,
-       say: Say = lambda _message: None) -> ComposeRecord:
-    """Build the service, start the project, and wait until it serves through Traefik."""
+       fault_injection: bool = False, prometheus: bool = True, ports: ComposePorts | None = None,
+       runner: Runner = _run, say: Say = lambda _message: None) -> ComposeRecord:
+    """Build the service, start the project, and wait until it serves through Traefik (and,
+    with Prometheus, until Prometheus has scraped every target once)."""
     ports = ports or ComposePorts.from_env()
     client = engine.connect()
     try:
@@ -155,7 +175,7 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
                                f"DOCKER_HOST is {engine.docker_host()}",
                                "point DOCKER_HOST at the engine's Unix socket (unix:///...)")
         cli = engine.compose_cli()
-        check_ports_free(ports)
+        check_ports_free(ports, prometheus=prometheus)
         offline = images.offline_images_present(client)
         private_state_dir(state_dir)
         override = state_dir.resolve() / OVERRIDE_FILE
@@ -170,7 +190,8 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
                          f"{POSTGRES_DB}",
             redis_url=f"redis://127.0.0.1:{ports.redis}/0",
             images="offline" if offline else "registry", socket=str(socket),
-            fault_injection=fault_injection)
+            fault_injection=fault_injection,
+            prometheus_url=f"http://127.0.0.1:{ports.prometheus}" if prometheus else "")
         say(f"building {images.SERVICE_IMAGE} ...")
         _compose(record, runner, "build", SERVICE,
                  failure=f"image {images.SERVICE_IMAGE} failed to build")
@@ -178,10 +199,15 @@ def up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: bool,
         write_json(state_dir / STATE_FILE, asdict(record), mode=STATE_FILE_MODE)
         say("starting the containers ...")
         _compose(record, runner, "up", "--detach", "--no-build", "--remove-orphans",
-                 "--scale", f"{SERVICE}={replicas}", failure="docker compose up failed",
-                 hint=_images_hint(offline=offline))
+                 "--scale", f"{SERVICE}={replicas}",
+                 *([] if prometheus else compose_monitoring.scale_to_zero()),
+                 failure="docker compose up failed", hint=_images_hint(offline=offline))
         say("waiting until every container is healthy and Traefik sees every replica ...")
         compose_view.wait_until_serving(client, record, READY_TIMEOUT_S)
+        if record.monitoring is not None:
+            say("waiting until Prometheus has scraped every target ...")
+            compose_view.wait_until_scraped(client, record.project, record.monitoring,
+                                            READY_TIMEOUT_S)
     finally:
         client.close()
     return record
@@ -238,7 +264,8 @@ def down(state_dir: Path, *, volumes: bool = False, runner: Runner = _run) -> li
     _compose(record, runner, "down", "--remove-orphans", *(["--volumes"] if volumes else []),
              failure="docker compose down failed", hint="is the engine still running?")
     _forget(state_dir)
-    kept = "its database volume removed" if volumes else \
-        "database volume kept: alumnos down --volumes removes it"
+    kept = "its volumes removed" if volumes else \
+        "database and Prometheus volumes kept: alumnos down --volumes removes them"
+    monitoring = ", Prometheus and exporters" if record.prometheus_url else ""
     return [f"compose project {record.project} ({record.replicas} replicas, Traefik, "
-            f"PostgreSQL, Redis; {kept})"]
+            f"PostgreSQL, Redis{monitoring}; {kept})"]

