@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from alumnos_cli import __version__
+from alumnos_cli import package_version
 from alumnos_cli.commands import bench, compose, patterns, report, seed, stack
 from alumnos_cli.errors import EXIT_CODES_HELP
 
@@ -31,7 +31,7 @@ app.command()(report.report)
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"alumnos {__version__}")
+        typer.echo(f"alumnos {package_version()}")
         raise typer.Exit()
 
 

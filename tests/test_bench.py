@@ -216,7 +216,7 @@ def test_a_service_whose_total_is_not_its_databases_is_refused(stack: local.UpRe
     (["--repeat", "0"], "must be between 1 and 100"),
     (["--vus", "abc"], "Input should be a valid integer"),
     (["--duration", "soon"], "must look like 30s, 2m or 1m30s"),
-    (["--scenario", "nope"], "unknown scenario 'nope'"),
+    (["--scenario", "nope"], "'nope' is not one of 'smoke', 'load', 'spike'"),
     (["--path", "/api/v1/ping"], "applies to the endpoint scenario only"),
 ])
 def test_bad_bench_flags_are_usage_errors_before_any_load(tmp_path: Path, flags: list[str],

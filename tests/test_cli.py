@@ -45,7 +45,7 @@ def _usage_error(result: Result, option: str, message: str) -> None:
     (["--replicas", "0"], "--replicas", "must be between 1 and 32, got 0"),
     (["--replicas", "2", "--no-balancer"], "--replicas", "without a balancer only one"),
     (["--breaker-latency-ms", "0"], "--breaker-latency-ms", "must be between 1 and 60000"),
-    (["--mode", "swarm"], "--mode", "must be one of local, compose"),
+    (["--mode", "swarm"], "--mode", "'swarm' is not one of 'local', 'compose'"),
     (["--port", "abc"], "--port", "Input should be a valid integer"),
     # Before: a newline in --host added lines to haproxy.cfg.
     (["--host", "127.0.0.1\n    bind :9999"], "--host", "must be an IP address"),
@@ -127,7 +127,7 @@ def test_report_refuses_an_unfinished_run(tmp_path: Path) -> None:
     (["--duration", "abc"], "--duration", "must look like"),
     (["--duration", "0s"], "--duration", "must be between"),
     (["--vus", "0"], "--vus", "must be between"),
-    (["--scenario", "nope"], "--scenario", "unknown scenario 'nope'"),
+    (["--scenario", "nope"], "--scenario", "'nope' is not one of 'smoke', 'load', 'spike'"),
     (["--url", "127.0.0.1:8080"], "--url", "must start with http"),
     (["--path", "/api/v1/ping"], "--path", "applies to the endpoint scenario only"),
     (["--scenario", "endpoint", "--path", "api"], "--path", "must start with /"),
@@ -192,3 +192,25 @@ def test_cross_check_without_wrk_says_how_to_get_it(tmp_path: Path) -> None:
                            env={"COLUMNS": "200", "PATH": str(tmp_path)})
     assert result.exit_code == ExitCode.ERROR, result.output
     assert "needs wrk" in result.output and "apt-get install wrk" in result.output
+
+
+@pytest.mark.parametrize(("args", "option", "message"), [
+    (["seed", "--rounds", "2"], "--rounds", "counts the rounds of --benchmark only"),
+    (["seed", "--benchmark", "--checksum"], "--checksum", "does not apply to --benchmark"),
+    (["seed", "--benchmark", "--reset"], "--reset", "does not apply to --benchmark"),
+    (["bench", "--list", "--scenario", "soak"], "--scenario", "does not apply to --list"),
+    (["images", "--rebuild"], "--rebuild", "goes with --offline"),
+])
+def test_a_flag_that_would_be_ignored_is_refused(tmp_path: Path, args: list[str], option: str,
+                                                 message: str) -> None:
+    state = ["--state-dir", str(tmp_path)] if args[0] != "images" else []
+    result = runner.invoke(app, [*args, *state], env={"COLUMNS": "200"})
+    _usage_error(result, option, message)
+
+
+def test_bench_list_alone_describes_the_scenarios() -> None:
+    # A variable set for every run is not a flag given to this one.
+    result = runner.invoke(app, ["bench", "--list"], env={"COLUMNS": "200",
+                                                          "ALUMNOS_GENERATOR_CPUS": "0"})
+    assert result.exit_code == 0, result.output
+    assert "cache-cold" in result.output and "cache_cold.js" in result.output

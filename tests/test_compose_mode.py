@@ -58,7 +58,7 @@ def merged_project(spec: PatternsSpec, replicas: int = 3, cache: bool = True,
 def test_local_is_the_default_mode_and_auto_is_gone() -> None:
     result = CliRunner().invoke(app, ["up", "--mode", "auto"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
-    assert "must be one of local, compose, got 'auto'" in result.output
+    assert "'auto' is not one of 'local', 'compose'" in result.output
     up = next(c for c in app.registered_commands if c.callback and c.callback.__name__ == "up")
     assert up.callback is not None
     assert inspect.signature(up.callback).parameters["mode"].default == "local"

@@ -262,8 +262,8 @@ def test_list_shows_each_run_and_names_a_broken_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("flags", "exit_code", "message"), [
-    (["--format", "pdf"], 2, "must be one of terminal, markdown, json"),
-    (["--lang", "fr"], 2, "must be es or en"),
+    (["--format", "pdf"], 2, "'pdf' is not one of 'terminal', 'markdown', 'json', 'html'"),
+    (["--lang", "fr"], 2, "'fr' is not one of 'es', 'en'"),
     (["--compare", "nope", "20261127T051814Z-spike"], 1, "no run folder named 'nope'"),
 ])
 def test_bad_report_flags_give_one_line(flags: list[str], exit_code: int, message: str) -> None:

@@ -19,7 +19,6 @@ from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.prometheus_args import WRITE_FLAGS, WRITE_PATH
 
-PROMETHEUS_ENV = "ALUMNOS_PROMETHEUS_URL"
 RUN_LABEL = "run_id"
 # As often as the run folder's time series (k6.RECORDING_PERIOD), so a dashboard and the
 # report show the same seconds; k6's default is 5 s. Cost: benchmarks/remote_write_cost.py.

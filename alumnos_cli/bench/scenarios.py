@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("endpoint", "endpoint.js", "constant",
              "one --path, status checks only (ceilings, comparisons)", FIRST_PAGE),
 )}
+
+# --scenario's choices, made from the list above (an enum, so that the shell completes them).
+ScenarioName = StrEnum("ScenarioName", [(name, name) for name in SCENARIOS])  # type: ignore[misc]
 
 
 def scripts_dir() -> Path:

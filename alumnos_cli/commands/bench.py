@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from alumnos_cli.bench.k6 import LiveSample
-from alumnos_cli.bench.remote_write import PROMETHEUS_ENV
-from alumnos_cli.bench.request import BenchRequest, check_generator_apart, parse_duration, validate
 from alumnos_cli.bench.scenarios import (
     SCENARIOS,
+    ScenarioName,
     default_max_error_rate,
     default_p95_ms,
     default_verify_sample,
@@ -23,22 +18,29 @@ from alumnos_cli.commands.common import (
     StateDir,
     console,
     err_console,
+    given_flags,
     handle_errors,
+    refuse_beside,
     requires,
     resolve_settings,
 )
 from alumnos_cli.errors import ExitCode
-from alumnos_cli.stack.cpus import parse_cpus
+
+if TYPE_CHECKING:
+    from alumnos_cli.bench.run import BenchResult
+
+PROMETHEUS_ENV = "ALUMNOS_PROMETHEUS_URL"
 
 
 @handle_errors
 def bench(
+    ctx: typer.Context,
     vus: Annotated[int, typer.Option("--vus", help="Peak virtual users (with --rate: the most "
                                      "VUs k6 may use to keep the rate).")] = 200,
     duration: Annotated[str, typer.Option("--duration", help="Test length: 30s, 2m, 1m30s.")]
     = "2m",
-    scenario: Annotated[str, typer.Option(
-        "--scenario", help=f"One of: {', '.join(SCENARIOS)} (see --list).")] = "spike",
+    scenario: Annotated[ScenarioName, typer.Option(
+        "--scenario", help="What load, on which pages (see --list).")] = ScenarioName("spike"),
     url: Annotated[str | None, typer.Option(
         "--url", help="Base URL to load \\[default: the stack started by alumnos up].")] = None,
     path: Annotated[str | None, typer.Option(
@@ -93,10 +95,20 @@ def bench(
     Exit codes: 0 thresholds held, 1 error, 2 usage error, 99 thresholds crossed (as k6).
     """
     if list_scenarios:
+        refuse_beside("--list", given_flags(ctx), "only describes the scenarios")
         _print_scenarios()
         return
-    request = BenchRequest(scenario=scenario, vus=vus, duration_seconds=parse_duration(duration),
-                           url=url, path=path, calibrate=calibrate, rate=rate, p95_ms=p95,
+    from alumnos_cli.bench.request import (
+        BenchRequest,
+        check_generator_apart,
+        parse_duration,
+        validate,
+    )
+    from alumnos_cli.stack.cpus import parse_cpus
+
+    request = BenchRequest(scenario=scenario.value, vus=vus,
+                           duration_seconds=parse_duration(duration), url=url, path=path,
+                           calibrate=calibrate, rate=rate, p95_ms=p95,
                            max_error_rate=max_error_rate, timeseries=timeseries,
                            verify_sample=verify_sample, cross_check=cross_check,
                            prometheus_url=prometheus,
@@ -107,15 +119,21 @@ def bench(
     check_generator_apart(settings, request)
     with requires("stack"):
         from alumnos_cli.bench.run import run_repeated
-    with Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[live]}"), console=err_console,
-                  refresh_per_second=2) as bar:  # a redraw costs CPU the stack then lacks
+    from alumnos_cli.commands.progress import LiveProgress, k6_bar
+
+    with k6_bar(err_console) as bar:
         live = LiveProgress(bar, run_seconds=request.duration_seconds,
-                            runs=2 if calibrate else 1, title=scenario)
+                            runs=2 if calibrate else 1, title=scenario.value)
         results = run_repeated(settings, request, repeat, live.on_sample,
                                on_run=lambda i: live.next_run(f"{scenario} {i}/{repeat}"
-                                                              if repeat > 1 else scenario))
+                                                              if repeat > 1 else scenario.value))
         live.finish()
+    _print_results(results)
+
+
+def _print_results(results: list[BenchResult]) -> None:
+    from rich.markup import escape
+
     for result in results:
         console.print(f"run stored in [bold]{result.run_dir}[/]; show it with: alumnos report "
                       f"{result.run_dir.name}")
@@ -130,6 +148,8 @@ def bench(
 
 
 def _print_scenarios() -> None:
+    from rich.table import Table
+
     table = Table(title="k6 scenarios (k6/)")
     for column in ("scenario", "script", "load shape", "what it measures"):
         table.add_column(column, overflow="fold")
@@ -138,40 +158,3 @@ def _print_scenarios() -> None:
     console.print(table)
     console.print("Closed model by default (--vus loop as fast as answers come); --rate N "
                   "switches any scenario to the open model (N requests/s, --vus the pool).")
-
-
-class LiveProgress:
-    """Feeds k6's live samples to a progress bar: elapsed time, VUs, current req/s, errors."""
-
-    def __init__(self, bar: Progress, *, run_seconds: int, runs: int, title: str) -> None:
-        self.bar = bar
-        self.run_seconds = run_seconds
-        self.runs = runs
-        self.total = run_seconds * runs
-        self.task = bar.add_task("k6", total=self.total, live="starting k6 ...", title=title)
-        self.previous: LiveSample | None = None
-        self.finished_runs = 0
-
-    def next_run(self, title: str) -> None:
-        """A new run of a --repeat series: the bar starts again."""
-        self.previous = None
-        self.finished_runs = 0
-        self.bar.reset(self.task, total=self.total, live="starting k6 ...", title=title)
-
-    def on_sample(self, sample: LiveSample) -> None:
-        """Show one sample; a clock that went back means the next k6 run (calibration) began."""
-        rate = 0.0
-        if self.previous is not None and sample.elapsed < self.previous.elapsed:
-            self.finished_runs += 1
-        elif self.previous is not None and sample.elapsed > self.previous.elapsed:
-            rate = ((sample.requests - self.previous.requests)
-                    / (sample.elapsed - self.previous.elapsed))
-        self.previous = sample
-        done = self.finished_runs * self.run_seconds + sample.elapsed
-        self.bar.update(self.task, completed=min(done, self.total),
-                        live=f"{sample.vus} VUs  {rate:,.0f} req/s  {sample.requests:,} requests"
-                        f"  {sample.failed_rate:.2%} errors")
-
-    def finish(self) -> None:
-        """Fill the bar once k6 is done."""
-        self.bar.update(self.task, completed=self.total)

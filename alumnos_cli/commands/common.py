@@ -6,21 +6,49 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from alumnos_cli.errors import AlumnosError, ExitCode, InvalidOption, MissingExtra
 from alumnos_cli.files import write_text
 from alumnos_cli.settings import Settings
-from alumnos_cli.stack.state import recorded_settings
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _ConsoleOnFirstUse:
+    """A rich Console made when first used: importing rich takes some 35 ms that
+    `alumnos --version` and every Tab completion would pay for nothing."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def _made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    # `with console:` (rich's Live and Progress) looks these up on the class, not through
+    # __getattr__.
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._made().__exit__(*exc)
+
+
+console = cast("Console", _ConsoleOnFirstUse())
+err_console = cast("Console", _ConsoleOnFirstUse(stderr=True))
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,6 +68,8 @@ StateDir = Annotated[Path | None, typer.Option(
 def resolve_settings(*, database_url: str | None = None, redis_url: str | None = None,
                      results_dir: Path | None = None, state_dir: Path | None = None) -> Settings:
     """Flags > the private cluster `up` recorded, if any > environment > defaults."""
+    from alumnos_cli.stack.state import recorded_settings
+
     first = Settings.resolve(state_dir=state_dir)
     return Settings.resolve(recorded=recorded_settings(first.state_dir),
                             database_url=database_url, redis_url=redis_url,
@@ -63,6 +93,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.BadParameter(message, ctx=ctx, param=param,
                                      param_hint=None if param else f"'{exc.option}'") from None
         except AlumnosError as exc:
+            from rich.markup import escape
+
             # Escaped: messages quote user input and names such as alumnos[stack] verbatim.
             err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
@@ -89,6 +121,30 @@ def _parameter(ctx: Any, option: str) -> Any:
     """The command's parameter behind a flag, so Click names it as it names its own."""
     params = ctx.command.params if ctx is not None else []
     return next((p for p in params if option in (*p.opts, *p.secondary_opts)), None)
+
+
+def given_flags(ctx: typer.Context) -> set[str]:
+    """What the user typed on the command line: options by their long name ("--output"),
+    arguments by their name in capitals ("RUN"). Not the environment: an ALUMNOS_* variable
+    set for every command must not make one of them refuse to run."""
+    given = set()
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        if param.param_type_name == "argument":
+            given.add((param.name or "").upper())
+        else:
+            given.add(next(opt for opt in param.opts if opt.startswith("--")))
+    return given
+
+
+def refuse_beside(flag: str, given: set[str], does: str, *, allowed: Iterable[str] = ()) -> None:
+    """`flag` makes the command do one thing only: any other flag given would be ignored, so
+    it is refused."""
+    beside = sorted(given - {flag, *allowed})
+    if beside:
+        raise InvalidOption(beside[0], f"{beside[0]} does not apply to {flag}, which {does}")
 
 
 @contextlib.contextmanager

@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from alumnos_cli.commands.common import console, handle_errors, requires
-from alumnos_cli.errors import AlumnosError
+from alumnos_cli.errors import AlumnosError, InvalidOption
 from alumnos_cli.stack.patterns import PatternsSpec
-from alumnos_cli.stack.state import running_state
 
 if TYPE_CHECKING:
     from alumnos_cli.stack.compose import ComposeRecord
@@ -30,6 +27,7 @@ def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: boo
                fault_injection: bool = False, prometheus: bool = True) -> None:
     """Build, start and wait for the compose stack; print where it answers."""
     from alumnos_cli.stack import compose
+    from alumnos_cli.stack.state import running_state
 
     existing = compose.load(state_dir)
     if existing is not None:
@@ -60,6 +58,8 @@ def compose_up(state_dir: Path, spec: PatternsSpec, replicas: int, *, cache: boo
 
 def compose_status(record: ComposeRecord) -> None:
     """The project's containers with their health, and Traefik's view of each replica."""
+    from rich.table import Table
+
     from alumnos_cli.stack import compose_view, engine
 
     client = engine.connect(record.docker_host)
@@ -107,6 +107,8 @@ def describe_prometheus(record: ComposeRecord) -> str:
 
 def compose_logs(state_dir: Path, component: str | None, lines: int, *, follow: bool) -> None:
     """The logs of the compose stack's containers."""
+    from rich.text import Text
+
     from alumnos_cli.stack import compose, compose_view, engine
 
     record = compose.load(state_dir)
@@ -149,6 +151,9 @@ def images(
 
     Example: alumnos images --offline
     """
+    if rebuild and not offline:
+        raise InvalidOption("--rebuild", "--rebuild goes with --offline, which builds the "
+                            "images", "alumnos images --offline --rebuild")
     with requires("stack"):
         from alumnos_cli.stack import engine
         from alumnos_cli.stack import images as offline_images

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from alumnos_cli.commands.common import (
     ResultsDir,
@@ -16,16 +15,16 @@ from alumnos_cli.commands.common import (
     resolve_settings,
 )
 from alumnos_cli.errors import ExitCode, InvalidOption
-from alumnos_cli.proof.options import FAIL, PASS, PATTERNS, ProofOptions, validate
+from alumnos_cli.proof.options import FAIL, PASS, PATTERNS, Pattern, ProofOptions, validate
 
 VERDICT_STYLE = {PASS: "[bold green]pass[/]", FAIL: "[bold red]FAIL[/]"}
 
 
 @handle_errors
 def patterns(
-    only: Annotated[list[str] | None, typer.Argument(
-        help=f"Patterns to prove (all when omitted): {', '.join(PATTERNS)}.",
-        show_default=False)] = None,
+    only: Annotated[list[Pattern] | None, typer.Argument(
+        metavar="PATTERN", help="Patterns to prove (all when omitted).", show_default=False)]
+    = None,
     vus: Annotated[int, typer.Option("--vus", help="VUs of the load while a replica is "
                                      "killed.")] = 200,
     retry_seconds: Annotated[int, typer.Option("--retry-seconds", help="Length of that load "
@@ -59,10 +58,10 @@ def patterns(
         if not low <= value <= high:
             raise InvalidOption(option, f"{option} must be between {low} and {high}, got "
                                 f"{value}")
-    options = ProofOptions(only=tuple(only or PATTERNS), vus=vus, retry_seconds=retry_seconds,
-                           breaker_vus=breaker_vus, breaker_phase_seconds=breaker_phase_seconds,
-                           victim=victim, overload_vus=overload_vus,
-                           overload_seconds=overload_seconds)
+    options = ProofOptions(only=tuple(p.value for p in only) if only else PATTERNS, vus=vus,
+                           retry_seconds=retry_seconds, breaker_vus=breaker_vus,
+                           breaker_phase_seconds=breaker_phase_seconds, victim=victim,
+                           overload_vus=overload_vus, overload_seconds=overload_seconds)
     validate(options)
     with requires("stack"):
         from alumnos_cli.proof.run import prove
@@ -74,6 +73,8 @@ def patterns(
             status.update(text)
 
         report = prove(settings, options, progress=progress)
+    from rich.table import Table
+
     table = Table(title="resilience patterns, proven on the running stack", show_lines=True)
     for column in ("pattern", "what was done", "what was observed", "verdict"):
         table.add_column(column, overflow="fold")

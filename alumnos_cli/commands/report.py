@@ -2,50 +2,69 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from alumnos_cli.commands.common import (
     ResultsDir,
     console,
+    given_flags,
     handle_errors,
+    refuse_beside,
     resolve_settings,
     write_output,
 )
 from alumnos_cli.errors import InvalidOption
-from alumnos_cli.report.compare import Comparison, compare
-from alumnos_cli.report.read import list_records, load_sides, read_run
-from alumnos_cli.report.render.html import comparison_html, run_html
-from alumnos_cli.report.render.json_document import comparison_json, run_json
-from alumnos_cli.report.render.markdown import comparison_markdown, run_markdown
-from alumnos_cli.report.render.terminal import comparison_terminal, run_terminal, runs_terminal
-from alumnos_cli.runfolder import HTML_REPORT_FILE, resolve_run
 
-FORMATS = ("terminal", "markdown", "json", "html")
-LANGUAGES = ("es", "en")
+if TYPE_CHECKING:
+    from alumnos_cli.report.compare import Comparison
+    from alumnos_cli.report.model import RunReport
+
+
+class ReportFormat(StrEnum):
+    """What --format accepts: a new format is one line here, and its renderer below."""
+
+    TERMINAL = "terminal"
+    MARKDOWN = "markdown"
+    JSON = "json"
+    HTML = "html"
+
+
+class Language(StrEnum):
+    """The languages a run's prose (conclusion, headings) is written in."""
+
+    ES = "es"
+    EN = "en"
+
+
+# The formats with prose in a language; the terminal tables, JSON and comparisons have none.
+WRITTEN_IN_A_LANGUAGE = (ReportFormat.MARKDOWN, ReportFormat.HTML)
 
 
 @handle_errors
 def report(
-    run: Annotated[str | None, typer.Argument(
-        help="Run folder name or path \\[default: the newest run].", show_default=False)] = None,
-    output_format: Annotated[str, typer.Option(
-        "--format", help="terminal, markdown (the technical-report section), json, or html "
-        "(one self-contained page with charts; written to the run folder unless -o).")]
-    = "terminal",
-    lang: Annotated[str, typer.Option("--lang", help="Language of the markdown: es or en.")]
-    = "es",
-    compare_runs: Annotated[tuple[str, str] | None, typer.Option(
-        "--compare", help="Compare two runs (or their --repeat groups): BASELINE CANDIDATE.",
-        show_default=False)] = None,
+    ctx: typer.Context,
+    run: Annotated[list[str] | None, typer.Argument(
+        metavar="RUN", help="Run folder name or path \\[default: the newest run]; with "
+        "--compare, two: BASELINE CANDIDATE.", show_default=False)] = None,
+    output_format: Annotated[ReportFormat, typer.Option(
+        "--format", help="markdown: the technical-report section; html: one self-contained "
+        "page with charts, written to the run folder unless -o.")]
+    = ReportFormat.TERMINAL,
+    lang: Annotated[Language, typer.Option(
+        "--lang", help="Language of one run's markdown or html.")] = Language.ES,
+    compare_runs: Annotated[bool, typer.Option(
+        "--compare", help="Compare two runs (or their --repeat groups): --compare BASELINE "
+        "CANDIDATE.")] = False,
     baseline: Annotated[str | None, typer.Option(
         "--baseline", help="Compare the run against this one.", show_default=False)] = None,
     list_all: Annotated[bool, typer.Option("--list", help="List the stored runs.")] = False,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write to this file instead of the terminal.",
-        show_default=False)] = None,
+        "--output", "-o", help="Write to this file instead of the terminal (markdown, json, "
+        "html).", show_default=False)] = None,
     results_dir: ResultsDir = None,
 ) -> None:
     """Show a benchmark run: configuration, results, thresholds, consistency checks.
@@ -56,43 +75,106 @@ def report(
              alumnos report --format html     (report.html in the run folder)
              alumnos report --list
     """
-    if output_format not in FORMATS:
-        raise InvalidOption("--format", f"--format must be one of {', '.join(FORMATS)}, got "
-                            f"{output_format!r}")
-    if lang not in LANGUAGES:
-        raise InvalidOption("--lang", f"--lang must be es or en, got {lang!r}")
+    names = run or []
+    refuse_what_does_not_apply(given_flags(ctx), names, output_format)
     settings = resolve_settings(results_dir=results_dir)
     if list_all:
-        table, problems = runs_terminal(str(settings.results_dir),
-                                        list_records(settings.results_dir))
-        console.print(table)
-        for problem in problems:
-            console.print(problem, soft_wrap=True, highlight=False)
-        return
-    if compare_runs or baseline:
-        names = compare_runs or (baseline, run or resolve_run(settings.results_dir, None).name)
-        result = compare(*load_sides(settings.results_dir, str(names[0]), str(names[1])))
+        _list_runs(settings.results_dir)
+    elif compare_runs or baseline:
+        from alumnos_cli.report.compare import compare
+        from alumnos_cli.report.read import load_sides
+        from alumnos_cli.runfolder import resolve_run
+
+        sides = names if compare_runs else [
+            str(baseline), names[0] if names else resolve_run(settings.results_dir, None).name]
+        result = compare(*load_sides(settings.results_dir, sides[0], sides[1]))
         _emit_comparison(result, output_format, output, settings.results_dir)
+    else:
+        from alumnos_cli.report.read import read_run
+        from alumnos_cli.runfolder import resolve_run
+
+        chosen = read_run(resolve_run(settings.results_dir, names[0] if names else None))
+        _emit_run(chosen, output_format, lang, output)
+
+
+def refuse_what_does_not_apply(given: set[str], runs: list[str],
+                               output_format: ReportFormat) -> None:
+    """A flag that would change nothing here is refused, so it is never silently ignored."""
+    if "--list" in given:
+        refuse_beside("--list", given, "prints the table of runs and nothing else",
+                      allowed={"--results-dir"})
         return
-    chosen = read_run(resolve_run(settings.results_dir, run))
-    if output_format == "markdown":
+    if "--compare" in given:
+        if "--baseline" in given:
+            raise InvalidOption("--baseline", "--baseline cannot go with --compare, which names "
+                                "its own", "use --compare BASELINE CANDIDATE, or RUN --baseline "
+                                "BASELINE")
+        if len(runs) != 2:
+            raise InvalidOption("--compare", f"--compare takes two runs, BASELINE CANDIDATE; "
+                                f"got {len(runs)}{': ' + runs[0] if runs else ''}")
+    elif len(runs) > 1:
+        raise InvalidOption("RUN", f"one run at a time, got {len(runs)}",
+                            "compare two with --compare BASELINE CANDIDATE")
+    if "--output" in given and output_format is ReportFormat.TERMINAL:
+        files = ", ".join(f for f in ReportFormat if f is not ReportFormat.TERMINAL)
+        raise InvalidOption("--output", "--output needs a file format; terminal prints to the "
+                            "screen", f"add --format with one of {files}")
+    comparing = "--compare" in given or "--baseline" in given
+    if "--lang" in given and (comparing or output_format not in WRITTEN_IN_A_LANGUAGE):
+        raise InvalidOption("--lang", f"--lang applies to one run's "
+                            f"{' or '.join(WRITTEN_IN_A_LANGUAGE)} only; "
+                            f"{'a comparison' if comparing else output_format.value} has no "
+                            "language")
+
+
+def _list_runs(results_dir: Path) -> None:
+    from alumnos_cli.report.read import list_records
+    from alumnos_cli.report.render.terminal import runs_terminal
+
+    table, problems = runs_terminal(str(results_dir), list_records(results_dir))
+    # Never cropped: a run's name is what the user copies, whatever the terminal's width.
+    console.print(table, crop=False)
+    for problem in problems:
+        console.print(problem, soft_wrap=True, highlight=False)
+
+
+def _emit_run(chosen: RunReport, output_format: ReportFormat, lang: Language,
+              output: Path | None) -> None:
+    if output_format is ReportFormat.MARKDOWN:
+        from alumnos_cli.report.render.markdown import run_markdown
+
         write_output(run_markdown(chosen, lang), output)
-    elif output_format == "html":
+    elif output_format is ReportFormat.HTML:
+        from alumnos_cli.report.render.html import run_html
+        from alumnos_cli.runfolder import HTML_REPORT_FILE
+
         write_output(run_html(chosen, lang), output or chosen.record.folder / HTML_REPORT_FILE)
-    elif output_format == "json":
+    elif output_format is ReportFormat.JSON:
+        from alumnos_cli.report.render.json_document import run_json
+
         write_output(run_json(chosen), output)
     else:
+        from alumnos_cli.report.render.terminal import run_terminal
+
         console.print(run_terminal(chosen))
 
 
-def _emit_comparison(result: Comparison, output_format: str, output: Path | None,
+def _emit_comparison(result: Comparison, output_format: ReportFormat, output: Path | None,
                      results_dir: Path) -> None:
-    if output_format == "html":
+    if output_format is ReportFormat.HTML:
+        from alumnos_cli.report.render.html import comparison_html
+
         name = f"compare-{result.baseline.name}-{result.candidate.name}"
         write_output(comparison_html(result), output or results_dir / f"{name}.html")
-    elif output_format == "json":
+    elif output_format is ReportFormat.JSON:
+        from alumnos_cli.report.render.json_document import comparison_json
+
         write_output(comparison_json(result), output)
-    elif output_format == "markdown":
+    elif output_format is ReportFormat.MARKDOWN:
+        from alumnos_cli.report.render.markdown import comparison_markdown
+
         write_output(comparison_markdown(result), output)
     else:
+        from alumnos_cli.report.render.terminal import comparison_terminal
+
         console.print(comparison_terminal(result))

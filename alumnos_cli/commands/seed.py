@@ -5,18 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from alumnos_cli.commands.common import (
     DatabaseUrl,
@@ -24,11 +12,12 @@ from alumnos_cli.commands.common import (
     StateDir,
     console,
     err_console,
+    given_flags,
     handle_errors,
     requires,
     resolve_settings,
 )
-from alumnos_cli.errors import ExitCode
+from alumnos_cli.errors import ExitCode, InvalidOption
 from alumnos_cli.seed.request import (
     DEFAULT_BATCH_ROWS,
     validate_request,
@@ -40,20 +29,10 @@ if TYPE_CHECKING:
     from alumnos_cli.seed.benchmark import SeedBenchmark
 
 
-class RowsPerSecondColumn(TextColumn):
-    """Rows per second, from the task's speed."""
-
-    def __init__(self) -> None:
-        super().__init__("")
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return super().render(task) if speed is None else Text(f"{speed:,.0f} rows/s")
-
-
 @handle_errors
 def seed(
-    count: Annotated[int, typer.Option("--count", "-n", help="Rows the table must hold.")]
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("--count", help="Rows the table must hold.")]
     = 2_000_000,
     seed_value: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 0,
     reset: Annotated[bool, typer.Option(
@@ -82,6 +61,7 @@ def seed(
     """
     validate_request(count, seed_value, batch_size)
     validate_reset(reset=reset, force=force)
+    refuse_what_does_not_apply(given_flags(ctx))
     if benchmark:
         validate_rounds(rounds)
     with requires("seed"):
@@ -93,9 +73,9 @@ def seed(
         _print_benchmark(benchmark_seed(settings, count=count, seed=seed_value, rounds=rounds,
                                         phase=lambda message: console.print(f"[dim]{message}")))
         return
-    with Progress(TextColumn("[bold]seeding"), BarColumn(), MofNCompleteColumn(),
-                  TaskProgressColumn(), RowsPerSecondColumn(), TimeElapsedColumn(),
-                  TextColumn("eta"), TimeRemainingColumn(), console=err_console) as bar:
+    from alumnos_cli.commands.progress import seeding_bar
+
+    with seeding_bar(err_console) as bar:
         task = bar.add_task("seed", total=count)
         first = [True]
 
@@ -129,7 +109,25 @@ def seed(
                           "invalidated; they expire within 66 s")
 
 
+# What --benchmark leaves alone: it seeds a scratch database of its own, with --reset.
+NOT_WITH_BENCHMARK = ("--reset", "--force", "--batch-size", "--checksum")
+
+
+def refuse_what_does_not_apply(given: set[str]) -> None:
+    """A flag that would change nothing here is refused, so it is never silently ignored."""
+    if "--benchmark" in given:
+        flag = next((flag for flag in NOT_WITH_BENCHMARK if flag in given), None)
+        if flag is not None:
+            raise InvalidOption(flag, f"{flag} does not apply to --benchmark, which seeds a "
+                                "scratch database of its own")
+    elif "--rounds" in given:
+        raise InvalidOption("--rounds", "--rounds counts the rounds of --benchmark only",
+                            "add --benchmark")
+
+
 def _print_benchmark(result: SeedBenchmark) -> None:
+    from rich.table import Table
+
     rounds = len(result.ratios)
     table = Table(title=f"seeding {result.count:,} rows against PostgreSQL's floor "
                         f"({rounds} round{'s' if rounds > 1 else ''}, seconds)")

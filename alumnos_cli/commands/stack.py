@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from alumnos_cli.commands import compose as compose_commands
 from alumnos_cli.commands.common import (
@@ -26,15 +23,13 @@ from alumnos_cli.commands.common import (
 from alumnos_cli.errors import AlumnosError, InvalidOption
 from alumnos_cli.settings import mask_password
 from alumnos_cli.stack.cpus import format_cpus, parse_cpus
-from alumnos_cli.stack.logs import log_files, new_lines, tail_lines
 from alumnos_cli.stack.options import (
     LOCAL_PATTERNS,
+    Mode,
     ServiceOptions,
-    validate_mode,
     validate_options,
 )
 from alumnos_cli.stack.patterns import PatternsSpec, parse_rate_limit
-from alumnos_cli.stack.state import COMPOSE_STATE_FILE
 from alumnos_service.paths import FIRST_PAGE
 
 if TYPE_CHECKING:
@@ -123,10 +118,10 @@ def up(
     prometheus_port: Annotated[int, typer.Option(
         "--prometheus-port", help="Prometheus's port on 127.0.0.1.",
         envvar="ALUMNOS_PROMETHEUS_PORT")] = ServiceOptions.prometheus_port,
-    mode: Annotated[str, typer.Option(
-        "--mode", help="local (supervisord and HAProxy on this machine) or compose (docker "
-        "compose and Traefik on a Docker engine; ports from ALUMNOS_COMPOSE_*).",
-        envvar="ALUMNOS_MODE")] = "local",
+    mode: Annotated[Mode, typer.Option(
+        "--mode", help="local: supervisord and HAProxy on this machine; compose: docker "
+        "compose and Traefik on a Docker engine (ports from ALUMNOS_COMPOSE_*).",
+        envvar="ALUMNOS_MODE")] = Mode.LOCAL,
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
     state_dir: StateDir = None,
@@ -146,12 +141,12 @@ def up(
                              cpus=parse_cpus(cpus, "--cpus") if cpus else None,
                              prometheus=prometheus, prometheus_port=prometheus_port)
     validate_options(options)
-    validate_mode(mode)
     with requires("stack"):
         from alumnos_cli.stack import local
+    from alumnos_cli.stack.state import COMPOSE_STATE_FILE
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
-    if mode == "compose":
+    if mode is Mode.COMPOSE:
         ignored = local_only_flags(options)
         if ignored:
             console.print(f"[yellow]compose mode ignores:[/] {', '.join(ignored)} (local mode "
@@ -204,6 +199,8 @@ def describe_fault_switch(report: StackStatus) -> str:
         return "off"
     if not report.faults:
         return "on (alumnos patterns may slow or fail a replica; none now)"
+    from rich.markup import escape
+
     now = "; ".join(f"{name}: {fault}" for name, fault in report.faults.items())
     return f"[bold red]on, injected now: {escape(now)}[/] (bench refuses this stack)"
 
@@ -256,6 +253,9 @@ def status(
     with requires("stack"):
         from alumnos_cli.stack import compose
         from alumnos_cli.stack.status import stack_status
+    from rich.table import Table
+    from rich.text import Text
+
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
     record = compose.load(settings.state_dir)
@@ -321,6 +321,9 @@ def logs(
 
     Example: alumnos logs haproxy -n 20
     """
+    from alumnos_cli.stack.logs import log_files, tail_lines
+    from alumnos_cli.stack.state import COMPOSE_STATE_FILE
+
     settings = resolve_settings(state_dir=state_dir)
     if (settings.state_dir / COMPOSE_STATE_FILE).exists():
         compose_commands.compose_logs(settings.state_dir, component, lines, follow=follow)
@@ -342,6 +345,8 @@ def logs(
 
 def _print_line(name: str | None, line: str) -> None:
     """A log line as it is (no markup), prefixed by its component when several are shown."""
+    from rich.text import Text
+
     text = Text(line)
     if name is not None:
         text = Text.assemble((f"{name:>12} | ", "cyan"), text)
@@ -349,6 +354,8 @@ def _print_line(name: str | None, line: str) -> None:
 
 
 def _follow(files: dict[str, Path]) -> None:
+    from alumnos_cli.stack.logs import new_lines
+
     offsets = {name: path.stat().st_size if path.exists() else 0 for name, path in files.items()}
     try:
         while True:

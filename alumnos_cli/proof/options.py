@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from alumnos_cli.errors import InvalidOption
 
-PATTERNS = ("balancing", "retry", "rate-limit", "circuit-breaker", "cache", "overload")
+
+class Pattern(StrEnum):
+    """The resilience patterns `alumnos patterns` proves, in the order it proves them."""
+
+    BALANCING = "balancing"
+    RETRY = "retry"
+    RATE_LIMIT = "rate-limit"
+    CIRCUIT_BREAKER = "circuit-breaker"
+    CACHE = "cache"
+    OVERLOAD = "overload"
+
+
+PATTERNS = tuple(pattern.value for pattern in Pattern)
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
 Progress = Callable[[str], None]  # a line saying what a proof is doing now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from alumnos_cli.errors import InvalidOption
 from alumnos_cli.stack.patterns import PatternsSpec
@@ -72,11 +73,9 @@ def validate_options(options: ServiceOptions) -> None:
                             f"{options.port}")
 
 
-# Local is the default: an engine that answers never changes what `alumnos up` means.
-MODES = ("local", "compose")
+class Mode(StrEnum):
+    """Where `alumnos up` runs the stack (local is the default: an engine that answers never
+    changes what `alumnos up` means)."""
 
-
-def validate_mode(mode: str) -> None:
-    """Refuse a --mode that is neither local nor compose."""
-    if mode not in MODES:
-        raise InvalidOption("--mode", f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    LOCAL = "local"  # supervisord and HAProxy on this machine
+    COMPOSE = "compose"  # docker compose and Traefik on a Docker engine

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Group, RenderableType
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -296,23 +299,57 @@ def _with_range(mean: float, span: tuple[float, float]) -> str:
     return f"{mean:,.1f} ({span[0]:,.1f}-{span[1]:,.1f})"
 
 
-def runs_terminal(results_dir: str, runs: Sequence[ListedRun]) -> tuple[Table, list[Text]]:
-    """The stored runs and their key figures; unreadable ones are marked, then named."""
-    table = Table(title=f"runs in {results_dir}")
-    numeric = {"requests", "req/s", "p95 ms", "errors"}
-    for column in ("run", "scenario", "load", "requests", "req/s", "p95 ms", "errors",
-                   "status"):
-        table.add_column(column, justify="right" if column in numeric else "left")
-    problems: list[Text] = []
-    for run in runs:
-        if run.record is None:
-            table.add_row(run.name, "", "", "", "", "", "", "[red]unreadable[/]")
-            problems.append(Text.from_markup(f"[red]unreadable[/] {run.name}: ")
-                            + Text(str(run.problem)))
-            continue
-        f = run.record.figures
-        table.add_row(run.name, run.record.meta.scenario, describe_load(run.record.meta, "list"),
-                      f"{f.requests:,}", f"{f.requests_per_second:,.1f}",
-                      f"{f.latency.p95:,.1f}", f"{f.error_rate:.2%}",
-                      "[green]pass[/]" if f.thresholds_ok else "[red]thresholds failed[/]")
-    return table, problems
+def runs_terminal(results_dir: str,
+                  runs: Sequence[ListedRun]) -> tuple[RenderableType, list[Text]]:
+    """The stored runs and their key figures; unreadable ones are marked, then named.
+
+    A run's name is what the user copies into the next command, and a cut figure is a wrong
+    one: neither is ever cut nor wrapped, and no word of the other columns is split. Where the
+    terminal is too narrow even for that, the table runs past it (print it with crop=False).
+    """
+    rows = [_listed_run_row(run) for run in runs]
+    table = Table(title=f"runs in {results_dir}", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, padding=(0, 1, 0, 0))
+    for index, column in enumerate(RUNS_COLUMNS):
+        whole = index == 0 or column in RUNS_NUMERIC
+        cells = [Text(column), *(row[index] for row in rows)]
+        table.add_column(column, justify="right" if column in RUNS_NUMERIC else "left",
+                         no_wrap=whole, min_width=max(
+                             cell.cell_len if whole else _longest_word(cell) for cell in cells))
+    for row in rows:
+        table.add_row(*row)
+    problems = [Text.from_markup("[red]unreadable[/] ") + Text(f"{run.name}: {run.problem}")
+                for run in runs if run.record is None]
+    return _NeverNarrower(table), problems
+
+
+RUNS_COLUMNS = ("run", "load", "requests", "req/s", "p95 ms", "errors", "status")
+RUNS_NUMERIC = frozenset({"requests", "req/s", "p95 ms", "errors"})
+
+
+class _NeverNarrower:
+    """A table drawn no narrower than its columns' minimum widths: short of room, rich would
+    squeeze every column alike, down to nothing, names and figures included."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        narrowest = Measurement.get(console, options.update_width(1_000_000), self.table).minimum
+        yield from console.render(self.table, options.update_width(max(options.max_width,
+                                                                        narrowest)))
+
+
+def _longest_word(text: Text) -> int:
+    return max((cell_len(word) for word in text.plain.split()), default=0)
+
+
+def _listed_run_row(run: ListedRun) -> list[Text]:
+    # Text, not markup: a folder's name is the user's, brackets and all.
+    if run.record is None:
+        return [Text(run.name), *(Text() for _ in range(5)), Text("unreadable", "red")]
+    f, meta = run.record.figures, run.record.meta
+    status = Text("pass", "green") if f.thresholds_ok else Text("thresholds failed", "red")
+    return [Text(run.name), Text(f"{meta.scenario}, {describe_load(meta, 'list')}"),
+            Text(f"{f.requests:,}"), Text(f"{f.requests_per_second:,.1f}"),
+            Text(f"{f.latency.p95:,.1f}"), Text(f"{f.error_rate:.2%}"), status]
