@@ -12,13 +12,15 @@ class ExitCode(IntEnum):
     ERROR = 1  # refused, unreachable, k6 failed: the message says what to do
     USAGE = 2  # a flag or argument is wrong (Click's own code for usage errors)
     PROOF_FAILED = 3  # `alumnos patterns`: a pattern did not hold
+    COMPARISON_WORSE = 4  # `report --compare ... --fail-on worse`: the candidate was worse
     THRESHOLDS_CROSSED = 99  # `alumnos bench`: a valid run that missed its targets, as k6 says
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 passed, 1 error, 2 usage error (a bad flag), 3 a pattern proof failed, "
-    "99 thresholds crossed (as k6), 130 interrupted."
+    "4 a comparison's verdict was worse (report --fail-on worse), 99 thresholds crossed (as "
+    "k6), 130 interrupted."
 )
 
 

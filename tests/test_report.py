@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -25,23 +24,13 @@ from alumnos_cli.report.render.markdown import run_markdown
 from alumnos_cli.report.render.numbers import number
 from alumnos_cli.report.render.terminal import run_terminal
 from alumnos_cli.report.render.text import littles_law_text
-from tests.runs import run_with_meta
+from tests.runs import copy_as_group, golden, run_with_meta
 
 DATA = Path(__file__).parent / "data"
 RUNS = DATA / "runs"
-GOLDEN = DATA / "golden"
 SAMPLES = ["20261127T022841Z-spike", "20261127T051814Z-spike", "20261127T051838Z-load",
            "20261127T163621Z-spike", "20261127T173751Z-stress", "20261127T174225Z-smoke"]
 runner = CliRunner()
-
-
-def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("ALUMNOS_UPDATE_GOLDEN"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"no golden file {path}: run with ALUMNOS_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"{name} changed; review, then ALUMNOS_UPDATE_GOLDEN=1"
 
 
 def _markdown(name: str, lang: str) -> str:
@@ -51,14 +40,14 @@ def _markdown(name: str, lang: str) -> str:
 @pytest.mark.parametrize("name", SAMPLES)
 @pytest.mark.parametrize("lang", ["es", "en"])
 def test_markdown_matches_its_golden_file(name: str, lang: str) -> None:
-    _golden(f"{name}.{lang}.md", _markdown_with_server(name, lang))
+    golden(f"{name}.{lang}.md", _markdown_with_server(name, lang))
 
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_terminal_report_matches_its_golden_file(name: str) -> None:
     console = Console(record=True, width=110, color_system=None, force_terminal=False)
     console.print(run_terminal(read_run(RUNS / name)))
-    _golden(f"{name}.txt", console.export_text())
+    golden(f"{name}.txt", console.export_text())
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -68,7 +57,7 @@ def test_json_matches_its_golden_file(name: str) -> None:
     document = json.loads(result.output)
     assert document["run"] == name
     assert document["figures"]["requests"] == read_record(RUNS / name).figures.requests
-    _golden(f"{name}.json", result.output)
+    golden(f"{name}.json", result.output)
 
 
 def test_server_side_figures_are_reported() -> None:
@@ -178,21 +167,9 @@ def test_comparison_verdicts_respect_the_noise(baseline: list[float], candidate:
     assert verdict(baseline, candidate, higher_is_better=higher) == expected
 
 
-def _copy_as_group(tmp_path: Path, source: str, names: list[str], scale: float) -> None:
-    for index, name in enumerate(names, start=1):
-        run = tmp_path / name
-        shutil.copytree(RUNS / source, run)
-        meta = json.loads((run / "meta.json").read_text())
-        meta["repeat"] = {"group": names[0], "index": index, "of": len(names)}
-        (run / "meta.json").write_text(json.dumps(meta))
-        summary = json.loads((run / "summary.json").read_text())
-        summary["metrics"]["http_reqs"]["values"]["rate"] *= scale * (1 + index / 100)
-        (run / "summary.json").write_text(json.dumps(summary))
-
-
 def test_comparing_repeat_groups_on_constructed_runs(tmp_path: Path) -> None:
-    _copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
-    _copy_as_group(tmp_path, "20261127T051814Z-spike", ["b1", "b2", "b3"], 1.5)
+    copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
+    copy_as_group(tmp_path, "20261127T051814Z-spike", ["b1", "b2", "b3"], 1.5)
     result = compare(*load_sides(tmp_path, "a2", "b1"))
     assert [len(side.runs) for side in (result.baseline, result.candidate)] == [3, 3]
     rows = {row.metric: row for row in result.rows}
@@ -216,7 +193,7 @@ def test_single_runs_cannot_be_told_apart(tmp_path: Path) -> None:
 
 
 def test_two_runs_of_one_group_are_compared_one_against_the_other(tmp_path: Path) -> None:
-    _copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
+    copy_as_group(tmp_path, "20261127T051814Z-spike", ["a1", "a2", "a3"], 1.0)
     baseline, candidate = load_sides(tmp_path, "a1", "a3")
     assert [r.name for r in baseline.runs] == ["a1"]
     assert [r.name for r in candidate.runs] == ["a3"]

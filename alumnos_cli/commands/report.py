@@ -11,17 +11,18 @@ import typer
 from alumnos_cli.commands.common import (
     ResultsDir,
     console,
+    err_console,
     given_flags,
     handle_errors,
     refuse_beside,
     resolve_settings,
     write_output,
 )
-from alumnos_cli.errors import InvalidOption
+from alumnos_cli.errors import AlumnosError, ExitCode, InvalidOption
 
 if TYPE_CHECKING:
     from alumnos_cli.report.compare import Comparison
-    from alumnos_cli.report.model import RunReport
+    from alumnos_cli.report.model import RunReport, TimeSeries
 
 
 class ReportFormat(StrEnum):
@@ -31,6 +32,13 @@ class ReportFormat(StrEnum):
     MARKDOWN = "markdown"
     JSON = "json"
     HTML = "html"
+    JUNIT = "junit"
+
+
+class FailOn(StrEnum):
+    """The comparison verdicts --fail-on can turn into an exit code."""
+
+    WORSE = "worse"
 
 
 class Language(StrEnum):
@@ -66,6 +74,12 @@ def report(
         "--output", "-o", help="Write to this file instead of the terminal (markdown, json, "
         "html).", show_default=False)] = None,
     results_dir: ResultsDir = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="Also write the run's time series to this file as CSV (one row per "
+        "second).", show_default=False)] = None,
+    fail_on: Annotated[FailOn | None, typer.Option(
+        "--fail-on", help="With --compare or --baseline: exit 4 when the verdict is worse "
+        "(for CI).", show_default=False)] = None,
 ) -> None:
     """Show a benchmark run: configuration, results, thresholds, consistency checks.
 
@@ -74,9 +88,13 @@ def report(
              alumnos report --compare 20261127T101500Z-spike 20261127T103000Z-spike
              alumnos report --format html     (report.html in the run folder)
              alumnos report --list
+             alumnos report --format junit -o k6-junit.xml   (for CI)
+             alumnos report 20261127T101500Z-spike --csv timeseries.csv
+             alumnos report --compare BASELINE CANDIDATE --fail-on worse   (exit 4 if worse)
     """
     names = run or []
     refuse_what_does_not_apply(given_flags(ctx), names, output_format)
+    refuse_for_machines(given_flags(ctx), output_format)
     settings = resolve_settings(results_dir=results_dir)
     if list_all:
         _list_runs(settings.results_dir)
@@ -89,11 +107,15 @@ def report(
             str(baseline), names[0] if names else resolve_run(settings.results_dir, None).name]
         result = compare(*load_sides(settings.results_dir, sides[0], sides[1]))
         _emit_comparison(result, output_format, output, settings.results_dir)
+        if fail_on is not None and result.overall == fail_on.value:
+            raise typer.Exit(ExitCode.COMPARISON_WORSE)
     else:
         from alumnos_cli.report.read import read_run
         from alumnos_cli.runfolder import resolve_run
 
         chosen = read_run(resolve_run(settings.results_dir, names[0] if names else None))
+        if csv_path is not None:
+            _write_timeseries(chosen.name, chosen.timeseries, csv_path)
         _emit_run(chosen, output_format, lang, output)
 
 
@@ -153,6 +175,10 @@ def _emit_run(chosen: RunReport, output_format: ReportFormat, lang: Language,
         from alumnos_cli.report.render.json_document import run_json
 
         write_output(run_json(chosen), output)
+    elif output_format is ReportFormat.JUNIT:
+        from alumnos_cli.report.render.junit import run_junit
+
+        write_output(run_junit(chosen), output)
     else:
         from alumnos_cli.report.render.terminal import run_terminal
 
@@ -178,3 +204,33 @@ def _emit_comparison(result: Comparison, output_format: ReportFormat, output: Pa
         from alumnos_cli.report.render.terminal import comparison_terminal
 
         console.print(comparison_terminal(result))
+
+
+def refuse_for_machines(given: set[str], output_format: ReportFormat) -> None:
+    """--format junit and --csv are about one run, --fail-on about a comparison."""
+    comparing = "--compare" in given or "--baseline" in given
+    if "--fail-on" in given and not comparing:
+        raise InvalidOption("--fail-on", "--fail-on needs a comparison",
+                            "add --compare BASELINE CANDIDATE, or --baseline RUN")
+    if "--csv" in given and comparing:
+        raise InvalidOption("--csv", "--csv writes one run's time series, not a comparison's")
+    if output_format is ReportFormat.JUNIT and comparing:
+        raise InvalidOption("--format", "--format junit gives one run's thresholds and checks, "
+                            "not a comparison", "gate a comparison with --fail-on worse")
+
+
+def _write_timeseries(name: str, series: TimeSeries | None, path: Path) -> None:
+    """The CSV beside whatever the format prints, so its message goes to stderr."""
+    from alumnos_cli.files import write_text
+    from alumnos_cli.report.render.csv_document import timeseries_csv
+    from alumnos_cli.runfolder import TIMESERIES_FILE
+
+    if series is None:
+        raise AlumnosError(f"run {name} has no time series ({TIMESERIES_FILE})",
+                           "it was recorded without k6's per-second recording; bench "
+                           "again for one")
+    try:
+        write_text(path, timeseries_csv(series))
+    except OSError as exc:
+        raise AlumnosError(f"cannot write {path}: {exc.strerror}") from None
+    err_console.print(f"time series written to {path}", highlight=False)

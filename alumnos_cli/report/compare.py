@@ -88,6 +88,19 @@ class Row:
         return self.difference / self.baseline if self.baseline else None
 
 
+# What a note is about, for machines that read the comparison's JSON.
+NOT_LIKE_FOR_LIKE, TOO_FEW_RUNS, HOW_TO_READ = "not_like_for_like", "too_few_runs", "how_to_read"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note under a comparison: its kind, a short label (empty for none) and the text."""
+
+    kind: str
+    label: str
+    text: str
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The two sides and each metric's verdict."""
@@ -101,6 +114,40 @@ class Comparison:
     def single_runs(self) -> bool:
         """True when a side has too few runs for the spread between repeats to be known."""
         return len(self.baseline.runs) < MIN_RUNS or len(self.candidate.runs) < MIN_RUNS
+
+    @property
+    def overall(self) -> str:
+        """The comparison's verdict in one word, from its rows' (see overall_verdict)."""
+        return overall_verdict(tuple(row.verdict for row in self.rows))
+
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        """How to read the comparison: what is not like for like, and whether the runs were
+        enough to tell a difference from noise. Every format shows these words."""
+        notes = [Note(NOT_LIKE_FOR_LIKE, "not like for like", mismatch)
+                 for mismatch in self.mismatches]
+        if self.single_runs:
+            notes.append(Note(TOO_FEW_RUNS, f"fewer than {MIN_RUNS} runs a side",
+                              "the spread between repeats is unknown, so no difference can be "
+                              f"told from noise; bench with --repeat {MIN_RUNS} on both sides"))
+        else:
+            notes.append(Note(HOW_TO_READ, "", "a difference counts only when every repeat of "
+                              "one side beats every repeat of the other and the means differ by "
+                              f"{MIN_EFFECT:.0%} or more (ranges shown as min-max)"))
+        return tuple(notes)
+
+
+def overall_verdict(verdicts: tuple[str, ...]) -> str:
+    """worse when any metric is worse (a regression anywhere fails a gate), better when some
+    are better and none worse, cannot tell when the runs were too few (or nothing compared),
+    else within noise."""
+    if WORSE in verdicts:
+        return WORSE
+    if BETTER in verdicts:
+        return BETTER
+    if UNKNOWN in verdicts or not verdicts:
+        return UNKNOWN
+    return NOISE
 
 
 def compare(baseline: Side, candidate: Side) -> Comparison:

@@ -40,6 +40,20 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One k6 check of the scripts (a status, a page verified): how often it held."""
+
+    name: str
+    passes: int
+    fails: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the check never failed."""
+        return self.fails == 0
+
+
+@dataclass(frozen=True)
 class RunFigures:
     """What the reference report gives, and more: from k6's end-of-test summary."""
 
@@ -56,6 +70,7 @@ class RunFigures:
     iteration_avg_ms: float = 0.0
     dropped_iterations: int = 0
     checks_rate: float | None = None  # share of the scripts' checks (status, rows) that held
+    checks: tuple[Check, ...] = ()  # each check, or their total when k6 named none
 
     @property
     def thresholds_ok(self) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from alumnos_cli.errors import RunFolderError
-from alumnos_cli.report.model import Latency, RunFigures, Threshold
+from alumnos_cli.report.model import Check, Latency, RunFigures, Threshold
 
 
 def summary_figures(summary: Mapping[str, Any], file: str) -> RunFigures:
@@ -40,6 +40,7 @@ def summary_figures(summary: Mapping[str, Any], file: str) -> RunFigures:
         iteration_avg_ms=float(_stat(metrics, "iteration_duration", "avg") or 0.0),
         dropped_iterations=int(_stat(metrics, "dropped_iterations", "count") or 0),
         checks_rate=None if checks is None else float(checks),
+        checks=_checks(summary),
     )
 
 
@@ -62,3 +63,29 @@ def _thresholds(metrics: Mapping[str, Any]) -> tuple[Threshold, ...]:
         Threshold(metric=name, expression=expression, ok=bool(verdict.get("ok")))
         for name, metric in sorted(metrics.items())
         for expression, verdict in (metric.get("thresholds") or {}).items())
+
+
+# The one check that stands for all of them when k6's summary names none.
+ALL_CHECKS = "all checks"
+
+
+def _checks(summary: Mapping[str, Any]) -> tuple[Check, ...]:
+    """Each named check of the run's groups; k6 1.x leaves the groups' checks empty in
+    handleSummary's data, so then the `checks` metric's total stands for them all."""
+    named = tuple(_group_checks(summary.get("root_group") or {}))
+    if named:
+        return named
+    total: Mapping[str, Any] = summary.get("metrics", {}).get("checks", {}).get("values", {})
+    if "passes" not in total:
+        return ()
+    return (Check(ALL_CHECKS, int(total["passes"]), int(total.get("fails", 0))),)
+
+
+def _group_checks(group: Mapping[str, Any]) -> list[Check]:
+    """A group's checks and its subgroups', each named by its path below the root."""
+    found = [Check(str(check.get("path") or check.get("name")).removeprefix("::"),
+                   int(check.get("passes", 0)), int(check.get("fails", 0)))
+             for check in group.get("checks") or ()]
+    for subgroup in group.get("groups") or ():
+        found += _group_checks(subgroup)
+    return found

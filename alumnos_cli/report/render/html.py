@@ -26,7 +26,7 @@ from alumnos_cli.report.render.attribution import (
 )
 from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.conclusion import conclusion_sentences
-from alumnos_cli.report.render.numbers import relative
+from alumnos_cli.report.render.numbers import relative, with_range
 from alumnos_cli.report.render.text import (
     describe_load,
     describe_stack,
@@ -321,17 +321,17 @@ def comparison_html(result: Comparison) -> str:
     """The page of a comparison: the table and the metrics side by side."""
     a, b = result.baseline.label, result.candidate.label
     rows = "".join(
-        f"<tr><td>{html.escape(r.metric)} ({r.unit})</td><td class=n>{r.baseline:,.1f}</td>"
-        f"<td class=n>{r.candidate:,.1f}</td><td class=n>{relative(r.relative)}</td>"
+        f"<tr><td>{html.escape(r.metric)} ({r.unit})</td>"
+        f"<td class=n>{with_range(r.baseline, r.baseline_range)}</td>"
+        f"<td class=n>{with_range(r.candidate, r.candidate_range)}</td>"
+        f"<td class=n>{relative(r.relative)}</td>"
         f"<td>{html.escape(r.verdict)}</td></tr>" for r in result.rows)
-    note = ("fewer than 3 runs a side: the spread between repeats is unknown, so no difference "
-            "can be told from noise" if result.single_runs else
-            "a difference counts only when every repeat of one side beats every repeat of the "
-            "other and the means differ by 5% or more")
-    note += "".join(f". Not like for like: {m}" for m in result.mismatches)
+    notes = "".join(f"<li><b>{html.escape(n.label)}:</b> {html.escape(n.text)}</li>" if n.label
+                    else f"<li>{html.escape(n.text)}</li>" for n in result.notes)
     body = (f"<h1>{html.escape(b)} against {html.escape(a)}</h1><table><tr><th>metric</th>"
             f"<th>{html.escape(a)}</th><th>{html.escape(b)}</th><th>difference</th>"
-            f"<th>verdict</th></tr>{rows}</table><p>{html.escape(note)}</p><h2>Charts</h2>")
+            f"<th>verdict</th></tr>{rows}</table><p><b>verdict:</b> "
+            f"{html.escape(result.overall)}</p><ul>{notes}</ul><h2>Charts</h2>")
     latency = [r for r in result.rows if r.metric.startswith("latency")]
     throughput = [r for r in result.rows if r.metric == "throughput"]
     distributions = [

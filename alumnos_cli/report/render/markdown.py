@@ -18,7 +18,7 @@ from alumnos_cli.report.render.attribution import (
 )
 from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.conclusion import conclusion_sentences
-from alumnos_cli.report.render.numbers import number, percent, relative
+from alumnos_cli.report.render.numbers import number, percent, relative, with_range
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_side_rows
 
 TEXT = {
@@ -183,10 +183,14 @@ def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
 
 
 def comparison_markdown(result: Comparison) -> str:
-    """The comparison as a Markdown table."""
+    """The comparison as a Markdown table (means, and min-max over repeats), its verdict and
+    the notes on how to read it."""
     lines = [f"| metric | {md_text(result.baseline.label)} | {md_text(result.candidate.label)} | "
              "difference | verdict |", "|---|---|---|---|---|"]
-    lines += [f"| {row.metric} ({row.unit}) | {row.baseline:,.1f} | {row.candidate:,.1f} | "
-              f"{relative(row.relative)} | {row.verdict} |" for row in result.rows]
+    lines += [f"| {row.metric} ({row.unit}) | {with_range(row.baseline, row.baseline_range)} | "
+              f"{with_range(row.candidate, row.candidate_range)} | {relative(row.relative)} | "
+              f"{row.verdict} |" for row in result.rows]
+    lines += ["", f"**Verdict:** {result.overall}", ""]
+    lines += [f"- **{md_text(note.label)}:** {md_text(note.text)}" if note.label
+              else f"- {md_text(note.text)}" for note in result.notes]
     return "\n".join(lines) + "\n"
-

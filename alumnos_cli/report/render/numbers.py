@@ -20,3 +20,10 @@ def percent(share: float, lang: str, decimals: int = 2) -> str:
 def relative(value: float | None) -> str:
     """A difference as a signed percentage, n/a without a baseline."""
     return "n/a" if value is None else f"{value:+.1%}"
+
+
+def with_range(mean: float, span: tuple[float, float]) -> str:
+    """A mean, and the min-max of the runs behind it when they differ."""
+    if span[0] == span[1]:
+        return f"{mean:,.1f}"
+    return f"{mean:,.1f} ({span[0]:,.1f}-{span[1]:,.1f})"

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from alumnos_cli.report.attribution import Costs, Verification
 from alumnos_cli.report.balancer import BalancerActivity
-from alumnos_cli.report.compare import BETTER, MIN_RUNS, WORSE, Comparison
+from alumnos_cli.report.compare import BETTER, WORSE, Comparison
 from alumnos_cli.report.model import (
     GeneratorVerdict,
     ListedRun,
@@ -33,7 +33,7 @@ from alumnos_cli.report.render.attribution import (
     verification_rows,
 )
 from alumnos_cli.report.render.balancer import balancer_rows
-from alumnos_cli.report.render.numbers import relative
+from alumnos_cli.report.render.numbers import relative, with_range
 from alumnos_cli.report.render.text import (
     describe_load,
     describe_stack,
@@ -270,33 +270,24 @@ def run_terminal(report: RunReport) -> Group:
 
 
 def comparison_terminal(result: Comparison) -> Group:
-    """The comparison table, what differs in how the sides were made, and how to read it."""
+    """The comparison table, its verdict, what differs in how the sides were made, and how to
+    read it."""
     table = Table(title=f"{result.candidate.label} against {result.baseline.label}")
     for column in ("metric", "baseline", "candidate", "difference", "verdict"):
         table.add_column(column, justify="left" if column in {"metric", "verdict"} else "right")
     for row in result.rows:
-        color = {BETTER: "green", WORSE: "red"}.get(row.verdict, "yellow")
-        table.add_row(f"{row.metric} ({row.unit})", _with_range(row.baseline,
-                                                                 row.baseline_range),
-                      _with_range(row.candidate, row.candidate_range),
-                      relative(row.relative), f"[{color}]{row.verdict}[/]")
-    notes: list[RenderableType] = [f"[yellow]not like for like:[/] {mismatch}"
-                                   for mismatch in result.mismatches]
-    if result.single_runs:
-        notes.append(f"[yellow]fewer than {MIN_RUNS} runs a side:[/] the spread between "
-                     "repeats is unknown, so no difference can be told from noise; bench with "
-                     f"--repeat {MIN_RUNS} on both sides")
-    else:
-        notes.append("a difference counts only when every repeat of one side beats every "
-                     "repeat of the other and the means differ by 5% or more (ranges shown "
-                     "as min-max)")
+        table.add_row(f"{row.metric} ({row.unit})", with_range(row.baseline, row.baseline_range),
+                      with_range(row.candidate, row.candidate_range),
+                      relative(row.relative), _colored(row.verdict))
+    notes: list[RenderableType] = [f"[bold]verdict:[/] {_colored(result.overall)}"]
+    notes += [f"[yellow]{escape(note.label)}:[/] {escape(note.text)}" if note.label
+              else escape(note.text) for note in result.notes]
     return Group(table, *notes)
 
 
-def _with_range(mean: float, span: tuple[float, float]) -> str:
-    if span[0] == span[1]:
-        return f"{mean:,.1f}"
-    return f"{mean:,.1f} ({span[0]:,.1f}-{span[1]:,.1f})"
+def _colored(verdict: str) -> str:
+    color = {BETTER: "green", WORSE: "red"}.get(verdict, "yellow")
+    return f"[{color}]{verdict}[/]"
 
 
 def runs_terminal(results_dir: str,
