@@ -231,7 +231,9 @@ class TimeSeries:
     p50_ms: tuple[float | None, ...] = ()
     p95_ms: tuple[float | None, ...] = ()
     p99_ms: tuple[float | None, ...] = ()
-    vus: tuple[float | None, ...] = ()
+    vus: tuple[float | None, ...] = ()  # active VUs (k6's `vus`)
+    # k6's `vus_max`: the VUs allocated, which the open model keeps above the active ones
+    vus_max: tuple[float | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.seconds)

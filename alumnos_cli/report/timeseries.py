@@ -50,6 +50,7 @@ class _Columns:
         self.p95_ms: list[float | None] = []
         self.p99_ms: list[float | None] = []
         self.vus: list[float | None] = []
+        self.vus_max: list[float | None] = []
 
     def append(self, values: Mapping[str, Sequence[float | None]], start: float | None) -> None:
         time_ms = float((values.get("time") or [start or 0])[0] or 0)
@@ -60,11 +61,12 @@ class _Columns:
                              (self.p99_ms, "p(99)")):
             column.append(_at(values, "http_req_duration", TREND.index(stat)))
         self.vus.append(_at(values, "vus", 0))  # a gap before k6 first reports it, not a 0
+        self.vus_max.append(_at(values, "vus_max", 0))
 
     def frozen(self) -> TimeSeries:
         return TimeSeries(tuple(self.seconds), tuple(self.requests_per_s), tuple(self.errors),
                           tuple(self.p50_ms), tuple(self.p95_ms), tuple(self.p99_ms),
-                          tuple(self.vus))
+                          tuple(self.vus), tuple(self.vus_max))
 
 
 def parse_events(events: list[Any], source: str = "recording") -> TimeSeries:

@@ -134,20 +134,37 @@ def server_side_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str
     return rows
 
 
-def littles_law_text(little: LittlesLaw) -> str:
-    """The check in words, with the gap explained rather than hidden."""
-    text = (f"average VUs {little.configured:,.1f}; iterations/s x iteration time = "
-            f"{little.in_iterations:,.1f}; requests/s x average latency = "
-            f"{little.in_requests:,.1f}. ")
-    if not little.consistent:
-        text += ("The iterations do not account for the VUs: VUs were idle part of the run "
-                 "(ramps, an early stop, a saturated generator), so the throughput "
-                 "understates what this load would give. ")
-    if little.outside_requests > 0.1:
-        text += (f"{little.outside_requests:.0%} of the VUs' time went outside the requests "
-                 "(k6 checks and parsing, think time, ramps): the average latency is not "
-                 "VUs / throughput.")
-    else:
-        text += "The VUs spent their time waiting for responses, as they should."
-    return text
+LITTLE_TEXT = {
+    "en": {"figures": "average VUs {vus}; iterations/s x iteration time = {it}; requests/s x "
+           "average latency = {req}. ",
+           "gap": "The iterations do not account for the VUs: VUs were idle part of the run "
+           "(ramps, an early stop, a saturated generator), so the throughput understates what "
+           "this load would give. ",
+           "outside": "{share} of the VUs' time went outside the requests (k6 checks and "
+           "parsing, think time, ramps): the average latency is not VUs / throughput.",
+           "waiting": "The VUs spent their time waiting for responses, as they should."},
+    "es": {"figures": "VUs promedio {vus}; iteraciones/s x duración de la iteración = {it}; "
+           "peticiones/s x latencia promedio = {req}. ",
+           "gap": "Las iteraciones no explican los VUs: hubo VUs ociosos parte de la prueba "
+           "(rampas, una parada temprana, un generador saturado), así que el throughput se "
+           "queda corto frente a lo que esta carga daría. ",
+           "outside": "El {share} del tiempo de los VUs transcurrió fuera de las peticiones "
+           "(chequeos y lectura de k6, pausas, rampas): la latencia promedio no es VUs / "
+           "throughput.",
+           "waiting": "Los VUs pasaron su tiempo esperando respuestas, como debe ser."},
+}
 
+
+def littles_law_text(little: LittlesLaw, lang: str = "en") -> str:
+    """The check in words, with the gap explained rather than hidden."""
+    t = LITTLE_TEXT[lang]
+    text = t["figures"].format(vus=number(little.configured, 1, lang),
+                               it=number(little.in_iterations, 1, lang),
+                               req=number(little.in_requests, 1, lang))
+    if not little.consistent:
+        text += t["gap"]
+    if little.outside_requests > 0.1:
+        text += t["outside"].format(share=percent(little.outside_requests, lang, 0))
+    else:
+        text += t["waiting"]
+    return text

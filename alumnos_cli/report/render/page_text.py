@@ -1,0 +1,113 @@
+"""The HTML page's own words in each report language: headings, labels, charts and notes.
+
+A page is in one language, the one `--lang` asked for (the conclusion's); its <html lang>
+says which.
+"""
+
+from __future__ import annotations
+
+from alumnos_cli.report.checks import SATURATED
+from alumnos_cli.report.model import GeneratorVerdict
+from alumnos_cli.report.render.numbers import number, percent
+
+TEXT = {
+    "es": {
+        "title": "Prueba de carga: {scenario}", "configuration": "Configuración",
+        "results": "Resultados", "server": "Lado del servidor",
+        "balancer": "Balanceador y circuit breaker", "thresholds": "Umbrales",
+        "patterns": "Patrones (alumnos patterns)", "consistency": "Coherencia",
+        "conclusion": "Conclusión", "charts": "Gráficos",
+        "verification": "Respuestas verificadas", "costs": "CPU por 1.000 peticiones",
+        "scenario": "escenario", "load": "carga", "target": "objetivo", "rows": "filas",
+        "stack": "pila", "cpus": "CPU", "started": "inicio", "command": "comando",
+        "requests": "total de peticiones", "error_rate": "tasa de error",
+        "throughput": "throughput", "latency_low": "latencia promedio / p50 / p90",
+        "latency_high": "latencia p95 / p99 / máxima", "peak_vus": "VUs máximos",
+        "dropped": "iteraciones descartadas", "ceiling": "fracción del techo (ping)",
+        "pass": "cumplido", "fail": "NO cumplido", "little": "ley de Little",
+        "generator": "generador de carga", "cross": "contraste",
+        "part": "parte", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) por 1.000 peticiones",
+        "pattern": "patrón", "observed": "observado", "verdict": "resultado",
+        "x_label": "segundos desde el inicio", "x_legend": "tiempo", "measure": "medida",
+        "replica": "réplica",
+        "throughput_chart": "Throughput (peticiones/s)", "requests_unit": " pet/s",
+        "latency_chart": "Latencia por segundo: p50, p95, p99 (ms)",
+        "latency_note": "Percentiles de cada segundo, no una distribución: la corrida no "
+        "registró un histograma de latencias.",
+        "errors_chart": "Errores (% de las peticiones)", "errors": "errores",
+        "vus_chart": "Usuarios virtuales (VUs)", "vus": "VUs",
+        "vus_active": "VUs activos", "vus_allocated": "VUs reservados",
+        "vus_note": "Modelo abierto: k6 reserva {vus} VUs y activa los que la tasa pedida "
+        "necesita; los VUs máximos cuentan los reservados.",
+        "balancer_chart": "En el balanceador (peticiones/s): atendidas por una réplica, "
+        "rechazadas", "served": "atendidas", "refused": "rechazadas",
+        "summary_chart": "Latencia de toda la prueba: promedio, percentiles y máximo (ms)",
+        "summary_note": "Cifras del resumen de k6, no una distribución: k6 no guarda un "
+        "histograma de las latencias.",
+        "histogram_chart": "Distribución de la latencia (peticiones por intervalo, ms)",
+        "requests_series": "peticiones", "avg": "promedio", "max": "máx.",
+        "replicas_chart": "Peticiones por réplica (HAProxy)",
+        "ejection": "{replica} fuera",
+    },
+    "en": {
+        "title": "Load test: {scenario}", "configuration": "Configuration",
+        "results": "Results", "server": "Server side",
+        "balancer": "Balancer and circuit breaker", "thresholds": "Thresholds",
+        "patterns": "Patterns (alumnos patterns)", "consistency": "Consistency",
+        "conclusion": "Conclusion", "charts": "Charts",
+        "verification": "Answers verified", "costs": "CPU per 1,000 requests",
+        "scenario": "scenario", "load": "load", "target": "target", "rows": "rows",
+        "stack": "stack", "cpus": "CPUs", "started": "started", "command": "command",
+        "requests": "total requests", "error_rate": "error rate",
+        "throughput": "throughput", "latency_low": "latency avg / p50 / p90",
+        "latency_high": "latency p95 / p99 / max", "peak_vus": "peak VUs",
+        "dropped": "dropped iterations", "ceiling": "share of the ceiling (ping)",
+        "pass": "pass", "fail": "FAIL", "little": "Little's law",
+        "generator": "load generator", "cross": "cross-check",
+        "part": "part", "cpu_s": "CPU s", "cpu_ms": "CPU ms per 1,000 requests",
+        "pattern": "pattern", "observed": "observed", "verdict": "verdict",
+        "x_label": "seconds since the start", "x_legend": "time", "measure": "measure",
+        "replica": "replica",
+        "throughput_chart": "Throughput (requests/s)", "requests_unit": " req/s",
+        "latency_chart": "Latency per second: p50, p95, p99 (ms)",
+        "latency_note": "Each second's percentiles, not a distribution: the run recorded no "
+        "latency histogram.",
+        "errors_chart": "Errors (% of requests)", "errors": "errors",
+        "vus_chart": "Virtual users (VUs)", "vus": "VUs",
+        "vus_active": "VUs active", "vus_allocated": "VUs allocated",
+        "vus_note": "Open model: k6 allocates {vus} VUs and activates as many as the "
+        "requested rate needs; peak VUs counts the allocated ones.",
+        "balancer_chart": "At the balancer (requests/s): served by a replica, refused",
+        "served": "served", "refused": "refused",
+        "summary_chart": "Latency over the whole run: average, percentiles and maximum (ms)",
+        "summary_note": "Figures from k6's summary, not a distribution: k6 keeps no "
+        "histogram of the latencies.",
+        "histogram_chart": "Latency distribution (requests per interval, ms)",
+        "requests_series": "requests", "avg": "avg", "max": "max",
+        "replicas_chart": "Requests per replica (HAProxy)",
+        "ejection": "{replica} out",
+    },
+}
+
+# The load generator's verdict in Spanish; GeneratorVerdict.text is its English.
+GENERATOR_ES = {
+    "limited": "k6 usó {cores} de {count} núcleos con la máquina al {busy} de uso: el "
+    "generador compitió con el servicio, así que estas cifras son una cota inferior; corra k6 "
+    "en otra máquina, o compare lo que costó cada petición (CPU por 1.000 peticiones), para "
+    "conocer el límite del propio servicio",
+    "busy": "la máquina estuvo al {busy} de uso y k6 tomó solo {cores} de {count} núcleos: el "
+    "servicio usó el resto",
+    "free": "k6 usó {cores} de {count} núcleos; la máquina estuvo al {busy} de uso: el "
+    "generador no fue el cuello de botella",
+}
+
+
+def generator_text(generator: GeneratorVerdict, lang: str) -> str:
+    """Whether the load generator limited the figures, in the page's language."""
+    if lang == "en":
+        return generator.text
+    key = ("limited" if generator.limited else
+           "busy" if generator.machine_busy >= SATURATED else "free")
+    return GENERATOR_ES[key].format(cores=number(generator.k6_cores, 2, lang),
+                                    count=generator.cpu_count,
+                                    busy=percent(generator.machine_busy, lang, 0))
