@@ -28,6 +28,7 @@ class Latency:
     p95: float
     p99: float
     max: float
+    p999: float | None = None  # None: recorded before runs asked k6 for p(99.9)
 
 
 @dataclass(frozen=True)

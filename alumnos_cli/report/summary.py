@@ -16,7 +16,8 @@ def summary_figures(summary: Mapping[str, Any], file: str) -> RunFigures:
     failed = _values(summary, "http_req_failed", file)
     try:
         latency = Latency(avg=duration["avg"], p50=duration["med"], p90=duration["p(90)"],
-                          p95=duration["p(95)"], p99=duration["p(99)"], max=duration["max"])
+                          p95=duration["p(95)"], p99=duration["p(99)"], max=duration["max"],
+                          p999=duration.get("p(99.9)"))
     except KeyError as exc:
         raise RunFolderError(f"{file} lacks the latency statistic {exc}",
                              "run with the bundled k6 scripts, which ask k6 for p(99)") from None

@@ -90,6 +90,7 @@ def results_table(figures: RunFigures, ceiling: RunFigures | None = None) -> Tab
         ("latency p90", f"{lat.p90:,.1f} ms"),
         ("latency p95", f"{lat.p95:,.1f} ms"),
         ("latency p99", f"{lat.p99:,.1f} ms"),
+        ("latency p99.9", "-" if lat.p999 is None else f"{lat.p999:,.1f} ms"),
         ("latency max", f"{lat.max:,.1f} ms"),
         ("peak VUs", f"{figures.max_vus:,}"),
         *([("dropped iterations (open model)", f"{figures.dropped_iterations:,}")]
