@@ -17,6 +17,11 @@ from alumnos_cli.report.render.attribution import (
     verification_rows,
 )
 from alumnos_cli.report.render.balancer import balancer_rows
+from alumnos_cli.report.render.breakdown import (
+    breakdown_notes,
+    breakdown_tables,
+    breakdown_title,
+)
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative, with_range
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_side_rows
@@ -80,6 +85,7 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     lines += ["", f"### {t['results']}", "", f"| {t['metric']} | {t['value']} |", "|---|---|"]
     lines += [f"| {label} | {value} |"
               for label, value in _results(report.figures, report.ceiling, t, lang)]
+    lines += _breakdown(report, lang)
     lines += _attribution(report, t, lang)
     if server := server_side_rows(report, lang):
         lines += ["", f"### {t['server']}", ""]
@@ -166,6 +172,16 @@ def _results(figures: RunFigures, ceiling: RunFigures | None, t: dict[str, str],
         rows.append((t["share"], number(figures.requests_per_second
                                         / ceiling.requests_per_second, 2, lang)))
     return rows
+
+
+def _breakdown(report: RunReport, lang: str) -> list[str]:
+    """Per endpoint, per status, errors by type; or the line that says why there are none."""
+    lines = ["", f"### {breakdown_title(lang)}"]
+    for table in breakdown_tables(report.breakdown, lang) if report.breakdown else []:
+        lines += ["", f"**{table.title}**", "", f"| {' | '.join(table.columns)} |",
+                  "|" + "---|" * len(table.columns)]
+        lines += [f"| {' | '.join(md_text(cell) for cell in row)} |" for row in table.rows]
+    return [*lines, "", *(f"_{md_text(note)}_" for note in breakdown_notes(report, lang))]
 
 
 def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
