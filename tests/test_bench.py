@@ -76,6 +76,13 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert server["pg_connections_max"] >= 1
     # Only 200 counts as right (k6/lib/checks.js): none failed.
     assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
+    # The scenario's own requests (setup()'s 4 left out), each once in the breakdown that
+    # bench read from k6's copy in the stack's Prometheus.
+    own = summary["metrics"]["http_req_failed{scenario:smoke}"]["values"]
+    assert own["passes"] + own["fails"] == requests - 4
+    breakdown = json.loads((run_dir / "breakdown.json").read_text())
+    assert breakdown["statuses"] == [{"status": "200", "requests": requests - 4}]
+    assert breakdown["errors"] == []
 
     report = _cli(settings, "report")
     assert report.exit_code == 0, report.output

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from alumnos_cli.bench.breakdown import record_breakdown
+from alumnos_cli.bench.server_prometheus import Window
 from alumnos_cli.errors import RunFolderError
 from alumnos_cli.report.breakdown import NO_PROMETHEUS, NOT_RECORDED
 from alumnos_cli.report.read import read_record, read_run
@@ -98,3 +100,10 @@ def test_a_corrupt_breakdown_is_one_error_naming_its_file(tmp_path: Path) -> Non
     (tmp_path / name / "breakdown.json").write_text('{"endpoints": [{"name": "x"}]}')
     with pytest.raises(RunFolderError, match=r"breakdown\.json does not hold a breakdown"):
         read_run(tmp_path / name)
+
+
+def test_without_prometheus_bench_records_why_and_no_breakdown(tmp_path: Path) -> None:
+    # --prometheus off (or no stack's Prometheus): k6 wrote nowhere, so nothing to read.
+    recorded = record_breakdown(None, tmp_path, Window(0.0, 1.0))
+    assert recorded == {"missing": NO_PROMETHEUS}
+    assert not (tmp_path / "breakdown.json").exists()

@@ -38,10 +38,16 @@ class Selection:
     run: str
     seconds: int
 
-    def of(self, metric: str, extra: str = "") -> str:
-        """The metric's series of the run's scenario, each at its last value in the run."""
+    def series(self, metric: str, extra: str = "") -> str:
+        """The metric's series of the run's scenario."""
         labels = f'{RUN_LABEL}="{self.run}",scenario!=""' + (f",{extra}" if extra else "")
-        return f"last_over_time({metric}{{{labels}}}[{self.seconds}s])"
+        return f"{metric}{{{labels}}}"
+
+    def of(self, metric: str, extra: str = "") -> str:
+        """Each series at its last value in the run: k6 pushes a series only when it has new
+        samples, so one that stopped early (an error of the first minute) is older than
+        Prometheus's 5-minute lookback by the end of a long run."""
+        return f"last_over_time({self.series(metric, extra)}[{self.seconds}s])"
 
 
 REQUESTS = "k6_http_reqs_total"
@@ -53,7 +59,10 @@ WITH_CODE = 'error_code!=""'
 
 def queries(selection: Selection) -> dict[str, str]:
     """Every PromQL query the breakdown asks, by what it answers."""
-    by_name = f"sum by (name) ({selection.of(DURATION)})"
+    # Prometheus 2.42 (Debian 12's) gives nothing for last_over_time of a native histogram:
+    # the latest sample within its lookback, which leaves out a series idle for its last
+    # 5 minutes (the percentiles only; the counts above are whole).
+    by_name = f"sum by (name) ({selection.series(DURATION)})"
     return {
         "requests_by_name": f"sum by (name) ({selection.of(REQUESTS)})",
         "failed_by_name": f"sum by (name) ({selection.of(REQUESTS, FAILED)})",
