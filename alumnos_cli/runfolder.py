@@ -16,6 +16,7 @@ SUMMARY_FILE = "summary.json"
 K6_LOG_FILE = "k6.log"
 SERVER_FILE = "server.json"
 PROMETHEUS_FILE = "prometheus.json"  # what bench read from Prometheus for the load's window
+BREAKDOWN_FILE = "breakdown.json"  # per endpoint, status and error type, from k6's copy there
 TIMESERIES_FILE = "timeseries.ndjson.gz"
 CALIBRATION_DIR = "calibration"  # the same load on the ping endpoint, inside the run folder
 PROOFS_DIR = "patterns"  # `alumnos patterns` results, under the results folder

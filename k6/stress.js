@@ -6,7 +6,7 @@ import { getPage, hotOffset } from './lib/checks.js';
 import { scenarioOptions } from './lib/scenario.js';
 
 export { setup, handleSummary } from './lib/scenario.js';
-export const options = scenarioOptions('stress', 'stress', abortingThresholds());
+export const options = scenarioOptions('stress', 'stress', abortingThresholds('stress'));
 
 export default function (target) {
   getPage(hotOffset(20), target);

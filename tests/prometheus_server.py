@@ -8,6 +8,7 @@ It is stopped and its data removed on the way out, whatever happened inside.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import shutil
@@ -107,14 +108,21 @@ def scalar(url: str, promql: str) -> float | None:
 FASTEST_S, SLOWEST_S = 0.005, 0.050
 
 
+# Under this path every FLAKY_EVERY-th answer (never the first: setup's) is a 503, so a run
+# has errors of a known status to break down (tests/test_breakdown_prometheus.py).
+FLAKY_PATH, FLAKY_EVERY = "/flaky", 10
+
+
 class SlowPage(BaseHTTPRequestHandler):
     """200 after a random 5-50 ms; HTTP/1.1 so k6 keeps its connections."""
 
     protocol_version = "HTTP/1.1"
+    answered = itertools.count(1)
 
     def do_GET(self) -> None:
         time.sleep(random.uniform(FASTEST_S, SLOWEST_S))
-        self.send_response(200)
+        flaky = self.path.startswith(FLAKY_PATH) and next(self.answered) % FLAKY_EVERY == 0
+        self.send_response(503 if flaky else 200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", "2")
         self.end_headers()

@@ -17,6 +17,7 @@ from alumnos_cli.bench.run import run_bench
 from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.errors import K6Error, ServiceUnreachable
 from alumnos_cli.main import app
+from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
@@ -76,10 +77,17 @@ def test_bench_runs_k6_stores_the_run_and_report_shows_it(stack: local.UpResult,
     assert server["pg_connections_max"] >= 1
     # Only 200 counts as right (k6/lib/checks.js): none failed.
     assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
+    # The scenario's own requests (setup()'s 4 left out), each once in the breakdown that
+    # bench read from k6's copy in the stack's Prometheus.
+    own = summary["metrics"]["http_req_failed{scenario:smoke}"]["values"]
+    assert own["passes"] + own["fails"] == requests - 4
+    breakdown = json.loads((run_dir / "breakdown.json").read_text())
+    assert breakdown["statuses"] == [{"status": "200", "requests": requests - 4}]
+    assert breakdown["errors"] == []
 
     report = _cli(settings, "report")
     assert report.exit_code == 0, report.output
-    assert f"{requests:,}" in report.output
+    assert f"{requests - 4:,}" in report.output
     assert "2 VUs for 3 s" in report.output
     assert "100.00%" in report.output  # 200 responses
 
@@ -136,9 +144,10 @@ def test_calibrate_runs_the_same_load_on_ping_and_report_gives_the_share(
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["calibration"]["path"] == "/api/v1/ping"
     ping = json.loads((run_dir / "calibration" / "summary.json").read_text())
-    ping_rate = ping["metrics"]["http_reqs"]["values"]["rate"]
-    page_rate = json.loads((run_dir / "summary.json").read_text())[
-        "metrics"]["http_reqs"]["values"]["rate"]
+    # The scenarios' own requests, as the report counts them (setup()'s left out).
+    ping_rate = summary_figures(ping, "ping").requests_per_second
+    page_rate = summary_figures(json.loads((run_dir / "summary.json").read_text()),
+                                "page").requests_per_second
     report = _cli(settings, "report")
     assert report.exit_code == 0, report.output
     assert f"{ping_rate:,.1f} req/s" in report.output

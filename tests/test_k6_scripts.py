@@ -56,15 +56,16 @@ def test_every_scenario_is_a_valid_k6_test_in_both_models(scenario: Scenario,
         assert peak == (300 if model == "open" else 40)
     else:
         assert config["duration"] == "50s"
-    assert "p(99)" in options["summaryTrendStats"]
+    assert {"p(99)", "p(99.9)"} <= set(options["summaryTrendStats"])
 
 
 def test_default_thresholds_are_the_ones_bench_records() -> None:
     # One file for both: k6/lib/defaults.json, read by k6 and by alumnos bench.
     options = inspect("load.js")
     p95, errors = default_p95_ms(), default_max_error_rate()
-    assert options["thresholds"] == {"http_req_duration": [f"p(95)<{p95:g}"],
-                                     "http_req_failed": [f"rate<{errors:g}"],
+    # On the scenario's own requests: setup()'s carry no scenario tag.
+    assert options["thresholds"] == {"http_req_duration{scenario:load}": [f"p(95)<{p95:g}"],
+                                     "http_req_failed{scenario:load}": [f"rate<{errors:g}"],
                                      "wrong_answers": ["count<1"]}
 
 
@@ -72,7 +73,7 @@ def test_default_thresholds_are_the_ones_bench_records() -> None:
 def test_k6_keeps_only_the_tags_and_bodies_it_needs(scenario: Scenario) -> None:
     options = inspect(scenario.script)
     assert sorted(options["systemTags"]) == ["check", "error_code", "expected_response",
-                                             "name", "status"]
+                                             "name", "scenario", "status"]
     assert options["discardResponseBodies"] is True  # a request that verifies asks for its own
 
 
@@ -93,8 +94,8 @@ def test_every_scenario_records_the_stages_k6_runs() -> None:
 
 def test_thresholds_come_from_the_flags() -> None:
     options = inspect("load.js", THRESHOLD_P95_MS="250", THRESHOLD_ERROR_RATE="0.001")
-    assert options["thresholds"] == {"http_req_duration": ["p(95)<250"],
-                                     "http_req_failed": ["rate<0.001"],
+    assert options["thresholds"] == {"http_req_duration{scenario:load}": ["p(95)<250"],
+                                     "http_req_failed{scenario:load}": ["rate<0.001"],
                                      "wrong_answers": ["count<1"]}
 
 
@@ -112,3 +113,13 @@ def test_stress_steps_up_and_stops_when_a_threshold_breaks() -> None:
     assert [s["target"] for s in stages][1::2] == [20, 40, 60, 80, 100]
     for rules in options["thresholds"].values():
         assert all(rule["abortOnFail"] for rule in rules)
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS.values()), ids=list(SCENARIOS))
+def test_the_targets_judge_the_scenarios_own_requests(scenario: Scenario) -> None:
+    # A sub-metric on another name would hold no sample, and the report would fall back to
+    # the whole metric, setup()'s requests included.
+    options = inspect(scenario.script)
+    [name] = options["scenarios"]
+    assert {metric for metric in options["thresholds"] if "{" in metric} == {
+        f"http_req_failed{{scenario:{name}}}", f"http_req_duration{{scenario:{name}}}"}

@@ -29,7 +29,8 @@ from tests.runs import copy_as_group, golden, run_with_meta
 DATA = Path(__file__).parent / "data"
 RUNS = DATA / "runs"
 SAMPLES = ["20261127T022841Z-spike", "20261127T051814Z-spike", "20261127T051838Z-load",
-           "20261127T163621Z-spike", "20261127T173751Z-stress", "20261127T174225Z-smoke"]
+           "20261127T163621Z-spike", "20261127T173751Z-stress", "20261127T174225Z-smoke",
+           "20261128T014500Z-load"]
 runner = CliRunner()
 
 

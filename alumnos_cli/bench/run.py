@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import make_url
 
 from alumnos_cli.bench.balancer import balancer_record, watcher_view
+from alumnos_cli.bench.breakdown import record_breakdown
 from alumnos_cli.bench.costs import run_costs, snapshot
 from alumnos_cli.bench.crosscheck import run_wrk
 from alumnos_cli.bench.k6 import (
@@ -39,6 +40,7 @@ from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.database import row_count
 from alumnos_cli.errors import AlumnosError, K6Error, ServiceUnreachable
 from alumnos_cli.files import read_json, write_json
+from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.runfolder import (
     CALIBRATION_DIR,
     K6_LOG_FILE,
@@ -150,6 +152,9 @@ def run_bench(settings: Settings, request: BenchRequest,
         source.url, Window(load_started, load_ended),
         make_url(stack.database_url).database if stack else None, run_dir, source.why_none,
         source.scope)
+    # k6's own samples in Prometheus: per endpoint, status and error type (breakdown.py).
+    meta["breakdown"] = record_breakdown(request.prometheus_url, run_dir,
+                                         Window(load_started, load_ended))
     meta["balancer"] = balancer_record(
         watched_before, watcher_view(stack, after=load_ended), started=load_started,
         ended=load_ended, breaker_enabled=bool(stack and stack.service.patterns.circuit_breaker))
@@ -222,10 +227,9 @@ def _verified_after(url: str, expected_total: int | None,
 
 
 def _requests(run_dir: Path) -> int:
-    """The requests k6 counted, from the run's summary."""
-    summary = read_json(run_dir / SUMMARY_FILE)
-    return int(summary.get("metrics", {}).get("http_reqs", {}).get("values", {})
-               .get("count", 0))
+    """The scenario's requests (setup()'s left out), as the report counts them."""
+    path = run_dir / SUMMARY_FILE
+    return summary_figures(read_json(path), str(path)).requests
 
 
 def run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, folder: Path,

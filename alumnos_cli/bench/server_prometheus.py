@@ -91,7 +91,8 @@ class PrometheusUnreadable(Exception):
     """Prometheus did not answer, or answered something that is not its API."""
 
 
-def _api(base: str, path: str, params: dict[str, str]) -> Any:
+def prometheus_api(base: str, path: str, params: dict[str, str]) -> Any:
+    """One answer of Prometheus's HTTP API (its data.result); PrometheusUnreadable if none."""
     answer = http_get(f"{base}/api/v1/{path}?{urllib.parse.urlencode(params)}", timeout=10.0)
     if answer is None:
         raise PrometheusUnreadable(f"Prometheus does not answer at {base}")
@@ -117,12 +118,12 @@ def first_scrape_after(base: str, moment: float, timeout: float = SCRAPE_WAIT_SE
     evaluated then, each counter holds every response of the load."""
     deadline = time.monotonic() + timeout
     while True:
-        scraped = _api(base, "query", {"query": "min(timestamp(up))"})
+        scraped = prometheus_api(base, "query", {"query": "min(timestamp(up))"})
         if not scraped:
             return moment  # it scrapes nothing (k6's writes only): nothing to wait for
         if float(scraped[0]["value"][1]) > moment or time.monotonic() > deadline:
             # Each target's latest scrape is at or before the newest one.
-            newest = _api(base, "query", {"query": "max(timestamp(up))"})
+            newest = prometheus_api(base, "query", {"query": "max(timestamp(up))"})
             return max(float(newest[0]["value"][1]) if newest else 0.0, moment)
         time.sleep(0.25)
 
@@ -148,14 +149,14 @@ def read_window(base: str, window: Window, database: str | None,
     for name, promql in COUNTERS.items():
         query = _scoped(promql, database, scope)
         counters[name] = {"promql": query,
-                          "start": _api(base, "query", {"query": query,
+                          "start": prometheus_api(base, "query", {"query": query,
                                                          "time": f"{window.start:.3f}"}),
-                          "end": _api(base, "query", {"query": query,
+                          "end": prometheus_api(base, "query", {"query": query,
                                                        "time": f"{window.end:.3f}"})}
     series = {}
     for name, promql in SERIES.items():
         query = _scoped(promql, database, scope)
-        series[name] = {"promql": query, "values": _api(base, "query_range", {
+        series[name] = {"promql": query, "values": prometheus_api(base, "query_range", {
             "query": query, "start": f"{window.start:.3f}", "end": f"{window.end:.3f}",
             "step": "1"})}
     return {"window": {"start": window.start, "end": window.end}, "names": scope.names,

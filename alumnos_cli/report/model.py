@@ -13,6 +13,7 @@ from typing import Any
 
 from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
 from alumnos_cli.report.balancer import BalancerActivity
+from alumnos_cli.report.breakdown import Breakdown
 
 OPEN_MODEL = "open"
 CLOSED_MODEL = "closed"
@@ -28,6 +29,7 @@ class Latency:
     p95: float
     p99: float
     max: float
+    p999: float | None = None  # None: recorded before runs asked k6 for p(99.9)
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,8 @@ class RunReport:
     server: ServerSide | None
     proof: Proof | None
     server_missing: str | None = None  # why there is no server side, or what it lacks
+    breakdown: Breakdown | None = None  # per endpoint, status and error type
+    breakdown_missing: str | None = None  # why there is no breakdown, in one line
 
     @property
     def name(self) -> str:

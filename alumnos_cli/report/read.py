@@ -17,6 +17,7 @@ from alumnos_cli.files import read_json
 from alumnos_cli.report import legacy
 from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
 from alumnos_cli.report.balancer import BalancerActivity, BreakerEvent
+from alumnos_cli.report.breakdown import missing_line, parse_breakdown
 from alumnos_cli.report.checks import generator_verdict, littles_law
 from alumnos_cli.report.compare import Side
 from alumnos_cli.report.model import (
@@ -39,6 +40,7 @@ from alumnos_cli.report.model import (
 from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.report.timeseries import read_timeseries
 from alumnos_cli.runfolder import (
+    BREAKDOWN_FILE,
     K6_LOG_FILE,
     META_FILE,
     PROOFS_DIR,
@@ -97,7 +99,16 @@ def read_run(path: Path) -> RunReport:
         server=read_server(path / SERVER_FILE),
         proof=proof_for(path.parent, record.meta.stack),
         server_missing=_server_missing(record.recorded_meta),
+        **_breakdown(path, record.recorded_meta),
     )
+
+
+def _breakdown(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's breakdown, or the line that says why it has none."""
+    file = path / BREAKDOWN_FILE
+    if not file.exists():
+        return {"breakdown": None, "breakdown_missing": missing_line(meta)}
+    return {"breakdown": parse_breakdown(read_json(file), str(file)), "breakdown_missing": None}
 
 
 def _server_missing(meta: Mapping[str, Any]) -> str | None:

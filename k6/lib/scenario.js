@@ -1,16 +1,17 @@
 // What every scenario shares: its options from a name and a load shape, the target check
 // before any load, and the summary written where alumnos bench asked for it.
-import { HOSTS, SUMMARY_TREND_STATS, SYSTEM_TAGS, THRESHOLDS } from './config.js';
+import { HOSTS, SUMMARY_TREND_STATS, SYSTEM_TAGS, thresholds } from './config.js';
 import { scenario } from './profiles.js';
 import { verifyTarget } from './verify.js';
 import { writeSummary } from './summary.js';
 
-/** k6 options for one scenario: its executor (closed or open model), thresholds, stats.
- * Bodies are discarded unless a request asks for its own (the verified sample). */
-export function scenarioOptions(name, shape, thresholds = THRESHOLDS, extra = {}) {
+/** k6 options for one scenario: its executor (closed or open model), thresholds (the targets
+ * on its own requests unless given), stats. Bodies are discarded unless a request asks for its
+ * own (the verified sample). */
+export function scenarioOptions(name, shape, given = undefined, extra = {}) {
   return {
     scenarios: { [name]: scenario(shape) },
-    thresholds,
+    thresholds: given === undefined ? thresholds(name) : given,
     summaryTrendStats: SUMMARY_TREND_STATS,
     systemTags: SYSTEM_TAGS,
     discardResponseBodies: true,

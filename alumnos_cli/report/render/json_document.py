@@ -35,6 +35,10 @@ def run_json(report: RunReport) -> str:
         "patterns": dict(report.proof.document) if report.proof else None,
         # One list per figure, one value per second (null: k6 reported none that second).
         "timeseries": asdict(report.timeseries) if report.timeseries else None,
+        # Per endpoint, per status and errors by type; null with the line that says why.
+        "breakdown": asdict(report.breakdown) | {"requests": report.breakdown.requests}
+        if report.breakdown else None,
+        "breakdown_missing": report.breakdown_missing,
     }
     meta = report.meta
     # What runs record since their answers are verified and their costs measured.

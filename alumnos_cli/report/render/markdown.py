@@ -17,6 +17,11 @@ from alumnos_cli.report.render.attribution import (
     verification_rows,
 )
 from alumnos_cli.report.render.balancer import balancer_rows
+from alumnos_cli.report.render.breakdown import (
+    breakdown_notes,
+    breakdown_tables,
+    breakdown_title,
+)
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative, with_range
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_side_rows
@@ -36,7 +41,8 @@ TEXT = {
         "requests": "Total de peticiones", "share_200": "Respuestas 200",
         "errors": "Tasa de error", "throughput": "Throughput", "avg": "Latencia promedio",
         "p50": "Latencia p50", "p90": "Latencia p90", "p95": "Latencia p95",
-        "p99": "Latencia p99", "max": "Latencia máxima", "vus": "VUs máximos",
+        "p99": "Latencia p99", "p999": "Latencia p99,9", "max": "Latencia máxima",
+        "vus": "VUs máximos",
         "dropped": "Iteraciones descartadas (modelo abierto)", "ceiling": "Techo (ping, misma "
         "carga)", "share": "Fracción del techo", "cpus": "{count} CPU, {model}",
         "checks": "Chequeos cumplidos (estado, filas)",
@@ -58,7 +64,8 @@ TEXT = {
         "requests": "Total requests", "share_200": "200 responses",
         "errors": "Error rate", "throughput": "Throughput", "avg": "Average latency",
         "p50": "p50 latency", "p90": "p90 latency", "p95": "p95 latency",
-        "p99": "p99 latency", "max": "Maximum latency", "vus": "Peak VUs",
+        "p99": "p99 latency", "p999": "p99.9 latency", "max": "Maximum latency",
+        "vus": "Peak VUs",
         "dropped": "Dropped iterations (open model)", "ceiling": "Ceiling (ping, same load)",
         "share": "Share of the ceiling", "cpus": "{count} CPUs, {model}",
         "checks": "Checks passed (status, rows)",
@@ -78,6 +85,7 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     lines += ["", f"### {t['results']}", "", f"| {t['metric']} | {t['value']} |", "|---|---|"]
     lines += [f"| {label} | {value} |"
               for label, value in _results(report.figures, report.ceiling, t, lang)]
+    lines += _breakdown(report, lang)
     lines += _attribution(report, t, lang)
     if server := server_side_rows(report, lang):
         lines += ["", f"### {t['server']}", ""]
@@ -152,7 +160,9 @@ def _results(figures: RunFigures, ceiling: RunFigures | None, t: dict[str, str],
         (t["throughput"], number(figures.requests_per_second, 1, lang) + " req/s"),
         (t["avg"], number(lat.avg, 1, lang) + ms), (t["p50"], number(lat.p50, 1, lang) + ms),
         (t["p90"], number(lat.p90, 1, lang) + ms), (t["p95"], number(lat.p95, 1, lang) + ms),
-        (t["p99"], number(lat.p99, 1, lang) + ms), (t["max"], number(lat.max, 1, lang) + ms),
+        (t["p99"], number(lat.p99, 1, lang) + ms),
+        (t["p999"], "-" if lat.p999 is None else number(lat.p999, 1, lang) + ms),
+        (t["max"], number(lat.max, 1, lang) + ms),
         (t["vus"], number(figures.max_vus, 0, lang)),
     ]
     if figures.dropped_iterations:
@@ -162,6 +172,16 @@ def _results(figures: RunFigures, ceiling: RunFigures | None, t: dict[str, str],
         rows.append((t["share"], number(figures.requests_per_second
                                         / ceiling.requests_per_second, 2, lang)))
     return rows
+
+
+def _breakdown(report: RunReport, lang: str) -> list[str]:
+    """Per endpoint, per status, errors by type; or the line that says why there are none."""
+    lines = ["", f"### {breakdown_title(lang)}"]
+    for table in breakdown_tables(report.breakdown, lang) if report.breakdown else []:
+        lines += ["", f"**{table.title}**", "", f"| {' | '.join(table.columns)} |",
+                  "|" + "---|" * len(table.columns)]
+        lines += [f"| {' | '.join(md_text(cell) for cell in row)} |" for row in table.rows]
+    return [*lines, "", *(f"_{md_text(note)}_" for note in breakdown_notes(report, lang))]
 
 
 def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:

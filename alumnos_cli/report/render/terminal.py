@@ -33,6 +33,7 @@ from alumnos_cli.report.render.attribution import (
     verification_rows,
 )
 from alumnos_cli.report.render.balancer import balancer_rows
+from alumnos_cli.report.render.breakdown import breakdown_notes, breakdown_tables
 from alumnos_cli.report.render.numbers import relative, with_range
 from alumnos_cli.report.render.text import (
     describe_load,
@@ -90,6 +91,7 @@ def results_table(figures: RunFigures, ceiling: RunFigures | None = None) -> Tab
         ("latency p90", f"{lat.p90:,.1f} ms"),
         ("latency p95", f"{lat.p95:,.1f} ms"),
         ("latency p99", f"{lat.p99:,.1f} ms"),
+        ("latency p99.9", "-" if lat.p999 is None else f"{lat.p999:,.1f} ms"),
         ("latency max", f"{lat.max:,.1f} ms"),
         ("peak VUs", f"{figures.max_vus:,}"),
         *([("dropped iterations (open model)", f"{figures.dropped_iterations:,}")]
@@ -243,10 +245,26 @@ def patterns_table(proof: Proof) -> Table:
     return table
 
 
+def breakdown_parts(report: RunReport) -> list[RenderableType]:
+    """Per endpoint, per status, errors by type; or the line that says why there are none."""
+    parts: list[RenderableType] = []
+    for part in breakdown_tables(report.breakdown) if report.breakdown else []:
+        table = Table(title=part.title, title_justify="left")
+        for index, column in enumerate(part.columns):
+            table.add_column(column, justify="left" if index == 0 else "right",
+                             overflow="fold")
+        for row in part.rows:
+            table.add_row(*(escape(cell) for cell in row))
+        parts.append(table)
+    return parts + [f"[dim]{escape(note)}[/]" for note in breakdown_notes(report)]
+
+
 def run_terminal(report: RunReport) -> Group:
     """The whole terminal report of one run."""
     meta = report.meta
-    parts: list[Table] = [configuration_table(meta), results_table(report.figures, report.ceiling)]
+    parts: list[RenderableType] = [configuration_table(meta),
+                                   results_table(report.figures, report.ceiling)]
+    parts += breakdown_parts(report)
     if meta.verification:
         parts.append(verification_table(meta.verification, report.figures.requests))
     if meta.costs:
