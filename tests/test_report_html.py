@@ -281,3 +281,22 @@ def test_the_vendored_uplot_is_the_pinned_version_with_its_license() -> None:
     assert "uplot-1.6.32.tgz" in (UPLOT / "README.md").read_text()
     # Inlined in a <script>: nothing in it may end the element early.
     assert "</script" not in page_script().lower() and "<!--" not in page_script()
+
+
+@pytest.mark.parametrize(("lang", "title", "errors"), [
+    ("es", "Desglose", "Errores por tipo"), ("en", "Breakdown", "Errors by type")])
+def test_the_page_shows_the_runs_breakdown_in_its_language(lang: str, title: str,
+                                                           errors: str) -> None:
+    from alumnos_cli.report.render.html import run_html
+
+    report = read_run(RUNS / "20261128T014500Z-load")
+    assert report.breakdown is not None
+    page = run_html(report, lang)
+    assert f"<h2>{title}</h2>" in page and f"<h3>{errors}</h3>" in page
+    for endpoint in report.breakdown.endpoints:
+        assert f"<td class=\"t\">{html.escape(endpoint.name)}</td>" in page
+    for status in report.breakdown.statuses:
+        assert f"<td class=\"t\">{status.status}</td>" in page
+    # A run recorded before the breakdown says why it has none, in one line.
+    old = run_html(read_run(RUNS / "20261127T051814Z-spike"), lang)
+    assert f"<h2>{title}</h2><p class=\"note\">" in old

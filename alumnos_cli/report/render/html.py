@@ -26,6 +26,11 @@ from alumnos_cli.report.render.attribution import (
     verification_rows,
 )
 from alumnos_cli.report.render.balancer import balancer_rows
+from alumnos_cli.report.render.breakdown import (
+    breakdown_notes,
+    breakdown_tables,
+    breakdown_title,
+)
 from alumnos_cli.report.render.charts import chart_figures, comparison_charts, run_charts
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative, with_range
@@ -91,6 +96,7 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             f"<small>({html.escape(report.name)})</small></h1>"
             f"<h2>{t['configuration']}</h2>{_table(_configuration(report, t, lang), numeric=False)}"
             f"<h2>{t['results']}</h2>{_table(_results(report, t, lang))}"
+            f"{_breakdown(report, lang)}"
             f"{_attribution(report, t, lang)}"
             + (f"<h2>{t['server']}</h2>{_table(_escaped(server), numeric=False)}"
                if server else "")
@@ -105,6 +111,20 @@ def run_html(report: RunReport, lang: str = "es") -> str:
     data = {"run": report.name, "figures": asdict(report.figures),
             "charts": run_charts(report, lang)}
     return _page(f"alumnos {report.name}", body, data, lang)
+
+
+def _breakdown(report: RunReport, lang: str) -> str:
+    """Per endpoint, per status and errors by type (or one line saying why there is none)."""
+    parts = f"<h2>{html.escape(breakdown_title(lang))}</h2>"
+    for table in breakdown_tables(report.breakdown, lang) if report.breakdown else []:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+        rows = "".join("<tr>" + "".join(
+            f"<td class=\"{'t' if i == 0 else 'n'}\">{html.escape(cell)}</td>"
+            for i, cell in enumerate(row)) + "</tr>" for row in table.rows)
+        parts += f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{rows}</table>"
+    notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>"
+                    for n in breakdown_notes(report, lang))
+    return parts + notes
 
 
 def _configuration(report: RunReport, t: dict[str, str], lang: str) -> list[tuple[str, str]]:
