@@ -22,6 +22,7 @@ CALIBRATION_DIR = "calibration"  # the same load on the ping endpoint, inside th
 PROOFS_DIR = "patterns"  # `alumnos patterns` results, under the results folder
 PROOF_FILE = "patterns.json"
 HTML_REPORT_FILE = "report.html"
+K6_REPORT_FILE = "k6-report.html"  # k6's own web-dashboard report, beside ours
 
 
 def new_run_dir(results_dir: Path, scenario: str | None = None,

@@ -19,7 +19,13 @@ from alumnos_cli.bench.run import run_scenario
 from alumnos_cli.bench.scenarios import SCENARIOS, scripts_dir
 from alumnos_cli.files import read_json
 from alumnos_cli.main import app
-from alumnos_cli.runfolder import CALIBRATION_DIR, K6_LOG_FILE, SUMMARY_FILE, TIMESERIES_FILE
+from alumnos_cli.runfolder import (
+    CALIBRATION_DIR,
+    K6_LOG_FILE,
+    K6_REPORT_FILE,
+    SUMMARY_FILE,
+    TIMESERIES_FILE,
+)
 from alumnos_cli.stack.ports import free_port
 from tests.prometheus_server import (
     FASTEST_S,
@@ -89,8 +95,12 @@ def test_k6_writes_into_prometheus_what_its_summary_says(slow_server: str, prome
     metrics = summary["metrics"]
     one_run = '{run_id="20260101T000000Z-endpoint"}'
 
-    # The run folder is written as without Prometheus: summary and time series.
+    # The run folder is written as without Prometheus: summary and time series, and k6's own
+    # HTML report beside ours.
     assert (folder / TIMESERIES_FILE).stat().st_size > 0
+    k6_report = (folder / K6_REPORT_FILE).read_text(errors="replace")
+    assert "<!doctype html>" in k6_report.lower() and k6_report.rstrip().endswith("</html>")
+    assert "Grafana Labs" in k6_report  # k6's own page (its dashboard's), not ours
     # A counter arrives exact: every request k6 counted, setup's included.
     requests = int(metrics["http_reqs"]["values"]["count"])
     assert requests > 100

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alumnos_cli.errors import K6Error
-from alumnos_cli.runfolder import TIMESERIES_FILE
+from alumnos_cli.runfolder import K6_REPORT_FILE, TIMESERIES_FILE
 from alumnos_cli.stack.cpus import allowed_cpus, pinned
 from alumnos_cli.stack.ports import free_port
 
@@ -159,10 +159,12 @@ RECORDING_PERIOD = "1s"
 
 
 def recording_env(folder: Path) -> dict[str, str]:
-    """Environment that makes k6 record its per-second aggregates into the run folder."""
+    """Environment that makes k6 record its per-second aggregates into the run folder, and
+    write its own HTML report there at the end (from the same aggregates: no extra sampling)."""
     return {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1",
             "K6_WEB_DASHBOARD_PERIOD": RECORDING_PERIOD,
-            "K6_WEB_DASHBOARD_RECORD": str((folder / TIMESERIES_FILE).resolve())}
+            "K6_WEB_DASHBOARD_RECORD": str((folder / TIMESERIES_FILE).resolve()),
+            "K6_WEB_DASHBOARD_EXPORT": str((folder / K6_REPORT_FILE).resolve())}
 
 
 def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
