@@ -435,3 +435,26 @@ def test_replicas_stay_on_loopback_whatever_host_the_balancer_takes() -> None:
     alone = ServiceOptions(host="0.0.0.0", replicas=1, balancer=False)
     command = granian_command(alone, alone.port, sys.executable)
     assert command[command.index("--host") + 1] == "0.0.0.0"  # the service alone, as asked
+
+
+def test_a_deep_state_dirs_socket_folder_goes_with_down_unless_it_holds_more(
+        tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / "state"
+    deep.mkdir(parents=True)
+    short = supervisor.socket_dir(deep)
+    assert short != deep.resolve() and short.is_dir()  # under /tmp, 0700, ours
+    (short / supervisor.SOCKET_FILE).write_text("")  # what supervisord leaves behind
+    supervisor.release_socket_dir(deep)
+    assert not short.exists()
+    # Something else in it (not ours to judge): the folder and that file stay.
+    short = supervisor.socket_dir(deep)
+    (short / "kept").write_text("theirs")
+    supervisor.release_socket_dir(deep)
+    assert (short / "kept").read_text() == "theirs"
+    (short / "kept").unlink()
+    supervisor.release_socket_dir(deep)
+    assert not short.exists()
+    # A state directory short enough keeps its socket inside: nothing under /tmp to release.
+    assert supervisor.socket_dir(tmp_path) == tmp_path.resolve()
+    supervisor.release_socket_dir(tmp_path)
+    assert tmp_path.is_dir()

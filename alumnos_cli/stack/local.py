@@ -282,6 +282,7 @@ def down(settings: Settings) -> list[str]:
         remove_cpuset(Path(record.cpuset))
     if record.service_dir:
         remove_service_folder(Path(record.service_dir))
+    supervision.release_socket_dir(settings.state_dir)
     state_path(settings.state_dir).unlink(missing_ok=True)
     return stopped
 

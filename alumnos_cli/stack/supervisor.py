@@ -65,10 +65,9 @@ def socket_dir(state_dir: Path) -> Path:
     folders, say) get a private folder under /tmp named after them instead.
     """
     state_dir = state_dir.resolve()
-    if len(str(state_dir / SOCKET_FILE)) <= 100:
+    short = _short_socket_dir(state_dir)
+    if short is None:
         return state_dir
-    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
-    short = Path(tempfile.gettempdir()) / f"alumnos-{digest}"
     short.mkdir(mode=0o700, exist_ok=True)
     info = short.lstat()
     if not short.is_dir() or short.is_symlink() or info.st_uid != os.getuid() \
@@ -76,6 +75,25 @@ def socket_dir(state_dir: Path) -> Path:
         raise AlumnosError(f"{short} is not a private folder of this user",
                            "remove it, or use a shorter --state-dir")
     return short
+
+
+def _short_socket_dir(state_dir: Path) -> Path | None:
+    """The folder under /tmp named after a state directory too deep for a socket path."""
+    if len(str(state_dir / SOCKET_FILE)) <= 100:
+        return None
+    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"alumnos-{digest}"
+
+
+def release_socket_dir(state_dir: Path) -> None:
+    """After `down`: the /tmp folder a deep state directory got for its socket goes too, once
+    nothing but our socket is left in it (a folder that holds anything else is kept)."""
+    short = _short_socket_dir(state_dir.resolve())
+    if short is None or short.is_symlink() or not short.is_dir():
+        return
+    (short / SOCKET_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: not ours to empty
+        short.rmdir()
 
 
 def _escape(text: str) -> str:
