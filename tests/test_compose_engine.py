@@ -171,8 +171,8 @@ def test_the_server_side_is_read_from_the_stacks_prometheus_and_agrees_with_trae
     assert abs(sum(summary.requests_by_replica.values()) - balanced) <= 0.005 * balanced
     # CPU per container, named by the cgroup its processes share; the host's own processes
     # (its PostgreSQL and Redis among them) are none of the stack's.
-    # (Traefik's own group was missing from one CI run of twelve: an open question, noted in
-    # issue 16's closing note, so it is not required here.)
+    # Traefik's own group was missing from one of the five runs of this test so far: an open
+    # question, noted in issue 15's closing note, so it is not required here.
     assert {"alumnos-1", "alumnos-2", "alumnos-3", "postgres", "redis",
             "prometheus"} <= set(summary.cores_by_component)
     assert set(summary.cores_by_component) <= {row.component for row in containers(stack)}
