@@ -90,7 +90,7 @@ def compose_status(record: ComposeRecord) -> None:
 
 def describe_prometheus(record: ComposeRecord) -> str:
     """Where the stack's Prometheus answers and whether it scrapes every target."""
-    from alumnos_cli.stack.monitoring import target_health
+    from alumnos_cli.stack.monitoring import target_health, targets_not_up
 
     monitoring = record.monitoring
     if monitoring is None:
@@ -98,8 +98,8 @@ def describe_prometheus(record: ComposeRecord) -> str:
     health = target_health(monitoring)
     if health is None:
         return f"[red]no answer at {monitoring.url}[/] (alumnos logs prometheus)"
-    down = sorted(target for target, state in health.items() if state != "up")
-    expected = sum(len(targets) for targets in monitoring.targets.values())
+    down = targets_not_up(health)
+    expected = monitoring.target_count
     color = "green" if not down and len(health) == expected else "red"
     text = f"{monitoring.url}, [{color}]{len(health) - len(down)} of {expected} targets up[/]"
     return text + (f"; not up: {', '.join(down)}" if down else "")

@@ -13,7 +13,7 @@ from alumnos_cli.errors import AlumnosError
 from alumnos_cli.stack.compose_monitoring import PROMETHEUS_SERVICE
 from alumnos_cli.stack.engine import DockerClient
 from alumnos_cli.stack.http import http_get
-from alumnos_cli.stack.monitoring import is_ready, target_health
+from alumnos_cli.stack.monitoring import is_ready, target_health, targets_not_up
 from alumnos_cli.stack.processes import LOG_TAIL
 from alumnos_cli.stack.state import MonitoringRecord
 
@@ -128,7 +128,7 @@ def wait_until_scraped(client: DockerClient, project: str, record: MonitoringRec
                 raise _not_ready(client, rows[PROMETHEUS_SERVICE], "does not answer") \
                     if PROMETHEUS_SERVICE in rows else AlumnosError(
                         f"Prometheus does not answer at {record.url}", "alumnos down cleans up")
-            down = sorted(target for target, state in health.items() if state != "up")
+            down = targets_not_up(health)
             raise AlumnosError(f"Prometheus has not scraped every target after {timeout:.0f} s "
                                f"({len(health)} seen; not up: {', '.join(down) or '-'})",
                                "alumnos status and alumnos logs prometheus show why; "

@@ -165,8 +165,7 @@ def is_ready(record: MonitoringRecord) -> bool:
     if answer is None or answer[0] != 200:
         return False
     health = target_health(record) or {}
-    expected = sum(len(targets) for targets in record.targets.values())
-    return len(health) == expected and "unknown" not in health.values()
+    return len(health) == record.target_count and "unknown" not in health.values()
 
 
 def target_health(record: MonitoringRecord) -> dict[str, str] | None:
@@ -181,6 +180,11 @@ def target_health(record: MonitoringRecord) -> dict[str, str] | None:
         return None
     return {f"{t['labels'].get('job')} {t['labels'].get('instance')}": str(t.get("health"))
             for t in active if isinstance(t, dict) and isinstance(t.get("labels"), dict)}
+
+
+def targets_not_up(health: dict[str, str]) -> list[str]:
+    """The targets (job and instance) Prometheus did not find up, in order."""
+    return sorted(target for target, state in health.items() if state != "up")
 
 
 def monitoring_programs(record: MonitoringRecord, side: ServiceSide,

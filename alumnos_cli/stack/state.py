@@ -35,6 +35,11 @@ class MonitoringRecord:
     port: int
     targets: dict[str, list[str]] = field(default_factory=dict)  # job -> host:port
 
+    @property
+    def target_count(self) -> int:
+        """How many targets Prometheus should scrape."""
+        return sum(len(targets) for targets in self.targets.values())
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> MonitoringRecord:
         """Rebuild from the state file's JSON."""

@@ -17,7 +17,7 @@ from alumnos_cli.stack.breaker import read_state
 from alumnos_cli.stack.components import placement
 from alumnos_cli.stack.fault_files import describe_fault, injected_faults
 from alumnos_cli.stack.http import http_get
-from alumnos_cli.stack.monitoring import target_health
+from alumnos_cli.stack.monitoring import target_health, targets_not_up
 from alumnos_cli.stack.patterns import PatternsSpec
 from alumnos_cli.stack.state import (
     MonitoringRecord,
@@ -192,7 +192,7 @@ def _prometheus_status(record: MonitoringRecord) -> ComponentStatus:
     if health is None:
         return ComponentStatus("prometheus", record.url, answers=False,
                                detail="down (alumnos logs prometheus)")
-    down = sorted(target for target, state in health.items() if state != "up")
+    down = targets_not_up(health)
     detail = f"{len(health) - len(down)} of {len(health)} targets up"
     if down:
         detail += f"; not up: {', '.join(down)}"
