@@ -4,7 +4,6 @@ counted once per status, setup()'s left out, the errors by type with their first
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,46 +19,32 @@ from alumnos_cli.report.breakdown import parse_breakdown
 from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.report.timeseries import read_timeseries
 from alumnos_cli.runfolder import BREAKDOWN_FILE, K6_LOG_FILE, SUMMARY_FILE, TIMESERIES_FILE
-from tests.prometheus_server import (
-    FLAKY_PATH,
-    prometheus_installed,
-    running_prometheus,
-    slow_page,
-)
+from tests import test_remote_write
+from tests.prometheus_server import FLAKY_PATH
 from tests.test_remote_write import P95_TOLERANCE, _wait_for_a_lone_k6
 
-pytestmark = pytest.mark.skipif(not prometheus_installed(),
-                                reason="/usr/bin/prometheus is not installed "
-                                "(bash scripts/system-packages)")
+# The remote-write tests' throwaway Prometheus and target (its /flaky path), and their skip
+# without /usr/bin/prometheus.
+pytestmark = test_remote_write.pytestmark
+prometheus = test_remote_write.prometheus
+slow_server = test_remote_write.slow_server
 SECONDS = 4
-
-
-@pytest.fixture
-def flaky_server() -> Iterator[str]:
-    with slow_page() as url:
-        yield url
-
-
-@pytest.fixture
-def prometheus() -> Iterator[str]:
-    with running_prometheus() as url:
-        yield url
 
 
 @pytest.mark.slow
 def test_the_breakdown_counts_the_scenarios_requests_as_k6_does(
-        flaky_server: str, prometheus: str, tmp_path: Path) -> None:
+        slow_server: str, prometheus: str, tmp_path: Path) -> None:
     folder = tmp_path / "20260101T000000Z-endpoint"
     folder.mkdir()
     # A 4 s, 3-VU endpoint run on a page that answers one request in ten with a 503; the
     # error threshold is loosened so that k6 exits 0.
     request = BenchRequest(scenario="endpoint", vus=3, duration_seconds=SECONDS,
-                           path=FLAKY_PATH, url=flaky_server, prometheus_url=prometheus,
+                           path=FLAKY_PATH, url=slow_server, prometheus_url=prometheus,
                            max_error_rate=0.5)
     _wait_for_a_lone_k6()
     started = time.time()
     outcome = run_scenario(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script, request,
-                           flaky_server, folder)
+                           slow_server, folder)
     ended = time.time()
     assert outcome.exit_code == 0, (folder / K6_LOG_FILE).read_text()
     assert record_breakdown(prometheus, folder, Window(started, ended))["missing"] is None
