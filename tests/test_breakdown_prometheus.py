@@ -20,7 +20,7 @@ from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.report.timeseries import read_timeseries
 from alumnos_cli.runfolder import BREAKDOWN_FILE, K6_LOG_FILE, SUMMARY_FILE, TIMESERIES_FILE
 from tests import test_remote_write
-from tests.prometheus_server import FLAKY_PATH
+from tests.prometheus_server import FASTEST_S, FLAKY_PATH
 from tests.test_remote_write import P95_TOLERANCE, _wait_for_a_lone_k6
 
 # The remote-write tests' throwaway Prometheus and target (its /flaky path), and their skip
@@ -66,6 +66,19 @@ def test_the_breakdown_counts_the_scenarios_requests_as_k6_does(
     # The scenario's p95, as k6 computed it exactly, within one bucket of the histogram's.
     assert endpoint.p95_ms is not None
     assert abs(endpoint.p95_ms / figures.latency.p95 - 1) <= P95_TOLERANCE
+    # The whole run's distribution: every request in one bucket, none sooner than the page
+    # answers, and k6's exact p95 in the bucket where 95% have been counted (or the next).
+    histogram = breakdown.histogram
+    assert sum(bucket.requests for bucket in histogram) == figures.requests
+    assert histogram[0].upper_ms >= FASTEST_S * 1000
+    counted, p95_bucket = 0, histogram[-1]
+    for bucket in histogram:
+        counted += bucket.requests
+        if counted >= 0.95 * figures.requests:
+            p95_bucket = bucket
+            break
+    width = 2 ** (1 / 8)
+    assert p95_bucket.lower_ms / width <= figures.latency.p95 <= p95_bucket.upper_ms * width
     errors = {(e.kind, e.key): e for e in breakdown.errors}
     assert set(errors) == {("status", "503"), ("error_code", "1503")}
     for error in errors.values():

@@ -114,3 +114,19 @@ def test_fixed_choices_complete_without_loading_heavy_dependencies(words: str,
 def test_the_heavy_modules_exist() -> None:
     # Guards the two tests above: a misspelt name would never be loaded, and they would pass.
     assert [name for name in HEAVY if importlib.util.find_spec(name) is None] == []
+
+
+def test_an_error_stays_on_one_line_however_narrow_the_terminal(tmp_path: Path) -> None:
+    # A path or command cut over two lines cannot be copied back (CI once saw
+    # "outside its run \nfolder" from a long path).
+    deep = tmp_path / ("d" * 120)
+    deep.mkdir()
+    code = ("from alumnos_cli.main import app\n"
+            f"app(['report', 'nosuchrun', '--results-dir', {str(deep)!r}], prog_name='alumnos')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, env=_base_env() | {"COLUMNS": "40"}, timeout=60,
+                            check=False)
+    assert result.returncode == 1
+    error, hint = result.stderr.splitlines()
+    assert error == f"error: no run folder named 'nosuchrun' in {deep}"
+    assert hint.startswith("next: ")

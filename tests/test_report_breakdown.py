@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,18 @@ import pytest
 from alumnos_cli.bench.breakdown import record_breakdown
 from alumnos_cli.bench.server_prometheus import Window
 from alumnos_cli.errors import RunFolderError
-from alumnos_cli.report.breakdown import NO_PROMETHEUS, NOT_RECORDED
+from alumnos_cli.report.breakdown import NO_PROMETHEUS, NOT_RECORDED, Bucket, coarser
 from alumnos_cli.report.read import read_record, read_run
-from alumnos_cli.report.render.breakdown import breakdown_notes
+from alumnos_cli.report.render.breakdown import (
+    BAR_WIDTH,
+    TEXT_BUCKETS,
+    THIN_BAR,
+    breakdown_notes,
+    breakdown_tables,
+)
 from alumnos_cli.report.render.json_document import run_json
 from alumnos_cli.report.render.markdown import md_text, run_markdown
+from alumnos_cli.report.render.numbers import percent
 from alumnos_cli.report.summary import summary_figures
 from tests.runs import run_with_meta
 
@@ -107,3 +116,82 @@ def test_without_prometheus_bench_records_why_and_no_breakdown(tmp_path: Path) -
     recorded = record_breakdown(None, tmp_path, Window(0.0, 1.0))
     assert recorded == {"missing": NO_PROMETHEUS}
     assert not (tmp_path / "breakdown.json").exists()
+
+
+def _k6_buckets(counts: dict[int, int]) -> tuple[Bucket, ...]:
+    """k6's native-histogram buckets by index k: (2^((k-1)/8), 2^(k/8)] seconds, in ms."""
+    return tuple(Bucket(round(1000 * 2 ** ((k - 1) / 8), 6), round(1000 * 2 ** (k / 8), 6), n)
+                 for k, n in sorted(counts.items()))
+
+
+def test_the_run_has_its_latency_distribution_and_it_agrees_with_the_percentiles() -> None:
+    report = read_run(RUNS / BREAKDOWN_RUN)
+    assert report.breakdown is not None
+    histogram = report.breakdown.histogram
+    assert sum(b.requests for b in histogram) == report.figures.requests
+    # k6's p50 lies in the bucket where half of the requests have been counted.
+    below, median_bucket = 0, None
+    for bucket in histogram:
+        below += bucket.requests
+        if below >= report.figures.requests / 2:
+            median_bucket = bucket
+            break
+    assert median_bucket is not None
+    assert median_bucket.lower_ms < report.figures.latency.p50 <= median_bucket.upper_ms
+
+
+@pytest.mark.parametrize("at_most", [1, 3, 8, 12, 40, 100])
+def test_a_coarser_histogram_keeps_every_request_on_k6s_own_boundaries(at_most: int) -> None:
+    # Buckets 5.5 ms to 160 ms with gaps; the zero bucket (under k6's threshold) apart.
+    fine = (Bucket(0.0, 0.001, 7), *_k6_buckets({-60: 3, -59: 10, -50: 4, -30: 1, -21: 9}))
+    coarse = coarser(fine, at_most)
+    assert coarse[0] == fine[0]
+    assert sum(b.requests for b in coarse) == sum(b.requests for b in fine)
+    assert len(coarse) <= max(at_most, 2)
+    assert all(a.upper_ms == b.lower_ms for a, b in itertools.pairwise(coarse[1:]))
+    for bucket in coarse[1:]:  # bounds are powers of 2^(1/8) seconds
+        steps = math.log2(bucket.upper_ms / 1000) * 8
+        assert steps == pytest.approx(round(steps), abs=1e-4)
+    # Each fine bucket lies inside the coarse bucket that counts it.
+    for bucket in fine[1:]:
+        [holder] = [c for c in coarse[1:] if c.lower_ms <= bucket.lower_ms * 1.0001
+                    and bucket.upper_ms <= c.upper_ms * 1.0001]
+        assert holder.requests >= bucket.requests
+    if at_most >= 100:  # nothing merged: the gaps filled with empty buckets
+        expected = _k6_buckets(dict(zip(range(-60, -20), [3, 10, *[0] * 8, 4, *[0] * 19, 1,
+                                                         *[0] * 8, 9], strict=True)))
+        assert [b.requests for b in coarse[1:]] == [b.requests for b in expected]
+        assert [b.upper_ms for b in coarse[1:]] == pytest.approx(
+            [b.upper_ms for b in expected], rel=1e-5)
+
+
+@pytest.mark.parametrize("histogram", [
+    [[1.0, 2.0, 3], [1.5, 3.0, 1]],  # overlapping
+    [[2.0, 1.0, 3]],  # upside down
+    [[1.0, 2.0, 3, 4]],  # not [lower, upper, count]
+])
+def test_a_histogram_not_as_bench_writes_it_is_refused(tmp_path: Path,
+                                                       histogram: list[Any]) -> None:
+    name = run_with_meta(tmp_path, BREAKDOWN_RUN, lambda meta: None)
+    file = tmp_path / name / "breakdown.json"
+    document = json.loads(file.read_text())
+    file.write_text(json.dumps(document | {"histogram": histogram}))
+    with pytest.raises(RunFolderError, match=r"breakdown\.json does not hold a breakdown"):
+        read_run(tmp_path / name)
+
+
+@pytest.mark.parametrize(("lang", "title"), [("en", "Latency distribution (whole run)"),
+                                              ("es", "Distribución de la latencia")])
+def test_the_text_formats_draw_the_distribution_in_a_few_rows(lang: str, title: str) -> None:
+    report = read_run(RUNS / BREAKDOWN_RUN)
+    assert report.breakdown is not None
+    [table] = [t for t in breakdown_tables(report.breakdown, lang) if t.title.startswith(title)]
+    assert 3 <= len(table.rows) <= TEXT_BUCKETS
+    assert sum(int(row[1].replace(",", "").replace(".", "")) for row in table.rows) == 2101
+    bars = [len(row[4]) for row in table.rows]
+    assert max(bars) == BAR_WIDTH and {row[4] for row in table.rows} <= {
+        "█" * n for n in range(1, BAR_WIDTH + 1)} | {THIN_BAR}  # every bucket drawn
+    assert table.rows[-1][3] == percent(1.0, lang)
+    # The page draws it instead of listing it.
+    assert title not in [t.title for t in breakdown_tables(report.breakdown, lang,
+                                                           distribution=False)]

@@ -17,8 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from alumnos_cli.main import app
+from alumnos_cli.report.breakdown import coarser
 from alumnos_cli.report.read import read_run
 from alumnos_cli.report.render.assets import UPLOT_VERSION, page_script
+from alumnos_cli.report.render.charts import HISTOGRAM_BARS
 from alumnos_cli.report.render.html import _page
 from alumnos_cli.report.render.page_text import TEXT
 
@@ -128,7 +130,7 @@ CLOCK = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]
 
 
 @pytest.mark.parametrize("name", ["20261127T051814Z-spike", "20261127T173751Z-stress",
-                                  "20261127T051838Z-load"])
+                                  "20261127T051838Z-load", "20261128T014500Z-load"])
 def test_axes_have_rounded_ticks(tmp_path: Path, name: str) -> None:
     # Before: 3,015 / 2,261 / 1,507 on the y axis, 52.50 VUs, one label on the x axis.
     dom, _ = _run_page_in_browser(tmp_path, name)
@@ -300,3 +302,22 @@ def test_the_page_shows_the_runs_breakdown_in_its_language(lang: str, title: str
     # A run recorded before the breakdown says why it has none, in one line.
     old = run_html(read_run(RUNS / "20261127T051814Z-spike"), lang)
     assert f"<h2>{title}</h2><p class=\"note\">" in old
+
+
+def test_a_run_with_a_latency_histogram_draws_its_distribution(tmp_path: Path) -> None:
+    # The whole run's distribution from k6's native histogram, instead of the summary's
+    # percentiles; the per-second chart says where the distribution is.
+    name = "20261128T014500Z-load"
+    dom, _ = _run_page_in_browser(tmp_path, name, "--lang", "en")
+    report = read_run(tmp_path / name)
+    assert report.breakdown is not None
+    histogram = coarser(report.breakdown.histogram, HISTOGRAM_BARS)
+    [chart] = [f for f, caption in zip(_figures(dom), _captions(dom), strict=True)
+               if caption == TEXT["en"]["histogram_chart"]]
+    assert chart["kind"] == "bars" and chart["length"] == len(histogram) > 5
+    assert chart["peaks"] == [max(b.requests for b in histogram)]
+    assert chart["drawn"] == 1 and chart["series"] == [TEXT["en"]["requests_series"]]
+    notes = [html.unescape(n) for n in re.findall(r'<p class="note">([^<]+)</p>', dom)]
+    assert TEXT["en"]["histogram_note"] in notes and TEXT["en"]["latency_note_histogram"] in notes
+    assert TEXT["en"]["summary_chart"] not in _captions(dom)
+    assert TEXT["en"]["latency_note"] not in notes

@@ -73,6 +73,8 @@ def queries(selection: Selection) -> dict[str, str]:
         "status": f"sum by (status) ({selection.of(REQUESTS, FAILED)})",
         "error_code": f"sum by (error_code) ({selection.of(REQUESTS, WITH_CODE)})",
         "check": f"sum by (wrong) ({selection.of(WRONG)})",
+        # The whole run's latencies, every endpoint and status together: the distribution.
+        "histogram": f"sum({selection.series(DURATION)})",
     }
 
 
@@ -97,7 +99,8 @@ def read_breakdown(base: str, folder: Path, window: Window) -> dict[str, Any]:
         errors += [{"kind": kind, "key": key, "count": round(count), "first_s": first.get(key)}
                    for key, count in sorted(_by(at_end[kind], label).items())]
     return {"window": {"start": window.start, "end": window.end}, "queries": asked,
-            "endpoints": _endpoints(at_end), "statuses": [
+            "endpoints": _endpoints(at_end), "histogram": _histogram(at_end["histogram"]),
+            "statuses": [
                 {"status": status, "requests": round(count)}
                 for status, count in sorted(_by(at_end["requests_by_status"], "status").items())],
             "errors": errors}
@@ -110,6 +113,21 @@ def _endpoints(at_end: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": name, "requests": round(count), "failed": round(failed.get(name, 0.0)),
              **{key: _ms(values.get(name)) for key, values in quantiles.items()}}
             for name, count in sorted(requests.items())]
+
+
+def _histogram(result: list[dict[str, Any]]) -> list[list[float]]:
+    """The native histogram's buckets as [lower ms, upper ms, requests], lowest first. The
+    API gives each bucket's own count (not cumulative) and its bounds as strings; k6's zero
+    bucket (latencies under its threshold) reaches below 0, which no latency does."""
+    if not result or "histogram" not in result[0]:
+        return []
+    buckets = result[0]["histogram"][1].get("buckets") or []
+    return sorted([max(0.0, _ms_of(lower)), _ms_of(upper), round(float(count))]
+                  for _, lower, upper, count in buckets if float(count) > 0)
+
+
+def _ms_of(seconds: str) -> float:
+    return round(float(seconds) * 1000, 6)
 
 
 def _by(result: list[dict[str, Any]], label: str) -> dict[str, float]:

@@ -96,9 +96,12 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             from rich.markup import escape
 
             # Escaped: messages quote user input and names such as alumnos[stack] verbatim.
-            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+            # Never wrapped: a path or a command cut over two lines cannot be copied.
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
+                              soft_wrap=True)
             if exc.hint:
-                err_console.print(f"[yellow]next:[/] {escape(exc.hint)}", highlight=False)
+                err_console.print(f"[yellow]next:[/] {escape(exc.hint)}", highlight=False,
+                                  soft_wrap=True)
             raise typer.Exit(ExitCode.ERROR) from None
 
     return wrapper

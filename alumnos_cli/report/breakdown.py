@@ -6,6 +6,8 @@ made without one has none, and the report says why in one line.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,12 +52,24 @@ class ErrorType:
 
 
 @dataclass(frozen=True)
+class Bucket:
+    """Requests whose latency fell in (lower_ms, upper_ms]."""
+
+    lower_ms: float
+    upper_ms: float
+    requests: int
+
+
+@dataclass(frozen=True)
 class Breakdown:
-    """The scenario's own requests (setup()'s left out), broken down."""
+    """The scenario's own requests (setup()'s left out), broken down; `histogram` is the
+    whole run's latency distribution, k6's native histogram's buckets lowest first (empty in
+    runs recorded before it was kept)."""
 
     endpoints: tuple[EndpointRow, ...]
     statuses: tuple[StatusRow, ...]
     errors: tuple[ErrorType, ...]
+    histogram: tuple[Bucket, ...] = ()
 
     @property
     def requests(self) -> int:
@@ -75,11 +89,50 @@ def parse_breakdown(document: Mapping[str, Any], source: str) -> Breakdown:
                            for s in document["statuses"]),
             errors=tuple(ErrorType(kind=str(e["kind"]), key=str(e["key"]), count=int(e["count"]),
                                    first_s=_ms(e.get("first_s")))
-                         for e in document["errors"] if e["kind"] in ERROR_KINDS))
+                         for e in document["errors"] if e["kind"] in ERROR_KINDS),
+            histogram=_buckets(document.get("histogram") or []))
     except (KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{source} does not hold a breakdown as alumnos writes it "
                              f"({type(exc).__name__}: {exc})",
                              "delete it to report the run without it") from None
+
+
+def _buckets(rows: list[Any]) -> tuple[Bucket, ...]:
+    buckets = tuple(Bucket(float(lower), float(upper), int(count))
+                    for lower, upper, count in rows)
+    if any(b.upper_ms <= b.lower_ms or b.requests < 0 for b in buckets) or any(
+            a.upper_ms > b.lower_ms for a, b in itertools.pairwise(buckets)):
+        raise ValueError("histogram buckets overlap or are not lowest first")
+    return buckets
+
+
+def coarser(buckets: tuple[Bucket, ...], at_most: int) -> tuple[Bucket, ...]:
+    """The histogram in at most `at_most` buckets, for reading at a glance: k6's buckets
+    (each 2^(1/8) times wider than the last) merged 2, 4, 8... at a time on their own
+    boundaries, empty ones included so that bars stand at even steps of log(latency). The
+    zero bucket (lower bound 0) stays as it is."""
+    zero = tuple(b for b in buckets if b.lower_ms == 0)
+    rest = [b for b in buckets if b.lower_ms > 0]
+    if not rest:
+        return zero
+    # Bounds are powers of 2^(1/8) in seconds (k6's schema 3), not in milliseconds.
+    per_doubling = round(math.log(2) / math.log(rest[0].upper_ms / rest[0].lower_ms))
+    index = {b: round(math.log2(b.upper_ms / 1000) * per_doubling) for b in rest}
+    first, last = min(index.values()), max(index.values())
+    merge = 1
+    while (last - 1) // merge - (first - 1) // merge + 1 > max(1, at_most - len(zero)):
+        merge *= 2
+    groups = range((first - 1) // merge, (last - 1) // merge + 1)
+    counts = dict.fromkeys(groups, 0)
+    for bucket, i in index.items():
+        counts[(i - 1) // merge] += bucket.requests
+    return zero + tuple(Bucket(_ms_bound(g * merge / per_doubling),
+                               _ms_bound((g + 1) * merge / per_doubling), counts[g])
+                        for g in groups)
+
+
+def _ms_bound(log2_seconds: float) -> float:
+    return float(f"{2 ** log2_seconds * 1000:.6g}")
 
 
 def _ms(value: object) -> float | None:

@@ -12,12 +12,16 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from alumnos_cli.report.breakdown import coarser
 from alumnos_cli.report.compare import Comparison
 from alumnos_cli.report.model import RunReport, TimeSeries
+from alumnos_cli.report.render.breakdown import bound_text
 from alumnos_cli.report.render.numbers import number
 from alumnos_cli.report.render.page_text import TEXT
 
 Chart = dict[str, Any]
+# Bars of the latency histogram: k6's buckets merged until at most this many remain.
+HISTOGRAM_BARS = 40
 Series = tuple[str, Sequence[float | None]]
 
 
@@ -42,15 +46,17 @@ def run_charts(report: RunReport, lang: str) -> list[Chart]:
     return charts
 
 
-def latency_distribution(report: RunReport, lang: str,
-                         histogram: Sequence[tuple[float, int]] | None = None) -> Chart:
-    """A histogram of the latencies, given one as (upper bound in ms, requests) per bucket;
-    without one (k6 records none today), the summary's percentiles, titled as what they are."""
+def latency_distribution(report: RunReport, lang: str) -> Chart:
+    """The run's latency histogram (k6's native histogram, read from Prometheus into the
+    breakdown), in at most HISTOGRAM_BARS bars; without one, the summary's percentiles, titled
+    as what they are."""
     t = TEXT[lang]
+    histogram = coarser(report.breakdown.histogram, HISTOGRAM_BARS) if report.breakdown else ()
     if histogram:
         return _bars(t, t["histogram_chart"],
-                     [f"≤ {number(bound, 0, lang)}" for bound, _ in histogram],
-                     [(t["requests_series"], [count for _, count in histogram])], whole=True)
+                     [f"≤ {bound_text(bucket.upper_ms, lang)}" for bucket in histogram],
+                     [(t["requests_series"], [bucket.requests for bucket in histogram])],
+                     whole=True, note=t["histogram_note"])
     lat = report.figures.latency
     return _bars(t, t["summary_chart"], [t["avg"], "p50", "p90", "p95", "p99", t["max"]],
                  [(report.name, [lat.avg, lat.p50, lat.p90, lat.p95, lat.p99, lat.max])],
@@ -92,7 +98,8 @@ def _over_time(report: RunReport, series: TimeSeries, t: dict[str, str],
               unit=t["requests_unit"], bands=bands),
         _time(t, t["latency_chart"], seconds, [("p50", series.p50_ms), ("p95", series.p95_ms),
                                                 ("p99", series.p99_ms)],
-              unit=" ms", note=t["latency_note"], bands=bands),
+              unit=" ms", bands=bands, note=t["latency_note_histogram"]
+              if report.breakdown and report.breakdown.histogram else t["latency_note"]),
         _time(t, t["errors_chart"], seconds,
               [(t["errors"], [100 * share for share in series.errors])],
               unit=percent_unit, bands=bands),

@@ -114,9 +114,12 @@ def run_html(report: RunReport, lang: str = "es") -> str:
 
 
 def _breakdown(report: RunReport, lang: str) -> str:
-    """Per endpoint, per status and errors by type (or one line saying why there is none)."""
+    """Per endpoint, per status and errors by type (or one line saying why there is none);
+    the latency distribution is among the charts."""
     parts = f"<h2>{html.escape(breakdown_title(lang))}</h2>"
-    for table in breakdown_tables(report.breakdown, lang) if report.breakdown else []:
+    tables = breakdown_tables(report.breakdown, lang, distribution=False) \
+        if report.breakdown else []
+    for table in tables:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
         rows = "".join("<tr>" + "".join(
             f"<td class=\"{'t' if i == 0 else 'n'}\">{html.escape(cell)}</td>"

@@ -42,9 +42,14 @@ TEXT = {
         "balancer_chart": "En el balanceador (peticiones/s): atendidas por una réplica, "
         "rechazadas", "served": "atendidas", "refused": "rechazadas",
         "summary_chart": "Latencia de toda la prueba: promedio, percentiles y máximo (ms)",
-        "summary_note": "Cifras del resumen de k6, no una distribución: k6 no guarda un "
-        "histograma de las latencias.",
-        "histogram_chart": "Distribución de la latencia (peticiones por intervalo, ms)",
+        "summary_note": "Cifras del resumen de k6, no una distribución: la corrida no "
+        "registró un histograma de latencias (k6 no escribió en ningún Prometheus).",
+        "latency_note_histogram": "Percentiles de cada segundo; la distribución de toda la "
+        "corrida está en el histograma de más abajo.",
+        "histogram_chart": "Distribución de la latencia de toda la corrida (peticiones por "
+        "intervalo, ms)",
+        "histogram_note": "Histograma nativo de k6 leído de Prometheus, sin las peticiones de "
+        "setup(); cada intervalo es más ancho que el anterior en la misma proporción.",
         "requests_series": "peticiones", "avg": "promedio", "max": "máx.",
         "replicas_chart": "Peticiones por réplica (HAProxy)",
         "ejection": "{replica} fuera",
@@ -80,9 +85,14 @@ TEXT = {
         "balancer_chart": "At the balancer (requests/s): served by a replica, refused",
         "served": "served", "refused": "refused",
         "summary_chart": "Latency over the whole run: average, percentiles and maximum (ms)",
-        "summary_note": "Figures from k6's summary, not a distribution: k6 keeps no "
-        "histogram of the latencies.",
-        "histogram_chart": "Latency distribution (requests per interval, ms)",
+        "summary_note": "Figures from k6's summary, not a distribution: the run recorded no "
+        "latency histogram (k6 wrote into no Prometheus).",
+        "latency_note_histogram": "Each second's percentiles; the whole run's distribution "
+        "is the histogram below.",
+        "histogram_chart": "Latency distribution over the whole run (requests per interval, "
+        "ms)",
+        "histogram_note": "k6's native histogram read from Prometheus, setup()'s requests "
+        "left out; each interval is wider than the one before by the same factor.",
         "requests_series": "requests", "avg": "avg", "max": "max",
         "replicas_chart": "Requests per replica (HAProxy)",
         "ejection": "{replica} out",

@@ -251,7 +251,7 @@ def breakdown_parts(report: RunReport) -> list[RenderableType]:
     for part in breakdown_tables(report.breakdown) if report.breakdown else []:
         table = Table(title=part.title, title_justify="left")
         for index, column in enumerate(part.columns):
-            table.add_column(column, justify="left" if index == 0 else "right",
+            table.add_column(column, justify="left" if index in part.text_columns else "right",
                              overflow="fold")
         for row in part.rows:
             table.add_row(*(escape(cell) for cell in row))
