@@ -285,3 +285,38 @@ def test_a_pid_outside_the_container_is_never_signalled() -> None:
 
     with pytest.raises(AlumnosError, match="is not the container's process"):
         _check_is_the_containers(os.getpid(), "0123456789abcdef" * 4)
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    (["--workers", "2"], "--workers"), (["--port", "9000"], "--port"),
+    (["--no-balancer"], "--balancer"), (["--cpus", "1"], "--cpus"),
+    (["--host", "127.0.0.2", "--blocking-threads", "2"], "--blocking-threads"),
+])
+def test_compose_mode_refuses_the_flags_only_local_mode_honours(
+        tmp_path: Path, flags: list[str], named: str) -> None:
+    # Before: a yellow "compose mode ignores" line, and the stack started without them.
+    result = CliRunner().invoke(app, ["up", "--mode", "compose", *flags, "--state-dir",
+                                      str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{named}'" in result.output  # ('--balancer' / '--no-balancer')
+    assert "does not apply to --mode compose" in result.output
+    assert "use --mode local" in result.output
+    assert list(tmp_path.iterdir()) == []  # refused before anything started
+
+
+def test_compose_mode_takes_what_the_environment_sets_for_every_mode(tmp_path: Path) -> None:
+    # ALUMNOS_WORKERS set for local runs must not make compose refuse: only typed flags are.
+    result = CliRunner().invoke(app, ["up", "--mode", "compose", "--state-dir", str(tmp_path)],
+                                env={"ALUMNOS_WORKERS": "2", "COLUMNS": "300",
+                                     "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.exit_code == 1
+    assert "no Docker engine answers" in result.output
+
+
+def test_down_volumes_without_a_compose_stack_is_refused(tmp_path: Path) -> None:
+    # Local mode has no volume to remove; --volumes would have been silently ignored.
+    result = CliRunner().invoke(app, ["down", "--volumes", "--state-dir", str(tmp_path)],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--volumes'" in result.output
+    assert "applies to a compose stack, and none is up from" in result.output

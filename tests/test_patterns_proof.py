@@ -143,3 +143,30 @@ def test_unknown_patterns_and_no_stack_are_refused(tmp_path: Path, settings: Set
     assert "no running stack to prove" in no_stack.output
     with pytest.raises(Exception, match="unknown pattern"):
         prove(settings, replace(SHORT, only=("teleport",)))
+
+
+@pytest.mark.parametrize(("args", "flag", "message"), [
+    (["retry", "--overload-vus", "100"], "--overload-vus",
+     "--overload-vus only changes the overload proof, which is not among those asked (retry)"),
+    (["cache", "overload", "--victim", "replica-1"], "--victim",
+     "only changes the retry and circuit-breaker proof"),
+    (["balancing", "--breaker-vus", "5"], "--breaker-vus", "circuit-breaker proof"),
+])
+def test_a_tuning_flag_for_a_proof_not_asked_for_is_refused(
+        tmp_path: Path, args: list[str], flag: str, message: str) -> None:
+    # Before: accepted and ignored; now refused before any stack is looked for.
+    result = CliRunner().invoke(app, ["patterns", *args, "--state-dir", str(tmp_path)],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{flag}'" in result.output
+    assert message.removeprefix(f"{flag} ") in result.output
+
+
+def test_tuning_flags_of_the_proofs_asked_for_are_taken(tmp_path: Path) -> None:
+    # Every proof when none is named: any tuning flag applies, and the command goes on to
+    # look for the stack.
+    result = CliRunner().invoke(app, ["patterns", "--overload-vus", "100", "--victim",
+                                      "replica-1", "--state-dir", str(tmp_path / "none")],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "no running stack to prove" in result.output

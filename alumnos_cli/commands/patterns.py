@@ -10,18 +10,28 @@ from alumnos_cli.commands.common import (
     ResultsDir,
     StateDir,
     console,
+    given_flags,
     handle_errors,
     requires,
     resolve_settings,
 )
 from alumnos_cli.errors import ExitCode, InvalidOption
-from alumnos_cli.proof.options import FAIL, PASS, PATTERNS, Pattern, ProofOptions, validate
+from alumnos_cli.proof.options import (
+    FAIL,
+    PASS,
+    PATTERNS,
+    Pattern,
+    ProofOptions,
+    refuse_unused_flags,
+    validate,
+)
 
 VERDICT_STYLE = {PASS: "[bold green]pass[/]", FAIL: "[bold red]FAIL[/]"}
 
 
 @handle_errors
 def patterns(
+    ctx: typer.Context,
     only: Annotated[list[Pattern] | None, typer.Argument(
         metavar="PATTERN", help="Patterns to prove (all when omitted).", show_default=False)]
     = None,
@@ -63,6 +73,7 @@ def patterns(
                            breaker_phase_seconds=breaker_phase_seconds, victim=victim,
                            overload_vus=overload_vus, overload_seconds=overload_seconds)
     validate(options)
+    refuse_unused_flags(given_flags(ctx), options.only)
     with requires("stack"):
         from alumnos_cli.proof.run import prove
     settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)

@@ -16,6 +16,7 @@ from alumnos_cli.commands.common import (
     RedisUrl,
     StateDir,
     console,
+    given_flags,
     handle_errors,
     requires,
     resolve_settings,
@@ -70,6 +71,7 @@ def patterns_from_flags(
 
 @handle_errors
 def up(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", help="Port of the balancer (replicas take "
                                       "the ports just above it).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Address to bind (keep it local).")]
@@ -140,6 +142,8 @@ def up(
                              fault_injection=fault_injection, patterns=spec,
                              cpus=parse_cpus(cpus, "--cpus") if cpus else None,
                              prometheus=prometheus, prometheus_port=prometheus_port)
+    if mode is Mode.COMPOSE:
+        refuse_local_only_flags(given_flags(ctx))
     validate_options(options)
     with requires("stack"):
         from alumnos_cli.stack import local
@@ -147,10 +151,6 @@ def up(
     settings = resolve_settings(database_url=database_url, redis_url=redis_url,
                                 state_dir=state_dir)
     if mode is Mode.COMPOSE:
-        ignored = local_only_flags(options)
-        if ignored:
-            console.print(f"[yellow]compose mode ignores:[/] {', '.join(ignored)} (local mode "
-                          "only; the image's Granian settings are in the Dockerfile)")
         compose_commands.compose_up(settings.state_dir, spec, replicas, cache=cache,
                                     fault_injection=fault_injection, prometheus=prometheus)
         return
@@ -181,16 +181,25 @@ def up(
     console.print(f"try {service.url}{FIRST_PAGE}, then alumnos status")
 
 
-def local_only_flags(options: ServiceOptions) -> list[str]:
-    """Flags given values that only local mode can honour."""
-    default = ServiceOptions()
-    named = {"--port": options.port != default.port, "--host": options.host != default.host,
-             "--workers": options.workers != default.workers,
-             "--blocking-threads": options.blocking_threads != default.blocking_threads,
-             "--no-balancer": not options.balancer,
-             "--cpus": bool(options.cpus),
-             "--prometheus-port": options.prometheus_port != default.prometheus_port}
-    return [flag for flag, given in named.items() if given]
+# What compose mode cannot honour: its ports come from ALUMNOS_COMPOSE_*, Granian's settings
+# from the image's Dockerfile, and Traefik is always in front.
+LOCAL_ONLY = {"--port": "its ports come from ALUMNOS_COMPOSE_* variables",
+              "--prometheus-port": "its ports come from ALUMNOS_COMPOSE_* variables",
+              "--host": "its ports are published on 127.0.0.1 only",
+              "--workers": "Granian's settings are in the image's Dockerfile",
+              "--blocking-threads": "Granian's settings are in the image's Dockerfile",
+              "--balancer": "Traefik is always in front",
+              "--cpus": "the Docker engine places its containers"}
+
+
+def refuse_local_only_flags(given: set[str]) -> None:
+    """A flag only local mode honours, typed beside --mode compose, is refused in one line
+    rather than ignored."""
+    refused = sorted(given & LOCAL_ONLY.keys())
+    if refused:
+        flag = refused[0]
+        raise InvalidOption(flag, f"{flag} does not apply to --mode compose: {LOCAL_ONLY[flag]}",
+                            "leave it out, or use --mode local")
 
 
 def describe_fault_switch(report: StackStatus) -> str:
@@ -228,6 +237,11 @@ def down(
     with requires("stack"):
         from alumnos_cli.stack import compose, local
     settings = resolve_settings(state_dir=state_dir)
+    if volumes and compose.load(settings.state_dir) is None:
+        # Local mode keeps no volume: its data is the user's PostgreSQL, or the private
+        # cluster in the state directory, which down never deletes.
+        raise InvalidOption("--volumes", "--volumes applies to a compose stack, and none is up "
+                            f"from {settings.state_dir}", "alumnos down, without it")
     stopped = local.down(settings) + compose.down(settings.state_dir, volumes=volumes)
     if not stopped:
         console.print("nothing to stop: no stack started by alumnos up is running")

@@ -22,6 +22,12 @@ class Pattern(StrEnum):
 
 
 PATTERNS = tuple(pattern.value for pattern in Pattern)
+# Which proofs each of `alumnos patterns`'s tuning flags changes.
+USED_BY = {"--vus": (Pattern.RETRY,), "--retry-seconds": (Pattern.RETRY,),
+           "--victim": (Pattern.RETRY, Pattern.CIRCUIT_BREAKER),
+           "--breaker-vus": (Pattern.CIRCUIT_BREAKER,),
+           "--breaker-phase-seconds": (Pattern.CIRCUIT_BREAKER,),
+           "--overload-vus": (Pattern.OVERLOAD,), "--overload-seconds": (Pattern.OVERLOAD,)}
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
 Progress = Callable[[str], None]  # a line saying what a proof is doing now
@@ -54,6 +60,16 @@ class PatternResult:
     observed: str
     verdict: str
     evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def refuse_unused_flags(given: set[str], only: tuple[str, ...]) -> None:
+    """A tuning flag typed for proofs that are not asked for would change nothing: refused."""
+    for flag in sorted(given & USED_BY.keys()):
+        users = [pattern.value for pattern in USED_BY[flag]]
+        if not set(users) & set(only):
+            raise InvalidOption(flag, f"{flag} only changes the {' and '.join(users)} proof, "
+                                f"which is not among those asked ({', '.join(only)})",
+                                f"add {users[0]}, or leave {flag} out")
 
 
 def validate(options: ProofOptions) -> None:
