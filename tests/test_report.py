@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import html
 import json
 import shutil
 from dataclasses import replace
@@ -382,3 +383,17 @@ def test_a_runs_text_cannot_inject_markdown_or_html(tmp_path: Path) -> None:
     data = page.split('id="alumnos-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data and ">" not in data  # before: "<!--" survived into the JSON
     assert json.loads(data) == {"name": "x<!--<script>y</script>&"}
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_markdown_and_the_page_say_the_shared_words_alike(lang: str) -> None:
+    from alumnos_cli.report.render.html import run_html
+    from alumnos_cli.report.render.words import WORDS
+
+    report = read_run(RUNS / "20261128T014500Z-load")
+    markdown, page = _markdown("20261128T014500Z-load", lang), run_html(report, lang)
+    title = WORDS[lang]["title"].format(scenario=report.meta.scenario)
+    assert f"## {title}" in markdown and f"<h1>{html.escape(title)} " in page
+    for heading in ("configuration", "results", "thresholds", "conclusion", "server"):
+        assert f"### {WORDS[lang][heading]}" in markdown, heading
+        assert f"<h2>{html.escape(WORDS[lang][heading])}</h2>" in page, heading

@@ -251,12 +251,13 @@ def test_a_broken_script_would_be_reported(tmp_path: Path) -> None:
 
 def test_the_page_shows_how_answers_were_verified_and_what_each_part_spent(
         tmp_path: Path) -> None:
+    # The headings are markdown's too (render/words.py): one wording in every format.
     dom, _ = _run_page_in_browser(tmp_path, "20261127T163621Z-spike", "--lang", "en")
     for heading in ("Answers verified", "CPU per 1,000 requests"):
         assert f"<h2>{heading}</h2>" in dom
     assert "wrk drove" in dom and "stack on CPUs 1" in dom
     dom, _ = _run_page_in_browser(tmp_path, "20261127T163621Z-spike", "--lang", "es")
-    for heading in ("Respuestas verificadas", "CPU por 1.000 peticiones"):
+    for heading in ("Verificación de las respuestas", "CPU por 1.000 peticiones"):
         assert f"<h2>{heading}</h2>" in dom
     assert "wrk obtuvo" in dom and "pila en las CPU 1" in dom
 

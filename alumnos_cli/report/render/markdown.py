@@ -25,19 +25,17 @@ from alumnos_cli.report.render.breakdown import (
 from alumnos_cli.report.render.conclusion import conclusion_sentences
 from alumnos_cli.report.render.numbers import number, percent, relative, with_range
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_side_rows
+from alumnos_cli.report.render.words import WORDS
 
 TEXT = {
     "es": {
-        "title": "Prueba de carga: escenario {scenario}",
-        "configuration": "Configuración", "results": "Resultados",
-        "thresholds": "Umbrales", "conclusion": "Conclusión",
-        "server": "Lado del servidor", "patterns": "Patrones de resiliencia (alumnos "
-        "patterns)", "pattern": "Patrón", "observed": "Observado",
+        **WORDS["es"],
+        "part": "Parte",
+        "pattern": "Patrón", "observed": "Observado",
         "endpoint": "Endpoint",
         "load": "Carga", "rows": "Filas en la tabla", "stack": "Pila", "machine": "Máquina",
         "tool": "Herramienta", "date": "Fecha", "command": "Comando",
         "metric": "Métrica", "value": "Valor", "threshold": "Umbral", "verdict": "Resultado",
-        "pass": "cumplido", "fail": "NO cumplido",
         "requests": "Total de peticiones", "share_200": "Respuestas 200",
         "errors": "Tasa de error", "throughput": "Throughput", "avg": "Latencia promedio",
         "p50": "Latencia p50", "p90": "Latencia p90", "p95": "Latencia p95",
@@ -46,21 +44,17 @@ TEXT = {
         "dropped": "Iteraciones descartadas (modelo abierto)", "ceiling": "Techo (ping, misma "
         "carga)", "share": "Fracción del techo", "cpus": "{count} CPU, {model}",
         "checks": "Chequeos cumplidos (estado, filas)",
-        "verification": "Verificación de las respuestas", "costs": "CPU por 1.000 peticiones",
-        "part": "Parte", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) por 1.000 peticiones",
-        "placement": "CPU asignadas", "balancer": "Balanceador y circuit breaker",
+        "placement": "CPU asignadas",
     },
     "en": {
-        "title": "Load test: {scenario} scenario",
-        "configuration": "Configuration", "results": "Results",
-        "thresholds": "Thresholds", "conclusion": "Conclusion", "server": "Server side",
-        "patterns": "Resilience patterns (alumnos patterns)", "pattern": "Pattern",
+        **WORDS["en"],
+        "part": "Part",
+        "pattern": "Pattern",
         "observed": "Observed",
         "endpoint": "Endpoint",
         "load": "Load", "rows": "Rows in the table", "stack": "Stack", "machine": "Machine",
         "tool": "Tool", "date": "Date", "command": "Command",
         "metric": "Metric", "value": "Value", "threshold": "Threshold", "verdict": "Verdict",
-        "pass": "met", "fail": "NOT met",
         "requests": "Total requests", "share_200": "200 responses",
         "errors": "Error rate", "throughput": "Throughput", "avg": "Average latency",
         "p50": "p50 latency", "p90": "p90 latency", "p95": "p95 latency",
@@ -69,9 +63,7 @@ TEXT = {
         "dropped": "Dropped iterations (open model)", "ceiling": "Ceiling (ping, same load)",
         "share": "Share of the ceiling", "cpus": "{count} CPUs, {model}",
         "checks": "Checks passed (status, rows)",
-        "verification": "Answers verified", "costs": "CPU per 1,000 requests",
-        "part": "Part", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) per 1,000 requests",
-        "placement": "CPUs given", "balancer": "Balancer and circuit breaker",
+        "placement": "CPUs given",
     },
 }
 
@@ -179,7 +171,7 @@ def _breakdown(report: RunReport, lang: str) -> list[str]:
     lines = ["", f"### {breakdown_title(lang)}"]
     for table in breakdown_tables(report.breakdown, lang) if report.breakdown else []:
         lines += ["", f"**{table.title}**", "", f"| {' | '.join(table.columns)} |",
-                  "|" + "---|" * len(table.columns)]
+        "|" + "---|" * len(table.columns)]
         lines += [f"| {' | '.join(md_text(cell) for cell in row)} |" for row in table.rows]
     return [*lines, "", *(f"_{md_text(note)}_" for note in breakdown_notes(report, lang))]
 
@@ -194,7 +186,7 @@ def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:
                   in verification_rows(verification, report.figures.requests, lang)]
     if costs:
         lines += ["", f"### {t['costs']}", "", f"| {t['part']} | {t['cpu_s']} | {t['cpu_ms']} |",
-                  "|---|---|---|"]
+        "|---|---|---|"]
         lines += [f"| {part} | {cpu} | {per_1000} |" for part, cpu, per_1000
                   in cost_rows(costs, lang)]
         lines += ["", *(f"_{note}_" for note in cost_notes(costs, lang))] \
@@ -206,7 +198,7 @@ def comparison_markdown(result: Comparison) -> str:
     """The comparison as a Markdown table (means, and min-max over repeats), its verdict and
     the notes on how to read it."""
     lines = [f"| metric | {md_text(result.baseline.label)} | {md_text(result.candidate.label)} | "
-             "difference | verdict |", "|---|---|---|---|---|"]
+        "difference | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {row.metric} ({row.unit}) | {with_range(row.baseline, row.baseline_range)} | "
               f"{with_range(row.candidate, row.candidate_range)} | {relative(row.relative)} | "
               f"{row.verdict} |" for row in result.rows]

@@ -9,24 +9,22 @@ from __future__ import annotations
 from alumnos_cli.report.checks import SATURATED
 from alumnos_cli.report.model import GeneratorVerdict
 from alumnos_cli.report.render.numbers import number, percent
+from alumnos_cli.report.render.words import WORDS
 
 TEXT = {
     "es": {
-        "title": "Prueba de carga: {scenario}", "configuration": "Configuración",
-        "results": "Resultados", "server": "Lado del servidor",
-        "balancer": "Balanceador y circuit breaker", "thresholds": "Umbrales",
-        "patterns": "Patrones (alumnos patterns)", "consistency": "Coherencia",
-        "conclusion": "Conclusión", "charts": "Gráficos",
-        "verification": "Respuestas verificadas", "costs": "CPU por 1.000 peticiones",
+        **WORDS["es"],
+        "part": "parte",
+        "consistency": "Coherencia",
+        "charts": "Gráficos",
         "scenario": "escenario", "load": "carga", "target": "objetivo", "rows": "filas",
         "stack": "pila", "cpus": "CPU", "started": "inicio", "command": "comando",
         "requests": "total de peticiones", "error_rate": "tasa de error",
         "throughput": "throughput", "latency_low": "latencia promedio / p50 / p90",
         "latency_high": "latencia p95 / p99 / máxima", "peak_vus": "VUs máximos",
         "dropped": "iteraciones descartadas", "ceiling": "fracción del techo (ping)",
-        "pass": "cumplido", "fail": "NO cumplido", "little": "ley de Little",
+        "little": "ley de Little",
         "generator": "generador de carga", "cross": "contraste",
-        "part": "parte", "cpu_s": "CPU (s)", "cpu_ms": "CPU (ms) por 1.000 peticiones",
         "pattern": "patrón", "observed": "observado", "verdict": "resultado",
         "x_label": "segundos desde el inicio", "x_legend": "tiempo", "measure": "medida",
         "replica": "réplica",
@@ -55,21 +53,18 @@ TEXT = {
         "ejection": "{replica} fuera",
     },
     "en": {
-        "title": "Load test: {scenario}", "configuration": "Configuration",
-        "results": "Results", "server": "Server side",
-        "balancer": "Balancer and circuit breaker", "thresholds": "Thresholds",
-        "patterns": "Patterns (alumnos patterns)", "consistency": "Consistency",
-        "conclusion": "Conclusion", "charts": "Charts",
-        "verification": "Answers verified", "costs": "CPU per 1,000 requests",
+        **WORDS["en"],
+        "part": "part",
+        "consistency": "Consistency",
+        "charts": "Charts",
         "scenario": "scenario", "load": "load", "target": "target", "rows": "rows",
         "stack": "stack", "cpus": "CPUs", "started": "started", "command": "command",
         "requests": "total requests", "error_rate": "error rate",
         "throughput": "throughput", "latency_low": "latency avg / p50 / p90",
         "latency_high": "latency p95 / p99 / max", "peak_vus": "peak VUs",
         "dropped": "dropped iterations", "ceiling": "share of the ceiling (ping)",
-        "pass": "pass", "fail": "FAIL", "little": "Little's law",
+        "little": "Little's law",
         "generator": "load generator", "cross": "cross-check",
-        "part": "part", "cpu_s": "CPU s", "cpu_ms": "CPU ms per 1,000 requests",
         "pattern": "pattern", "observed": "observed", "verdict": "verdict",
         "x_label": "seconds since the start", "x_legend": "time", "measure": "measure",
         "replica": "replica",
@@ -117,7 +112,7 @@ def generator_text(generator: GeneratorVerdict, lang: str) -> str:
     if lang == "en":
         return generator.text
     key = ("limited" if generator.limited else
-           "busy" if generator.machine_busy >= SATURATED else "free")
+        "busy" if generator.machine_busy >= SATURATED else "free")
     return GENERATOR_ES[key].format(cores=number(generator.k6_cores, 2, lang),
                                     count=generator.cpu_count,
                                     busy=percent(generator.machine_busy, lang, 0))
