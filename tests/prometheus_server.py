@@ -31,6 +31,7 @@ from alumnos_cli.stack.prometheus_args import (
     WRITE_FLAGS,
     prometheus_argv,
 )
+from tests.processes import stop
 
 # Ready in about a second here; a loaded machine may take longer to replay an empty WAL.
 READY_TIMEOUT_SECONDS = 30.0
@@ -61,12 +62,7 @@ def running_prometheus(start_port: int = 19090, *, accept_writes: bool = True) -
             _wait_ready(url, process, folder / "prometheus.log")
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+            stop(process, 30)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

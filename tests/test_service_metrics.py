@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack.ports import free_port
 from alumnos_service.paths import FIRST_PAGE, HEALTH_PATH, METRICS_PATH, PAGE_PATH, PING_PATH
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 2
@@ -149,12 +149,7 @@ def replica(seeded: Settings, cache_prefix: str, tmp_path: Path) -> Iterator[Rep
         _wait_until_healthy(running, log)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its own session: Granian and its workers
-            process.wait()
+        stop(process, 15, group=True)  # its own session: Granian and its workers
 
 
 def _spread(port: int, path: str, least: int) -> tuple[int, set[str]]:
