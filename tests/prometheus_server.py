@@ -114,8 +114,12 @@ class SlowPage(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     answered = itertools.count(1)
+    served = 0  # every request, counted as the server sees them
+    _counting = threading.Lock()
 
     def do_GET(self) -> None:
+        with SlowPage._counting:
+            SlowPage.served += 1
         time.sleep(random.uniform(FASTEST_S, SLOWEST_S))
         flaky = self.path.startswith(FLAKY_PATH) and next(self.answered) % FLAKY_EVERY == 0
         self.send_response(503 if flaky else 200)
@@ -129,13 +133,13 @@ class SlowPage(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def slow_page() -> Iterator[str]:
-    """A SlowPage server on a free 127.0.0.1 port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowPage)
+def slow_page(address: str = "127.0.0.1") -> Iterator[str]:
+    """A SlowPage server on a free port of `address`; yields its base URL."""
+    server = ThreadingHTTPServer((address, 0), SlowPage)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{address}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

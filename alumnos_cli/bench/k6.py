@@ -212,8 +212,17 @@ def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
     try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
+        return ticks_of(Path("/proc/stat").read_text())
+    except OSError:
+        return 0, 0
+
+
+def ticks_of(proc_stat: str) -> tuple[int, int]:
+    """(busy, total) from /proc/stat's first line, `cpu  user nice system idle iowait ...`;
+    (0, 0) when it is not that."""
+    try:
+        values = [int(v) for v in proc_stat.split("\n", 1)[0].split()[1:]]
+    except ValueError:
         return 0, 0
     values = values[:8]  # guest and guest_nice are already counted in user and nice
     idle = values[3] + (values[4] if len(values) > 4 else 0)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from alumnos_cli.bench.crosscheck import validate as validate_cross_check
+from alumnos_cli.bench.generators.spec import Generator
 from alumnos_cli.bench.remote_write import validate_url as validate_prometheus_url
 from alumnos_cli.bench.scenarios import SCENARIOS
 from alumnos_cli.errors import AlumnosError, InvalidOption
@@ -52,6 +54,8 @@ class BenchRequest:
     generator_cpus: tuple[int, ...] | None = None  # k6 (and wrk) run on these CPUs only
     cross_check: bool = False  # after k6, a short wrk load on the same path
     prometheus_url: str | None = None  # k6 also writes its metrics there (remote_write.py)
+    generators: tuple[Generator, ...] = ()  # k6 hosts splitting the load (generators/)
+    ssh_config: str | None = None  # the ssh_config they are reached with
 
     @property
     def model(self) -> str:
@@ -103,6 +107,21 @@ def validate(request: BenchRequest, repeat: int = 1) -> None:
         validate_prometheus_url(request.prometheus_url)
     if request.cross_check:
         validate_cross_check(request.scenario, request.rate)
+    if request.generators:
+        _validate_generators(request)
     if not 1 <= repeat <= MAX_REPEAT:
         raise InvalidOption("--repeat", f"--repeat must be between 1 and {MAX_REPEAT}, got "
                             f"{repeat}")
+
+
+def _validate_generators(request: BenchRequest) -> None:
+    """What a load split over generator hosts cannot do yet: pin k6 on this machine's CPUs,
+    calibrate (its ping load would run from here alone), cross-check with wrk (from here)."""
+    for flag, given in (("--generator-cpus", request.generator_cpus),
+                        ("--calibrate", request.calibrate),
+                        ("--cross-check", request.cross_check)):
+        if given:
+            raise InvalidOption(flag, f"{flag} does not apply to --generator: it runs from "
+                                "this machine alone", "leave it out")
+    if request.ssh_config is not None and not Path(request.ssh_config).is_file():
+        raise InvalidOption("--ssh-config", f"--ssh-config names no file: {request.ssh_config}")

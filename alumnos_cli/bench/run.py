@@ -16,6 +16,7 @@ from alumnos_cli.bench.balancer import balancer_record, watcher_view
 from alumnos_cli.bench.breakdown import record_breakdown
 from alumnos_cli.bench.costs import run_costs, snapshot
 from alumnos_cli.bench.crosscheck import run_wrk
+from alumnos_cli.bench.generators.run import run_distributed
 from alumnos_cli.bench.k6 import (
     THRESHOLDS_FAILED,
     K6Outcome,
@@ -144,7 +145,7 @@ def run_bench(settings: Settings, request: BenchRequest,
     write_json(run_dir / META_FILE, meta)
     before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
     load_started = window_start(source.url)
-    outcome = run_scenario(binary, script, request, url, run_dir, on_sample)
+    outcome = _load(binary, script, request, url, run_dir, on_sample, meta)
     load_ended = time.time()
     after = snapshot(stack)
     # Read now, before the verification after the load adds requests of its own.
@@ -189,6 +190,24 @@ def run_bench(settings: Settings, request: BenchRequest,
     return BenchResult(run_dir=run_dir, thresholds_ok=outcome.exit_code == 0 and verified,
                        verification_failed=None if verified else meta["verification"]["after"],
                        missing=_missing(meta, asked=source.url is not None))
+
+
+def _load(binary: Path, script: Path, request: BenchRequest, url: str, run_dir: Path,
+          on_sample: Callable[[LiveSample], None] | None, meta: dict[str, Any]) -> K6Outcome:
+    """The load: k6 here, or split over the generator hosts. A split run that fails keeps
+    what the hosts sent back, and its folder says `partial`."""
+    if not request.generators:
+        return run_scenario(binary, script, request, url, run_dir, on_sample)
+    try:
+        return run_distributed(
+            binary, script, script_settings(request, url, None, SUMMARY_FILE),
+            request.generators, run_dir, prometheus_url=request.prometheus_url,
+            ssh_config=Path(request.ssh_config) if request.ssh_config else None,
+            timeseries=request.timeseries, on_sample=on_sample)
+    except BaseException:
+        meta["status"], meta["finished_at"] = "partial", now()
+        write_json(run_dir / META_FILE, meta)
+        raise
 
 
 def _missing(meta: dict[str, Any], *, asked: bool) -> tuple[str, ...]:
@@ -237,25 +256,34 @@ def run_scenario(binary: Path, script: Path, request: BenchRequest, url: str, fo
                  path: str | None = None, extra_env: dict[str, str] | None = None,
                  extra_args: tuple[str, ...] = ()) -> K6Outcome:
     """Run one k6 test of `request` against `url`, its summary and log in `folder`."""
-    env = dict(os.environ, BASE_URL=url, VUS=str(request.vus),
-               DURATION=f"{request.duration_seconds}s",
-               SUMMARY_PATH=str((folder / SUMMARY_FILE).resolve()),
-               K6_NO_USAGE_REPORT="true", COLD_START=f"{random.random():.6f}")
+    env = dict(os.environ, **script_settings(request, url, path,
+                                             str((folder / SUMMARY_FILE).resolve())),
+               K6_NO_USAGE_REPORT="true")
     if request.timeseries:
         env.update(recording_env(folder))
-    if request.rate:
-        env["RATE"] = f"{request.rate:g}"
-    if request.p95_ms is not None:
-        env["THRESHOLD_P95_MS"] = f"{request.p95_ms:g}"
-    if request.max_error_rate is not None:
-        env["THRESHOLD_ERROR_RATE"] = f"{request.max_error_rate:g}"
-    target = path or request.path
-    if target:
-        env["TARGET_PATH"] = target
-    env["VERIFY_SAMPLE"] = str(request.verify_sample or default_verify_sample())
     if request.prometheus_url is not None:
         env.update(remote_write_env(request.prometheus_url))
         extra_args = (*remote_write_args(folder), *extra_args)
     env.update(extra_env or {})
     return run_k6(binary, script, env, folder / K6_LOG_FILE, on_sample, extra_args,
                   cpus=request.generator_cpus)
+
+
+def script_settings(request: BenchRequest, url: str, path: str | None,
+                    summary_path: str) -> dict[str, str]:
+    """What the k6 scripts read from __ENV (k6/lib/config.js): the target, the load, the
+    thresholds, where handleSummary writes."""
+    settings = {"BASE_URL": url, "VUS": str(request.vus),
+                "DURATION": f"{request.duration_seconds}s", "SUMMARY_PATH": summary_path,
+                "COLD_START": f"{random.random():.6f}"}
+    if request.rate:
+        settings["RATE"] = f"{request.rate:g}"
+    if request.p95_ms is not None:
+        settings["THRESHOLD_P95_MS"] = f"{request.p95_ms:g}"
+    if request.max_error_rate is not None:
+        settings["THRESHOLD_ERROR_RATE"] = f"{request.max_error_rate:g}"
+    target = path or request.path
+    if target:
+        settings["TARGET_PATH"] = target
+    settings["VERIFY_SAMPLE"] = str(request.verify_sample or default_verify_sample())
+    return settings

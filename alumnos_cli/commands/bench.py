@@ -83,6 +83,14 @@ def bench(
         "sample labelled run_id=<run folder>; by default the Prometheus of the stack alumnos "
         "up started, if any; off: nowhere.", envvar=PROMETHEUS_ENV, show_default=False)]
     = None,
+    generator: Annotated[list[str] | None, typer.Option(
+        "--generator", help="A k6 host to split the load over: ssh://user@host[:port], or "
+        "local for this machine; repeat it for each host (each takes an equal share).",
+        show_default=False)] = None,
+    ssh_config: Annotated[str | None, typer.Option(
+        "--ssh-config", help="The ssh_config to reach the generator hosts with (scripts/"
+        "testhosts writes one) \\[default: your own].", envvar="ALUMNOS_SSH_CONFIG",
+        show_default=False)] = None,
     list_scenarios: Annotated[bool, typer.Option("--list", help="Describe the scenarios and "
                                                  "exit.")] = False,
     results_dir: ResultsDir = None,
@@ -98,6 +106,7 @@ def bench(
         refuse_beside("--list", given_flags(ctx), "only describes the scenarios")
         _print_scenarios()
         return
+    from alumnos_cli.bench.generators.spec import parse_generators
     from alumnos_cli.bench.request import (
         BenchRequest,
         check_generator_apart,
@@ -112,6 +121,8 @@ def bench(
                            max_error_rate=max_error_rate, timeseries=timeseries,
                            verify_sample=verify_sample, cross_check=cross_check,
                            prometheus_url=prometheus,
+                           generators=parse_generators(generator or []),
+                           ssh_config=ssh_config if generator else None,
                            generator_cpus=parse_cpus(generator_cpus, "--generator-cpus")
                            if generator_cpus else None)
     validate(request, repeat)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alumnos_cli.report.generators import GENERATOR_SHARE, SATURATED
 from alumnos_cli.report.model import (
     GeneratorVerdict,
     LittlesLaw,
@@ -11,9 +12,8 @@ from alumnos_cli.report.model import (
 
 # A run that ended before this share of its planned length stopped early (stress).
 FULL_LENGTH = 0.95
-# k6 counts as a limit on a machine this busy when it took at least this share of the cores.
-SATURATED = 0.9
-GENERATOR_SHARE = 0.15
+# k6 counts as a limit on a machine this busy when it took at least this share of the cores
+# (the same rule for each host of a split run: report.generators).
 
 
 def littles_law(figures: RunFigures, meta: RunMeta) -> LittlesLaw | None:

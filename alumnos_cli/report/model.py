@@ -14,6 +14,7 @@ from typing import Any
 from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
 from alumnos_cli.report.balancer import BalancerActivity
 from alumnos_cli.report.breakdown import Breakdown
+from alumnos_cli.report.generators import GeneratorHost
 
 OPEN_MODEL = "open"
 CLOSED_MODEL = "closed"
@@ -137,6 +138,8 @@ class GeneratorUsage:
     k6_cores: float
     cpu_count: int
     machine_busy: float
+    hosts: tuple[GeneratorHost, ...] = ()  # the generators of a split run (bench --generator)
+    percentiles: str | None = None  # where a split run's merged percentiles came from
 
 
 @dataclass(frozen=True)

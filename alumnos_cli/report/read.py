@@ -20,6 +20,7 @@ from alumnos_cli.report.balancer import BalancerActivity, BreakerEvent
 from alumnos_cli.report.breakdown import missing_line, parse_breakdown
 from alumnos_cli.report.checks import generator_verdict, littles_law
 from alumnos_cli.report.compare import Side
+from alumnos_cli.report.generators import parse_hosts
 from alumnos_cli.report.model import (
     GeneratorUsage,
     ListedRun,
@@ -251,7 +252,9 @@ def _generator(raw: Mapping[str, Any] | None) -> GeneratorUsage | None:
         return None
     return GeneratorUsage(k6_cores=float(raw.get("k6_cores", 0)),
                           cpu_count=int(raw.get("cpu_count", 1)),
-                          machine_busy=float(raw.get("machine_busy", 0)))
+                          machine_busy=float(raw.get("machine_busy", 0)),
+                          hosts=parse_hosts(raw.get("generators")),
+                          percentiles=_optional_str(raw.get("percentiles")))
 
 
 def _optional_int(value: object) -> int | None:

@@ -54,8 +54,14 @@ export function thresholds(name) {
 }
 
 /** The same thresholds, stopping the test once one is crossed (stress). k6 evaluates them on
- * the whole run so far, every few seconds, so it stops somewhat after the step that broke. */
+ * the whole run so far, every few seconds, so it stops somewhat after the step that broke.
+ * One of several generators (alumnos bench --generator sets SEGMENTED) sees only its share:
+ * it keeps the thresholds, which the controller judges on the merged figures, and never
+ * aborts on its own. */
 export function abortingThresholds(name) {
+  if (__ENV.SEGMENTED) {
+    return thresholds(name);
+  }
   const aborting = {};
   for (const [metric, expressions] of Object.entries(thresholds(name))) {
     aborting[metric] = expressions.map((threshold) => (

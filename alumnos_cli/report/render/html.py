@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from alumnos_cli.report.compare import Comparison
-from alumnos_cli.report.model import Proof, RunReport
+from alumnos_cli.report.model import GeneratorUsage, Proof, RunReport
 from alumnos_cli.report.render.assets import page_script, page_style
 from alumnos_cli.report.render.attribution import (
     cost_notes,
@@ -27,12 +27,14 @@ from alumnos_cli.report.render.attribution import (
 )
 from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.breakdown import (
+    BreakdownTable,
     breakdown_notes,
     breakdown_tables,
     breakdown_title,
 )
 from alumnos_cli.report.render.charts import chart_figures, comparison_charts, run_charts
 from alumnos_cli.report.render.conclusion import conclusion_sentences
+from alumnos_cli.report.render.generators import generators_notes, generators_table
 from alumnos_cli.report.render.numbers import number, percent, relative, with_range
 from alumnos_cli.report.render.page_text import TEXT, generator_text
 from alumnos_cli.report.render.text import (
@@ -96,7 +98,7 @@ def run_html(report: RunReport, lang: str = "es") -> str:
             f"<small>({html.escape(report.name)})</small></h1>"
             f"<h2>{t['configuration']}</h2>{_table(_configuration(report, t, lang), numeric=False)}"
             f"<h2>{t['results']}</h2>{_table(_results(report, t, lang))}"
-            f"{_breakdown(report, lang)}"
+            f"{_breakdown(report, lang)}{_generators(meta.generator, lang)}"
             f"{_attribution(report, t, lang)}"
             + (f"<h2>{t['server']}</h2>{_table(_escaped(server), numeric=False)}"
                if server else "")
@@ -120,14 +122,29 @@ def _breakdown(report: RunReport, lang: str) -> str:
     tables = breakdown_tables(report.breakdown, lang, distribution=False) \
         if report.breakdown else []
     for table in tables:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-        rows = "".join("<tr>" + "".join(
-            f"<td class=\"{'t' if i == 0 else 'n'}\">{html.escape(cell)}</td>"
-            for i, cell in enumerate(row)) + "</tr>" for row in table.rows)
-        parts += f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{rows}</table>"
-    notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>"
-                    for n in breakdown_notes(report, lang))
-    return parts + notes
+        parts += f"<h3>{html.escape(table.title)}</h3>{_text_table(table)}"
+    return parts + _notes(breakdown_notes(report, lang))
+
+
+def _generators(usage: GeneratorUsage | None, lang: str) -> str:
+    """A split run's generators, one row each, and how to read them."""
+    if usage is None or not usage.hosts:
+        return ""
+    table = generators_table(usage, lang)
+    return (f"<h2>{html.escape(table.title)}</h2>{_text_table(table)}"
+            f"{_notes(generators_notes(usage, lang))}")
+
+
+def _text_table(table: BreakdownTable) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(
+        f"<td class=\"{'t' if i in table.text_columns else 'n'}\">{html.escape(cell)}</td>"
+        for i, cell in enumerate(row)) + "</tr>" for row in table.rows)
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _notes(notes: list[str]) -> str:
+    return "".join(f"<p class=\"note\">{html.escape(n)}</p>" for n in notes)
 
 
 def _configuration(report: RunReport, t: dict[str, str], lang: str) -> list[tuple[str, str]]:

@@ -39,6 +39,10 @@ def run_json(report: RunReport) -> str:
         "breakdown": asdict(report.breakdown) | {"requests": report.breakdown.requests}
         if report.breakdown else None,
         "breakdown_missing": report.breakdown_missing,
+        # A run split over several k6 hosts (bench --generator): one entry per host.
+        "generators": [asdict(host) | {"saturated": host.saturated}
+                       for host in report.meta.generator.hosts]
+        if report.meta.generator and report.meta.generator.hosts else None,
     }
     meta = report.meta
     # What runs record since their answers are verified and their costs measured.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from alumnos_cli.report.compare import Comparison
-from alumnos_cli.report.model import RunFigures, RunMeta, RunReport
+from alumnos_cli.report.model import GeneratorUsage, RunFigures, RunMeta, RunReport
 from alumnos_cli.report.render.attribution import (
     cost_notes,
     cost_rows,
@@ -18,11 +18,13 @@ from alumnos_cli.report.render.attribution import (
 )
 from alumnos_cli.report.render.balancer import balancer_rows
 from alumnos_cli.report.render.breakdown import (
+    BreakdownTable,
     breakdown_notes,
     breakdown_tables,
     breakdown_title,
 )
 from alumnos_cli.report.render.conclusion import conclusion_sentences
+from alumnos_cli.report.render.generators import generators_notes, generators_table
 from alumnos_cli.report.render.numbers import number, percent, relative, with_range
 from alumnos_cli.report.render.text import describe_load, describe_stack, server_side_rows
 from alumnos_cli.report.render.words import WORDS
@@ -78,6 +80,8 @@ def run_markdown(report: RunReport, lang: str = "es") -> str:
     lines += [f"| {label} | {value} |"
               for label, value in _results(report.figures, report.ceiling, t, lang)]
     lines += _breakdown(report, lang)
+    if report.meta.generator and report.meta.generator.hosts:
+        lines += _generators(report.meta.generator, lang)
     lines += _attribution(report, t, lang)
     if server := server_side_rows(report, lang):
         lines += ["", f"### {t['server']}", ""]
@@ -170,10 +174,20 @@ def _breakdown(report: RunReport, lang: str) -> list[str]:
     """Per endpoint, per status, errors by type; or the line that says why there are none."""
     lines = ["", f"### {breakdown_title(lang)}"]
     for table in breakdown_tables(report.breakdown, lang) if report.breakdown else []:
-        lines += ["", f"**{table.title}**", "", f"| {' | '.join(table.columns)} |",
-        "|" + "---|" * len(table.columns)]
-        lines += [f"| {' | '.join(md_text(cell) for cell in row)} |" for row in table.rows]
+        lines += ["", f"**{table.title}**", "", *_table_lines(table)]
     return [*lines, "", *(f"_{md_text(note)}_" for note in breakdown_notes(report, lang))]
+
+
+def _generators(usage: GeneratorUsage, lang: str) -> list[str]:
+    """A split run's generators, one row each, and how to read them."""
+    table = generators_table(usage, lang)
+    return ["", f"### {table.title}", "", *_table_lines(table), "",
+            *(f"_{md_text(note)}_" for note in generators_notes(usage, lang))]
+
+
+def _table_lines(table: BreakdownTable) -> list[str]:
+    return [f"| {' | '.join(table.columns)} |", "|" + "---|" * len(table.columns),
+            *(f"| {' | '.join(md_text(cell) for cell in row)} |" for row in table.rows)]
 
 
 def _attribution(report: RunReport, t: dict[str, str], lang: str) -> list[str]:

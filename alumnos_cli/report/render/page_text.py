@@ -6,7 +6,7 @@ says which.
 
 from __future__ import annotations
 
-from alumnos_cli.report.checks import SATURATED
+from alumnos_cli.report.generators import SATURATED
 from alumnos_cli.report.model import GeneratorVerdict
 from alumnos_cli.report.render.numbers import number, percent
 from alumnos_cli.report.render.words import WORDS

