@@ -22,6 +22,7 @@ CALIBRATION_DIR = "calibration"  # the same load on the ping endpoint, inside th
 PROOFS_DIR = "patterns"  # `alumnos patterns` results, under the results folder
 PROOF_FILE = "patterns.json"
 HTML_REPORT_FILE = "report.html"
+GENERATORS_DIR = "generators"  # a split run's hosts, one folder each (bench --generator)
 K6_REPORT_FILE = "k6-report.html"  # k6's own web-dashboard report, beside ours
 
 

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from alumnos_cli.bench.generators import instance as instance_module
-from alumnos_cli.bench.generators.run import GENERATORS_DIR, run_distributed
+from alumnos_cli.bench.generators.run import run_distributed
 from alumnos_cli.bench.generators.shell import GeneratorError
 from alumnos_cli.bench.generators.spec import parse_generators
 from alumnos_cli.bench.k6 import K6_VERSION, find_k6
@@ -31,8 +32,14 @@ from alumnos_cli.bench.request import BenchRequest
 from alumnos_cli.bench.run import script_settings
 from alumnos_cli.bench.scenarios import SCENARIOS, scripts_dir
 from alumnos_cli.files import read_json
+from alumnos_cli.main import app
 from alumnos_cli.report.summary import summary_figures
-from alumnos_cli.runfolder import SUMMARY_FILE
+from alumnos_cli.runfolder import GENERATORS_DIR, SUMMARY_FILE
+from alumnos_cli.seed.load import seed_alumnos
+from alumnos_cli.settings import Settings
+from alumnos_cli.stack import local
+from alumnos_cli.stack.options import ServiceOptions
+from alumnos_cli.stack.ports import free_block
 from tests.prometheus_server import SlowPage, prometheus_installed, running_prometheus, slow_page
 from tests.test_remote_write import P95_TOLERANCE, _wait_for_a_lone_k6
 
@@ -229,3 +236,89 @@ def test_a_host_that_dies_mid_run_stops_the_others(hosts: list[str], page: str,
     # The other host's k6 was stopped long before its 20 s, and nothing is left anywhere.
     assert _left_behind() == []
     assert (run_dir / GENERATORS_DIR / "10.213.0.12" / "k6.log").exists()  # what it had
+
+
+@pytest.fixture
+def bridged_stack(hosts: list[str], settings: Settings) -> Iterator[local.UpResult]:
+    """A local stack whose balancer listens on the hosts' bridge (`alumnos up --host`); its
+    replicas, database and Redis stay on loopback."""
+    seed_alumnos(settings, count=500, seed=8)
+    result = local.up(settings, ServiceOptions(host=BRIDGE, port=free_block(18180, 3),
+                                               replicas=2, workers=1, blocking_threads=2))
+    yield result
+    local.down(settings)
+
+
+@pytest.mark.slow
+def test_bench_splits_a_scenario_over_two_hosts_and_the_report_shows_each(
+        hosts: list[str], bridged_stack: local.UpResult, settings: Settings) -> None:
+    url = bridged_stack.state.service.url
+    assert url.startswith(f"http://{BRIDGE}:")
+    generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
+    _wait_for_a_lone_k6()
+    result = CliRunner().invoke(app, [
+        "bench", "--scenario", "smoke", "--vus", "4", "--duration", "4s", "--url", url,
+        *generators, "--ssh-config", str(SSH_CONFIG), "--results-dir",
+        str(settings.results_dir), "--state-dir", str(settings.state_dir)],
+        env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["k6_exit_code"] == 0
+    rows = meta["load_generator"]["generators"]
+    assert [row["segment"] for row in rows] == ["0:1/2", "1/2:1"]
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    requests = int(summary["metrics"]["http_reqs"]["values"]["count"])
+    assert sum(row["requests"] for row in rows) == requests
+    # setup() ran once per host (4 requests each, smoke.js): left out of the figures, and of
+    # the breakdown bench read from both hosts' writes into the stack's Prometheus.
+    own = summary_figures(summary, SUMMARY_FILE).requests
+    assert own == requests - 2 * 4
+    breakdown = json.loads((run_dir / "breakdown.json").read_text())
+    assert breakdown["statuses"] == [{"status": "200", "requests": own}]
+    # The stack's side: its replicas counted every request the two hosts sent (the
+    # verification before the load adds a few).
+    server = json.loads((run_dir / "server.json").read_text())["summary"]
+    assert requests <= sum(server["requests_by_replica"].values()) <= requests + 10
+    report = CliRunner().invoke(app, ["report", "--format", "markdown", "--lang", "en",
+                                      "--results-dir", str(settings.results_dir)])
+    assert report.exit_code == 0, report.output
+    assert "### Load generators" in report.output
+    assert "| 10.213.0.11 | 0:1/2 |" in report.output and "Merged percentiles" in report.output
+    assert _left_behind() == []
+
+
+def test_a_host_whose_k6_is_another_version_is_refused(hosts: list[str], page: str,
+                                                       tmp_path: Path) -> None:
+    # Every host must run the same instrument: a k6 that says another version is not run.
+    other = tmp_path / "k6"
+    other.write_text("#!/bin/sh\necho 'k6 v0.50.0 (go1.21.0, linux/amd64)'\n")
+    other.chmod(0o755)
+    message = _refused([_with_our_k6(hosts)[0], f"{hosts[1]}?k6={other}"], page, tmp_path)
+    assert message == (f"ssh://root@10.213.0.12:22: {other} is k6 v0.50.0; alumnos runs k6 "
+                       f"{K6_VERSION} on every generator")
+
+
+@pytest.mark.slow
+def test_a_split_stress_run_stops_everywhere_once_the_whole_load_crosses_a_threshold(
+        hosts: list[str], bridged_stack: local.UpResult, settings: Settings) -> None:
+    # A p95 target no page can meet: the controller, judging both hosts' load together,
+    # stops both k6 instances once its 5 s delay is past, long before the planned 60 s.
+    generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
+    _wait_for_a_lone_k6()
+    result = CliRunner().invoke(app, [
+        "bench", "--scenario", "stress", "--vus", "10", "--duration", "60s", "--p95", "0.01",
+        "--url", bridged_stack.state.service.url, *generators, "--ssh-config",
+        str(SSH_CONFIG), "--results-dir", str(settings.results_dir), "--state-dir",
+        str(settings.state_dir)], env={"COLUMNS": "200"})
+    assert result.exit_code == 99, result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    usage = meta["load_generator"]
+    assert usage["stopped"].startswith("http_req_duration p(95)<0.01 (")
+    assert [row["exit_code"] for row in usage["generators"]] == [103, 103]  # k6's "stopped"
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    assert summary["state"]["testRunDurationMs"] < 30_000
+    assert not summary["metrics"]["http_req_duration{scenario:stress}"]["thresholds"][
+        "p(95)<0.01"]["ok"]
+    assert _left_behind() == []

@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from alumnos_cli.bench.generators.abort import AbortRule, Progress, crossed
 from alumnos_cli.bench.generators.instance import cpu_seconds
 from alumnos_cli.bench.generators.merge import (
     FROM_PROMETHEUS,
@@ -24,12 +25,13 @@ from alumnos_cli.bench.generators.merge import (
 from alumnos_cli.bench.generators.spec import Generator, parse_generator, parse_generators, segments
 from alumnos_cli.errors import InvalidOption
 from alumnos_cli.main import app
-from alumnos_cli.report.model import RunReport
+from alumnos_cli.report.model import RunReport, TimeSeries
 from alumnos_cli.report.read import read_run
 from alumnos_cli.report.render.html import run_html
 from alumnos_cli.report.render.json_document import run_json
 from alumnos_cli.report.render.markdown import run_markdown
 from alumnos_cli.report.render.terminal import run_terminal
+from alumnos_cli.report.timeseries import merged_timeseries
 from tests.runs import run_with_meta
 
 
@@ -215,3 +217,43 @@ def _terminal_text(report: RunReport) -> str:
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(run_terminal(report))
     return console.export_text()
+
+
+def test_the_generators_time_series_merge_second_by_second() -> None:
+    a = TimeSeries(seconds=(0.0, 1.0, 2.0), requests_per_s=(100.0, 100.0, 50.0),
+                   errors=(0.0, 0.1, 0.0), p50_ms=(1.0, 1.0, None), p95_ms=(2.0, 3.0, None),
+                   p99_ms=(3.0, 4.0, None), vus=(5.0, 5.0, 5.0), vus_max=(5.0, 5.0, 5.0))
+    b = TimeSeries(seconds=(0.0, 1.0), requests_per_s=(300.0, 100.0), errors=(0.0, 0.3),
+                   p50_ms=(1.5, 0.5), p95_ms=(2.5, 2.0), p99_ms=(3.5, 9.0), vus=(5.0, 5.0),
+                   vus_max=(5.0, 5.0))
+    merged = merged_timeseries([a, b])
+    assert merged is not None
+    assert merged.requests_per_s == (400.0, 200.0, 50.0)
+    assert merged.errors == pytest.approx((0.0, 0.2, 0.0))  # (10 + 30) / 200
+    assert merged.p95_ms == (2.5, 3.0, None)  # the highest of the two each second
+    assert merged.vus == (10.0, 10.0, 5.0)
+    assert merged_timeseries([]) is None
+
+
+RULE = AbortRule("stress", p95_ms=300, max_error_rate=0.05)
+
+
+@pytest.mark.parametrize(("parts", "merged_p95", "expected"), [
+    # 40 failed of 1,000 = 4% < 5%, and one host's p95 past 300 ms is no proof.
+    ([Progress(500, 0.0, 0, 100.0), Progress(500, 0.08, 0, 400.0)], None, None),
+    # 60 of 1,000 = 6%: crossed, though neither host alone says so reliably.
+    ([Progress(900, 0.04, 0, 10.0), Progress(100, 0.24, 0, 10.0)], None,
+     "http_req_failed rate<0.05 (6.00%)"),
+    ([Progress(10, 0.0, 1, 1.0), Progress(10, 0.0, 0, 1.0)], None, "wrong_answers count<1"),
+    # Every host past 300 ms: the merged p95 is too.
+    ([Progress(10, 0.0, 0, 310.0), Progress(10, 0.0, 0, 900.0)], None,
+     "http_req_duration p(95)<300 (310.0 ms)"),
+    # With Prometheus, the merged p95 decides.
+    ([Progress(10, 0.0, 0, 100.0), Progress(10, 0.0, 0, 900.0)], 350.0,
+     "http_req_duration p(95)<300 (350.0 ms)"),
+    ([Progress(10, 0.0, 0, 310.0), Progress(10, 0.0, 0, 900.0)], 290.0, None),
+])
+def test_a_split_stress_run_is_stopped_on_the_whole_loads_figures(
+        parts: list[Progress], merged_p95: float | None, expected: str | None) -> None:
+    merged = (lambda: merged_p95) if merged_p95 is not None else None
+    assert crossed(RULE, parts, merged) == expected

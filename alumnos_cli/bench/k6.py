@@ -140,6 +140,7 @@ class LiveSample:
     requests: int
     failed_rate: float
     vus: int
+    by_host: tuple[tuple[str, int], ...] = ()  # a split run's requests so far, per generator
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from alumnos_cli.bench.balancer import balancer_record, watcher_view
 from alumnos_cli.bench.breakdown import record_breakdown
 from alumnos_cli.bench.costs import run_costs, snapshot
 from alumnos_cli.bench.crosscheck import run_wrk
+from alumnos_cli.bench.generators.abort import AbortRule
 from alumnos_cli.bench.generators.run import run_distributed
 from alumnos_cli.bench.k6 import (
     THRESHOLDS_FAILED,
@@ -34,7 +35,13 @@ from alumnos_cli.bench.remote_write import (
     remote_write_record,
 )
 from alumnos_cli.bench.request import BenchRequest, validate
-from alumnos_cli.bench.scenarios import SCENARIOS, default_verify_sample, scripts_dir
+from alumnos_cli.bench.scenarios import (
+    SCENARIOS,
+    default_max_error_rate,
+    default_p95_ms,
+    default_verify_sample,
+    scripts_dir,
+)
 from alumnos_cli.bench.server_prometheus import Window, record_server_side, window_start
 from alumnos_cli.bench.server_source import server_source, stack_prometheus
 from alumnos_cli.bench.verify import verify_target
@@ -203,11 +210,19 @@ def _load(binary: Path, script: Path, request: BenchRequest, url: str, run_dir: 
             binary, script, script_settings(request, url, None, SUMMARY_FILE),
             request.generators, run_dir, prometheus_url=request.prometheus_url,
             ssh_config=Path(request.ssh_config) if request.ssh_config else None,
-            timeseries=request.timeseries, on_sample=on_sample)
+            timeseries=request.timeseries, on_sample=on_sample, abort=_abort_rule(request))
     except BaseException:
         meta["status"], meta["finished_at"] = "partial", now()
         write_json(run_dir / META_FILE, meta)
         raise
+
+
+def _abort_rule(request: BenchRequest) -> AbortRule | None:
+    """A stress run's thresholds, which the controller judges on the whole split load."""
+    if not SCENARIOS[request.scenario].aborts:
+        return None
+    return AbortRule(request.scenario, request.p95_ms or default_p95_ms(),
+                     request.max_error_rate or default_max_error_rate())
 
 
 def _missing(meta: dict[str, Any], *, asked: bool) -> tuple[str, ...]:

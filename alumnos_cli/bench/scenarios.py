@@ -30,6 +30,7 @@ class Scenario:
     description: str
     request_path: str  # what each iteration asks for, as the report shows it
     profile: str | None = None  # its stages in k6/lib/shapes.json; None: constant load
+    aborts: bool = False  # stops once a threshold is crossed (k6/lib/config.js)
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
@@ -44,7 +45,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              FIRST_PAGE, "spike"),
     Scenario("stress", "stress.js", "5 steps of a fifth of the peak",
              "steps up until the thresholds break; k6 stops once one is crossed",
-             f"{PAGE_PATH}?limit=100&offset=<the first 20 pages>", "stress"),
+             f"{PAGE_PATH}?limit=100&offset=<the first 20 pages>", "stress", aborts=True),
     Scenario("soak", "soak.js", "constant, long",
              "a steady load for a long time (--duration 30m+): creep, leaks; 10% deep pages",
              f"{PAGE_PATH}?limit=100&offset=<90% first 20 pages, 10% any>"),

@@ -78,9 +78,10 @@ class LiveProgress:
                     / (sample.elapsed - self.previous.elapsed))
         self.previous = sample
         done = self.finished_runs * self.run_seconds + sample.elapsed
+        hosts = "  ".join(f"{name}: {count:,}" for name, count in sample.by_host)
         self.bar.update(self.task, completed=min(done, self.total),
                         live=f"{sample.vus} VUs  {rate:,.0f} req/s  {sample.requests:,} requests"
-                        f"  {sample.failed_rate:.2%} errors")
+                        f"  {sample.failed_rate:.2%} errors" + (f"  ({hosts})" if hosts else ""))
 
     def finish(self) -> None:
         """Fill the bar once k6 is done."""

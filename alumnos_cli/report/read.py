@@ -39,7 +39,7 @@ from alumnos_cli.report.model import (
     StackInfo,
 )
 from alumnos_cli.report.summary import summary_figures
-from alumnos_cli.report.timeseries import read_timeseries
+from alumnos_cli.report.timeseries import run_timeseries
 from alumnos_cli.runfolder import (
     BREAKDOWN_FILE,
     K6_LOG_FILE,
@@ -47,7 +47,6 @@ from alumnos_cli.runfolder import (
     PROOFS_DIR,
     SERVER_FILE,
     SUMMARY_FILE,
-    TIMESERIES_FILE,
     list_runs,
     proof_files,
     resolve_run,
@@ -96,7 +95,7 @@ def read_run(path: Path) -> RunReport:
         record=record,
         little=littles_law(record.figures, record.meta),
         generator=generator_verdict(record.meta),
-        timeseries=read_timeseries(path / TIMESERIES_FILE),
+        timeseries=run_timeseries(path),
         server=read_server(path / SERVER_FILE),
         proof=proof_for(path.parent, record.meta.stack),
         server_missing=_server_missing(record.recorded_meta),

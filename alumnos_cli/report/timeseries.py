@@ -18,8 +18,19 @@ from typing import Any
 
 from alumnos_cli.errors import RunFolderError
 from alumnos_cli.report.model import TimeSeries
+from alumnos_cli.runfolder import GENERATORS_DIR, TIMESERIES_FILE
 
 TREND = ("avg", "max", "med", "min", "p(90)", "p(95)", "p(99)")
+
+
+def run_timeseries(folder: Path) -> TimeSeries | None:
+    """A run's time series; a run split over generators has one per generator, merged."""
+    own = read_timeseries(folder / TIMESERIES_FILE)
+    if own is not None:
+        return own
+    parts = [read_timeseries(file)
+             for file in sorted(folder.glob(f"{GENERATORS_DIR}/*/{TIMESERIES_FILE}"))]
+    return merged_timeseries([part for part in parts if part is not None])
 
 
 def read_timeseries(path: Path) -> TimeSeries | None:
@@ -93,3 +104,39 @@ def _at(values: Mapping[str, Sequence[float | None]], metric: str, index: int) -
     row = values.get(metric) or []
     value = row[index] if len(row) > index else None
     return None if value is None else float(value)
+
+
+def merged_timeseries(parts: Sequence[TimeSeries]) -> TimeSeries | None:
+    """The time series of a run split over several generators (bench --generator), from each
+    one's recording, second by second (they were resumed together): requests and VUs add up,
+    the error share is weighted by requests, and each second's percentile is the highest of
+    the generators' (the merged one is at most that; k6 records no histogram per second)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return None
+    longest = max(parts, key=len)
+
+    def at(values: tuple[Any, ...], index: int) -> Any:
+        return values[index] if index < len(values) else None
+
+    def summed(column: str, index: int) -> float | None:
+        found = [at(getattr(p, column), index) for p in parts]
+        known = [float(v) for v in found if v is not None]
+        return sum(known) if known else None
+
+    def highest(column: str, index: int) -> float | None:
+        known = [float(v) for p in parts if (v := at(getattr(p, column), index)) is not None]
+        return max(known) if known else None
+
+    seconds = range(len(longest))
+    requests = [summed("requests_per_s", i) or 0.0 for i in seconds]
+    failed = [sum(float(at(p.errors, i) or 0) * float(at(p.requests_per_s, i) or 0)
+                  for p in parts) for i in seconds]
+    return TimeSeries(
+        seconds=longest.seconds, requests_per_s=tuple(requests),
+        errors=tuple(f / r if r else 0.0 for f, r in zip(failed, requests, strict=True)),
+        p50_ms=tuple(highest("p50_ms", i) for i in seconds),
+        p95_ms=tuple(highest("p95_ms", i) for i in seconds),
+        p99_ms=tuple(highest("p99_ms", i) for i in seconds),
+        vus=tuple(summed("vus", i) for i in seconds),
+        vus_max=tuple(summed("vus_max", i) for i in seconds))

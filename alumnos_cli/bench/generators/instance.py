@@ -16,10 +16,11 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alumnos_cli.bench.generators.abort import Progress
 from alumnos_cli.bench.generators.shell import GeneratorError, Shell, quote
 from alumnos_cli.bench.k6 import K6_VERSION, LiveSample, find_k6
 
@@ -32,6 +33,7 @@ MAX_CLOCK_OFFSET_S = 1.0
 # What reads a host's clock; tests fake a host whose clock is off by changing it.
 CLOCK_PROBE = "date +%s.%N"
 READY_TIMEOUT_S = 120
+HALTED = 103  # k6's exit code once stopped through its REST API
 ARCHIVE = "archive.tar"
 PID_FILE = "k6.pid"
 CPU_FILE = "cpu.txt"
@@ -60,7 +62,7 @@ class Instance:
     api_port: int = 0  # on this machine, forwarded to k6's REST API on the host
     process: subprocess.Popen[bytes] | None = None
     resumed_at: float | None = None
-    events: list[str] = field(default_factory=list)
+    halted: bool = False  # stopped by the controller (a stress run's threshold crossed)
 
     @property
     def name(self) -> str:
@@ -214,6 +216,31 @@ class Instance:
         return LiveSample(elapsed=elapsed, requests=int(requests), failed_rate=float(failed),
                           vus=int(status.get("vus", 0)))
 
+    def progress(self) -> Progress | None:
+        """Its counts so far, for the controller's judgement of the whole load."""
+        try:
+            requests = self._metric("http_reqs").get("count", 0)
+            failed = self._metric("http_req_failed").get("rate", 0.0)
+            wrong = self._metric("wrong_answers").get("count", 0)
+            p95 = self._metric("http_req_duration").get("p(95)")
+        except (OSError, ValueError, KeyError):
+            return None
+        return Progress(requests=int(requests), failed_rate=float(failed),
+                        wrong_answers=int(wrong), p95_ms=None if p95 is None else float(p95))
+
+    def halt(self) -> None:
+        """Stop the test as `k6 stop` does (PATCH /v1/status stopped): k6 ends, writing its
+        summary, with exit code 103."""
+        body = json.dumps({"data": {"type": "status", "id": "default",
+                                    "attributes": {"stopped": True}}}).encode()
+        request = urllib.request.Request(self._api("status"), data=body, method="PATCH",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                self.halted = True
+        except (OSError, urllib.error.HTTPError):
+            pass  # already ended: nothing to stop
+
     def _metric(self, name: str) -> dict[str, float]:
         try:
             with urllib.request.urlopen(self._api(f"metrics/{name}"), timeout=1) as response:
@@ -227,7 +254,8 @@ class Instance:
     def collect(self, into: Path) -> None:
         """Everything k6 wrote on the host, but the test it was sent, into `into`."""
         into.mkdir(parents=True, exist_ok=True)
-        command = f"tar -C {quote(self.folder)} --exclude {ARCHIVE} -cf - ."
+        command = (f"tar -C {quote(self.folder)} --exclude {ARCHIVE} --exclude {PID_FILE} "
+                   "-cf - .")
         done = subprocess.run(self.shell.argv(command), capture_output=True, timeout=300,
                               check=False)
         if done.returncode != 0:

@@ -86,7 +86,9 @@ def _trend(name: str, values: list[dict[str, Any]], weights: list[float],
     asked = [stat for stat in values[0] if stat in QUANTILE_STATS]
     from_histogram = quantiles(name) if quantiles is not None else None
     if from_histogram is not None and all(stat in from_histogram for stat in asked):
-        merged.update({stat: from_histogram[stat] for stat in asked})
+        # A bucket's estimate may pass the exact extremes, which are known: kept within them.
+        merged.update({stat: min(max(from_histogram[stat], merged["min"]), merged["max"])
+                       for stat in asked})
         return merged, FROM_PROMETHEUS
     merged.update({stat: max(float(v.get(stat, 0)) for v in values) for stat in asked})
     return merged, UPPER_BOUND

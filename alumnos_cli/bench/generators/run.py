@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from alumnos_cli.bench.generators.abort import DELAY_S, EVERY_S, AbortRule, crossed
 from alumnos_cli.bench.generators.instance import (
     CPU_FILE,
+    HALTED,
     STAT_AFTER,
     STAT_BEFORE,
     Instance,
@@ -46,9 +48,8 @@ from alumnos_cli.bench.remote_write import (
 )
 from alumnos_cli.bench.server_prometheus import PrometheusUnreadable, prometheus_api
 from alumnos_cli.files import read_json, write_json
-from alumnos_cli.runfolder import K6_LOG_FILE, SUMMARY_FILE, TIMESERIES_FILE
+from alumnos_cli.runfolder import GENERATORS_DIR, K6_LOG_FILE, SUMMARY_FILE, TIMESERIES_FILE
 
-GENERATORS_DIR = "generators"
 GENERATOR_LABEL = "generator"
 # What the scripts must know of a split run (k6/lib/config.js: no aborting on a share).
 SEGMENTED = {"SEGMENTED": "1"}
@@ -60,9 +61,11 @@ def run_distributed(binary: Path, script: Path, settings: dict[str, str],
                     generators: tuple[Generator, ...], run_dir: Path, *,
                     prometheus_url: str | None, ssh_config: Path | None,
                     timeseries: bool = True, on_sample: Sample | None = None,
+                    abort: AbortRule | None = None,
                     extra_args: tuple[str, ...] = ()) -> K6Outcome:
     """Run the scenario `script` with the k6 settings `settings` on every generator, each
     its segment; the merged summary in run_dir, each generator's files below it.
+    `abort`: stop every instance once the whole load crosses a threshold (stress, abort.py).
     `extra_args` go to every instance's `k6 run` (the tests add a raw output)."""
     sequence, own = segments(len(generators))
     with _control_dir() as control, ThreadPoolExecutor(len(generators)) as pool:
@@ -83,7 +86,8 @@ def run_distributed(binary: Path, script: Path, settings: dict[str, str],
                                control / f"{instance.name}.ssh.log")
             _on_each(pool, Instance.wait_ready, instances)
             _on_each(pool, Instance.resume, instances)
-            codes = _watch(instances, on_sample)
+            judge = _judge(abort, prometheus_url, run_dir)
+            codes, stopped = _watch(instances, on_sample, judge)
             _collect(instances, run_dir)
         except BaseException:
             _collect(instances, run_dir, quietly=True)
@@ -92,8 +96,11 @@ def run_distributed(binary: Path, script: Path, settings: dict[str, str],
             _on_each(pool, _stop_quietly, instances)
         wall = time.monotonic() - started
         machine_after = machine_ticks()
-    return _merged(instances, codes, run_dir, prometheus_url, wall,
-                   (machine_before, machine_after))
+    outcome = _merged(instances, codes, run_dir, prometheus_url, wall,
+                      (machine_before, machine_after))
+    if stopped is not None:
+        outcome.usage["stopped"] = stopped
+    return outcome
 
 
 def _on_each(pool: ThreadPoolExecutor, step: Callable[[Instance], object],
@@ -159,11 +166,38 @@ def _port_of(url: str) -> int:
     return parts.port or 80
 
 
-def _watch(instances: list[Instance], on_sample: Sample | None) -> dict[str, int]:
-    """Until every instance has ended; live progress summed over them. One that fails stops
-    the run (the caller stops the others)."""
+Judge = Callable[[list[Instance]], str | None]
+
+
+def _judge(rule: AbortRule | None, prometheus_url: str | None, run_dir: Path) -> Judge | None:
+    """The controller's stress judgement over every instance, or None for a scenario that
+    runs to its end."""
+    if rule is None:
+        return None
+    scenario = rule.scenario
+    quantiles = _prometheus_quantiles(prometheus_url, run_dir) if prometheus_url else None
+
+    def merged_p95() -> float | None:
+        found = quantiles(f"http_req_duration{{scenario:{scenario}}}") if quantiles else None
+        return found.get("p(95)") if found else None
+
+    def judge(instances: list[Instance]) -> str | None:
+        parts = [p for p in (i.progress() for i in instances) if p is not None]
+        return crossed(rule, parts, merged_p95 if quantiles else None) if parts else None
+
+    return judge
+
+
+def _watch(instances: list[Instance], on_sample: Sample | None,
+           judge: Judge | None) -> tuple[dict[str, int], str | None]:
+    """Until every instance has ended; live progress summed over them; a stress run stopped
+    everywhere once the whole load crosses a threshold (what was crossed, and when, is
+    returned). One that fails stops the run (the caller stops the others)."""
     started = time.monotonic()
     codes: dict[str, int] = {}
+    last: dict[str, LiveSample] = {}  # a finished generator keeps its last count
+    stopped: str | None = None
+    next_judgement = started + DELAY_S
     while len(codes) < len(instances):
         time.sleep(1.0)
         for instance in instances:
@@ -171,23 +205,35 @@ def _watch(instances: list[Instance], on_sample: Sample | None) -> dict[str, int
             if instance.name in codes or process is None or process.poll() is None:
                 continue
             codes[instance.name] = process.returncode
-            if process.returncode not in (0, THRESHOLDS_FAILED):
+            if process.returncode not in (0, THRESHOLDS_FAILED) and not (
+                    instance.halted and process.returncode == HALTED):
                 raise instance.fail(f"k6 failed with exit code {process.returncode}: "
                                     f"{instance.log_tail()}")
+        elapsed = time.monotonic() - started
+        if judge is not None and stopped is None and time.monotonic() >= next_judgement:
+            next_judgement += EVERY_S
+            crossing = judge([i for i in instances if i.name not in codes])
+            if crossing is not None:
+                stopped = f"{crossing}, {elapsed:.0f} s after the start"
+                for instance in instances:
+                    instance.halt()
         if on_sample is not None:
-            samples = [s for i in instances if i.name not in codes
-                       for s in [i.sample(time.monotonic() - started)] if s is not None]
+            samples = {i.name: s for i in instances if i.name not in codes
+                       for s in [i.sample(elapsed)] if s is not None}
+            last.update(samples)
             if samples:
-                on_sample(_total(samples, time.monotonic() - started))
-    return codes
+                on_sample(_total(last, elapsed))
+    return codes, stopped
 
 
-def _total(samples: list[LiveSample], elapsed: float) -> LiveSample:
-    requests = sum(s.requests for s in samples)
-    failed = sum(s.failed_rate * s.requests for s in samples)
+def _total(samples: dict[str, LiveSample], elapsed: float) -> LiveSample:
+    """Every generator's last sample as one, with each one's requests."""
+    requests = sum(s.requests for s in samples.values())
+    failed = sum(s.failed_rate * s.requests for s in samples.values())
     return LiveSample(elapsed=elapsed, requests=requests,
                       failed_rate=failed / requests if requests else 0.0,
-                      vus=sum(s.vus for s in samples))
+                      vus=sum(s.vus for s in samples.values()),
+                      by_host=tuple((name, s.requests) for name, s in samples.items()))
 
 
 def _collect(instances: list[Instance], run_dir: Path, *, quietly: bool = False) -> None:

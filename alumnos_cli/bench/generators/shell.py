@@ -65,9 +65,11 @@ class Shell:
 
     def popen(self, command: str, log: Path) -> subprocess.Popen[bytes]:
         """Start `command` on the host; its local end writes what it prints to `log`."""
+        # A session of its own: Ctrl-C reaches alumnos, which stops k6 on every host in
+        # order, not this process first.
         with log.open("wb") as out:
             return subprocess.Popen(self.argv(command), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT)
+                                    stderr=subprocess.STDOUT, start_new_session=True)
 
     def forward_to_host(self, host_port: int) -> int:
         """A port on this machine's loopback that reaches `host_port` on the host's."""

@@ -98,13 +98,22 @@ def _over_time(report: RunReport, series: TimeSeries, t: dict[str, str],
               unit=t["requests_unit"], bands=bands),
         _time(t, t["latency_chart"], seconds, [("p50", series.p50_ms), ("p95", series.p95_ms),
                                                 ("p99", series.p99_ms)],
-              unit=" ms", bands=bands, note=t["latency_note_histogram"]
-              if report.breakdown and report.breakdown.histogram else t["latency_note"]),
+              unit=" ms", bands=bands, note=_latency_note(report, t)),
         _time(t, t["errors_chart"], seconds,
               [(t["errors"], [100 * share for share in series.errors])],
               unit=percent_unit, bands=bands),
         _vus(report, series, t, bands, lang),
     ]
+
+
+def _latency_note(report: RunReport, t: dict[str, str]) -> str:
+    """What the per-second percentiles are: each second's; with several generators, the
+    highest of theirs; and where the whole run's distribution is, if it has one."""
+    if report.meta.generator and report.meta.generator.hosts:
+        return t["latency_note_split"]
+    if report.breakdown and report.breakdown.histogram:
+        return t["latency_note_histogram"]
+    return t["latency_note"]
 
 
 def _vus(report: RunReport, series: TimeSeries, t: dict[str, str],

@@ -44,6 +44,8 @@ TEXT = {
         "registró un histograma de latencias (k6 no escribió en ningún Prometheus).",
         "latency_note_histogram": "Percentiles de cada segundo; la distribución de toda la "
         "corrida está en el histograma de más abajo.",
+        "latency_note_split": "Percentiles de cada segundo, el más alto de los de cada "
+        "generador (el combinado es a lo sumo ese), no una distribución.",
         "histogram_chart": "Distribución de la latencia de toda la corrida (peticiones por "
         "intervalo, ms)",
         "histogram_note": "Histograma nativo de k6 leído de Prometheus, sin las peticiones de "
@@ -84,6 +86,8 @@ TEXT = {
         "latency histogram (k6 wrote into no Prometheus).",
         "latency_note_histogram": "Each second's percentiles; the whole run's distribution "
         "is the histogram below.",
+        "latency_note_split": "Each second's percentiles, the highest of the generators' "
+        "(the merged one is at most that), not a distribution.",
         "histogram_chart": "Latency distribution over the whole run (requests per interval, "
         "ms)",
         "histogram_note": "k6's native histogram read from Prometheus, setup()'s requests "
