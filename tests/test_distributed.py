@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -205,28 +205,34 @@ def test_a_host_whose_clock_is_off_is_named(hosts: list[str], page: str, tmp_pat
     assert re.search(r"its clock is \+(29|30)\.\d s off this machine's", message), message
 
 
+def _kill_k6_in(namespace: str, once_served: Callable[[], bool]) -> threading.Thread:
+    """A thread that kills (SIGKILL) the k6 running in `namespace` once `once_served` says
+    the load is under way: a host dying mid-run."""
+    def kill() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
+                                  text=True, check=False).stdout.split()
+            k6 = [p for p in pids if Path(f"/proc/{p}/comm").exists()
+                  and Path(f"/proc/{p}/comm").read_text().strip() == "k6"]
+            if k6 and once_served():
+                subprocess.run(["kill", "-KILL", *k6], check=False)
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    return killer
+
+
 @pytest.mark.slow
 def test_a_host_that_dies_mid_run_stops_the_others(hosts: list[str], page: str,
                                                    tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-
-    def kill_k6_on_the_first_host() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pids = subprocess.run(["ip", "netns", "pids", "alumnos-th1"], capture_output=True,
-                                  text=True, check=False).stdout.split()
-            k6 = [p for p in pids if Path(f"/proc/{p}/comm").exists()
-                  and Path(f"/proc/{p}/comm").read_text().strip() == "k6"]
-            if k6 and SlowPage.served > served_before + 20:
-                subprocess.run(["kill", "-KILL", *k6], check=False)
-                return
-            time.sleep(0.2)
-
     served_before = SlowPage.served
     _wait_for_a_lone_k6()
-    killer = threading.Thread(target=kill_k6_on_the_first_host)
-    killer.start()
+    killer = _kill_k6_in("alumnos-th1", lambda: SlowPage.served > served_before + 20)
     with pytest.raises(GeneratorError) as raised:
         run_distributed(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script,
                         _settings(page, 2, 20), parse_generators(_with_our_k6(hosts)), run_dir,
@@ -321,4 +327,28 @@ def test_a_split_stress_run_stops_everywhere_once_the_whole_load_crosses_a_thres
     assert summary["state"]["testRunDurationMs"] < 30_000
     assert not summary["metrics"]["http_req_duration{scenario:stress}"]["thresholds"][
         "p(95)<0.01"]["ok"]
+    assert _left_behind() == []
+
+
+@pytest.mark.slow
+def test_a_split_run_whose_host_dies_is_kept_as_partial(
+        hosts: list[str], bridged_stack: local.UpResult, settings: Settings) -> None:
+    generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
+    started = time.monotonic()
+    _wait_for_a_lone_k6()
+    killer = _kill_k6_in("alumnos-th2", lambda: time.monotonic() > started + 4)
+    result = CliRunner().invoke(app, [
+        "bench", "--scenario", "smoke", "--vus", "4", "--duration", "30s", "--url",
+        bridged_stack.state.service.url, *generators, "--ssh-config", str(SSH_CONFIG),
+        "--results-dir", str(settings.results_dir), "--state-dir", str(settings.state_dir)],
+        env={"COLUMNS": "300"})
+    killer.join()
+    assert result.exit_code == 1, result.output
+    assert "error: ssh://root@10.213.0.12:22: k6 failed with exit code 137" in result.output
+    assert "Traceback" not in result.output
+    [run_dir] = list(settings.results_dir.iterdir())
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "partial"
+    # What each host had written is kept: the surviving one's k6 log and the dead one's.
+    for name in ("10.213.0.11", "10.213.0.12"):
+        assert (run_dir / GENERATORS_DIR / name / "k6.log").exists()
     assert _left_behind() == []
