@@ -14,7 +14,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -351,4 +353,29 @@ def test_a_split_run_whose_host_dies_is_kept_as_partial(
     # What each host had written is kept: the surviving one's k6 log and the dead one's.
     for name in ("10.213.0.11", "10.213.0.12"):
         assert (run_dir / GENERATORS_DIR / name / "k6.log").exists()
+    assert _left_behind() == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_host_and_keeps_the_run_as_partial(
+        hosts: list[str], bridged_stack: local.UpResult, settings: Settings) -> None:
+    # Ctrl-C in a terminal signals the whole foreground process group: the same here.
+    generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
+    _wait_for_a_lone_k6()
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "alumnos_cli.main", "bench", "--scenario", "smoke", "--vus",
+         "4", "--duration", "60s", "--url", bridged_stack.state.service.url, *generators,
+         "--ssh-config", str(SSH_CONFIG), "--results-dir", str(settings.results_dir),
+         "--state-dir", str(settings.state_dir)], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(
+            names.count("k6") for names in _namespace_processes().values()) < 2:
+        time.sleep(0.2)
+    time.sleep(3)  # the load under way on both hosts
+    os.killpg(bench.pid, signal.SIGINT)
+    output, _ = bench.communicate(timeout=120)
+    assert bench.returncode != 0 and "Traceback" not in output, output
+    [run_dir] = list(settings.results_dir.iterdir())
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "partial"
     assert _left_behind() == []

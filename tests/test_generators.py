@@ -23,6 +23,7 @@ from alumnos_cli.bench.generators.merge import (
     merge_summaries,
 )
 from alumnos_cli.bench.generators.spec import Generator, parse_generator, parse_generators, segments
+from alumnos_cli.bench.k6 import LiveSample
 from alumnos_cli.errors import InvalidOption
 from alumnos_cli.main import app
 from alumnos_cli.report.model import RunReport, TimeSeries
@@ -257,3 +258,16 @@ def test_a_split_stress_run_is_stopped_on_the_whole_loads_figures(
         parts: list[Progress], merged_p95: float | None, expected: str | None) -> None:
     merged = (lambda: merged_p95) if merged_p95 is not None else None
     assert crossed(RULE, parts, merged) == expected
+
+
+def test_live_progress_shows_the_total_and_each_hosts_requests() -> None:
+    from alumnos_cli.commands.progress import LiveProgress, k6_bar
+
+    bar = k6_bar(Console(file=io.StringIO()))
+    live = LiveProgress(bar, run_seconds=10, runs=1, title="spike")
+    live.on_sample(LiveSample(elapsed=1.0, requests=100, failed_rate=0.0, vus=4))
+    live.on_sample(LiveSample(elapsed=2.0, requests=300, failed_rate=0.01, vus=4,
+                              by_host=(("10.213.0.11", 160), ("10.213.0.12", 140))))
+    shown = bar.tasks[0].fields["live"]
+    assert "200 req/s" in shown and "300 requests" in shown
+    assert shown.endswith("(10.213.0.11: 160  10.213.0.12: 140)")
