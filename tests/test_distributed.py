@@ -379,3 +379,14 @@ def test_ctrl_c_stops_every_host_and_keeps_the_run_as_partial(
     [run_dir] = list(settings.results_dir.iterdir())
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "partial"
     assert _left_behind() == []
+
+
+def test_a_host_without_k6_or_a_python_to_install_it_is_named(
+        hosts: list[str], page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No ?k6=: the host has no k6 on its PATH nor ours installed, and (as the test makes it)
+    # no Python to install one with.
+    assert not (Path.home() / instance_module.INSTALL_DIR).exists()
+    monkeypatch.setattr(instance_module, "PYTHON", "python3-not-on-this-host")
+    message = _refused([_with_our_k6(hosts)[0], hosts[1]], page, tmp_path)
+    assert message == (f"ssh://root@10.213.0.12:22: has no k6 {K6_VERSION} and no python3 to "
+                       "install one")

