@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -107,7 +108,13 @@ def _left_behind() -> list[str]:
     k6 = [f"{ns}: {name}" for ns, names in _namespace_processes().items() for name in names
           if name != "sshd"]
     folders = [str(p) for p in Path("/tmp").glob("alumnos-k6.*")]
-    return k6 + folders
+    # On this side: no ssh master or forward of a run (their control sockets are in a
+    # private alumnos-gen-* folder), nor that folder.
+    masters = subprocess.run(["pgrep", "-af", "alumnos-gen-"], capture_output=True,
+                             text=True, check=False).stdout.split("\n")
+    ours = [line for line in masters if line.strip() and "pgrep" not in line]
+    return k6 + folders + ours + [str(p) for p in Path(tempfile.gettempdir()).glob(
+        "alumnos-gen-*")]
 
 
 def _exact_p95(folder: Path) -> float:
@@ -357,9 +364,11 @@ def test_a_split_run_whose_host_dies_is_kept_as_partial(
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_every_host_and_keeps_the_run_as_partial(
-        hosts: list[str], bridged_stack: local.UpResult, settings: Settings) -> None:
-    # Ctrl-C in a terminal signals the whole foreground process group: the same here.
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_every_host_and_keeps_the_run_as_partial(
+        hosts: list[str], bridged_stack: local.UpResult, settings: Settings, how: str) -> None:
+    # Ctrl-C in a terminal signals the whole foreground process group: the same here; a CI
+    # timeout sends SIGTERM to alumnos alone.
     generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
     _wait_for_a_lone_k6()
     bench = subprocess.Popen(
@@ -373,7 +382,10 @@ def test_ctrl_c_stops_every_host_and_keeps_the_run_as_partial(
             names.count("k6") for names in _namespace_processes().values()) < 2:
         time.sleep(0.2)
     time.sleep(3)  # the load under way on both hosts
-    os.killpg(bench.pid, signal.SIGINT)
+    if how == "ctrl-c":
+        os.killpg(bench.pid, signal.SIGINT)
+    else:
+        bench.send_signal(signal.SIGTERM)
     output, _ = bench.communicate(timeout=120)
     assert bench.returncode != 0 and "Traceback" not in output, output
     [run_dir] = list(settings.results_dir.iterdir())

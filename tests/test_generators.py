@@ -22,7 +22,13 @@ from alumnos_cli.bench.generators.merge import (
     holds,
     merge_summaries,
 )
-from alumnos_cli.bench.generators.spec import Generator, parse_generator, parse_generators, segments
+from alumnos_cli.bench.generators.spec import (
+    Generator,
+    parse_generator,
+    parse_generators,
+    refuse_loopback_target,
+    segments,
+)
 from alumnos_cli.bench.k6 import LiveSample
 from alumnos_cli.errors import InvalidOption
 from alumnos_cli.main import app
@@ -77,6 +83,8 @@ def test_the_segments_cover_the_whole_test_once(count: int) -> None:
     assert bounds[0] == 0 and bounds[-1] == 1 and len(own) == count
     assert [tuple(Fraction(x) for x in s.split(":")) for s in own] == list(
         itertools.pairwise(bounds))
+    # Equal shares, each host's as large as the others'.
+    assert {b - a for a, b in itertools.pairwise(bounds)} == {Fraction(1, count)}
 
 
 def _instance(requests: int, failed: int, avg: float, p95: float, seconds: float,
@@ -271,3 +279,37 @@ def test_live_progress_shows_the_total_and_each_hosts_requests() -> None:
     shown = bar.tasks[0].fields["live"]
     assert "200 req/s" in shown and "300 requests" in shown
     assert shown.endswith("(10.213.0.11: 160  10.213.0.12: 140)")
+
+
+@pytest.mark.parametrize(("url", "generators", "refused"), [
+    ("http://127.0.0.1:8080", ["ssh://h"], True),
+    ("http://localhost:8080", ["local", "ssh://h"], True),
+    ("http://[::1]:8080", ["ssh://h"], True),
+    ("http://127.0.0.1:8080", ["local"], False),  # this machine reaches its own loopback
+    ("http://10.213.0.1:8080", ["ssh://h"], False),
+])
+def test_a_loopback_target_is_refused_for_remote_generators(
+        url: str, generators: list[str], refused: bool) -> None:
+    # Before: each remote k6 loaded its own 127.0.0.1, after the check here had passed.
+    parsed = parse_generators(generators)
+    if refused:
+        with pytest.raises(InvalidOption, match="loopback, which ssh://h cannot reach"):
+            refuse_loopback_target(url, parsed)
+    else:
+        refuse_loopback_target(url, parsed)
+
+
+def test_recordings_are_aligned_on_their_first_second_of_load() -> None:
+    # Each k6 records from its own start, paused: host b waited 2 s longer before the resume.
+    a = TimeSeries(seconds=(0.0, 1.0, 2.0), requests_per_s=(0.0, 100.0, 100.0),
+                   errors=(0.0, 0.0, 0.0), p50_ms=(None, 1.0, 1.0), p95_ms=(None, 2.0, 2.0),
+                   p99_ms=(None, 3.0, 3.0), vus=(0.0, 5.0, 5.0), vus_max=(5.0, 5.0, 5.0))
+    b = TimeSeries(seconds=(0.0, 1.0, 2.0, 3.0, 4.0),
+                   requests_per_s=(0.0, 0.0, 0.0, 50.0, 50.0), errors=(0.0,) * 5,
+                   p50_ms=(None, None, None, 1.0, 1.0), p95_ms=(None, None, None, 4.0, 4.0),
+                   p99_ms=(None, None, None, 5.0, 5.0), vus=(0.0, 0.0, 0.0, 5.0, 5.0),
+                   vus_max=(5.0,) * 5)
+    merged = merged_timeseries([a, b])
+    assert merged is not None
+    assert merged.seconds == (0.0, 1.0) and merged.requests_per_s == (150.0, 150.0)
+    assert merged.vus == (10.0, 10.0) and merged.p95_ms == (4.0, 4.0)

@@ -18,6 +18,7 @@ from alumnos_cli.bench.costs import run_costs, snapshot
 from alumnos_cli.bench.crosscheck import run_wrk
 from alumnos_cli.bench.generators.abort import AbortRule
 from alumnos_cli.bench.generators.run import run_distributed
+from alumnos_cli.bench.generators.spec import refuse_loopback_target
 from alumnos_cli.bench.k6 import (
     THRESHOLDS_FAILED,
     K6Outcome,
@@ -126,6 +127,7 @@ def run_bench(settings: Settings, request: BenchRequest,
     validate(request)
     running = running_state(settings.state_dir)
     url = target_url(settings, request.url, running)
+    refuse_loopback_target(url, request.generators)
     stack = _our_stack(running, url)
     if stack is not None:
         refuse_injected_faults(stack)

@@ -132,6 +132,8 @@ def bench(
         from alumnos_cli.bench.run import run_repeated
     from alumnos_cli.commands.progress import LiveProgress, k6_bar
 
+    if request.generators:
+        _stop_hosts_on_termination()
     with k6_bar(err_console) as bar:
         live = LiveProgress(bar, run_seconds=request.duration_seconds,
                             runs=2 if calibrate else 1, title=scenario.value)
@@ -140,6 +142,18 @@ def bench(
                                                               if repeat > 1 else scenario.value))
         live.finish()
     _print_results(results)
+
+
+def _stop_hosts_on_termination() -> None:
+    """SIGTERM or SIGHUP (a CI timeout, a closed terminal) ends a split run as Ctrl-C does:
+    k6 stopped on every host and nothing left there, instead of Python exiting at once."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 def _print_results(results: list[BenchResult]) -> None:

@@ -13,6 +13,7 @@ import gzip
 import json
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +111,10 @@ def merged_timeseries(parts: Sequence[TimeSeries]) -> TimeSeries | None:
     """The time series of a run split over several generators (bench --generator), from each
     one's recording, second by second (they were resumed together): requests and VUs add up,
     the error share is weighted by requests, and each second's percentile is the highest of
-    the generators' (the merged one is at most that; k6 records no histogram per second)."""
-    parts = [part for part in parts if len(part)]
+    the generators' (the merged one is at most that; k6 records no histogram per second).
+    Each recording starts when its k6 starts, paused, before the hosts are resumed together:
+    they are aligned on their first second with VUs or requests."""
+    parts = [started for part in parts if len(started := _from_first_load(part))]
     if not parts:
         return None
     longest = max(parts, key=len)
@@ -140,3 +143,14 @@ def merged_timeseries(parts: Sequence[TimeSeries]) -> TimeSeries | None:
         p99_ms=tuple(highest("p99_ms", i) for i in seconds),
         vus=tuple(summed("vus", i) for i in seconds),
         vus_max=tuple(summed("vus_max", i) for i in seconds))
+
+
+def _from_first_load(part: TimeSeries) -> TimeSeries:
+    """The recording from its first second with VUs or requests, its clock starting there."""
+    first = next((i for i in range(len(part)) if part.requests_per_s[i]
+                  or (part.vus[i] if i < len(part.vus) else None)), len(part))
+    if first == 0:
+        return part
+    trimmed = TimeSeries(*(tuple(getattr(part, f.name)[first:]) for f in fields(TimeSeries)))
+    start = trimmed.seconds[0] if len(trimmed) else 0.0
+    return replace(trimmed, seconds=tuple(round(t - start, 1) for t in trimmed.seconds))

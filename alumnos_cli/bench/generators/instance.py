@@ -9,6 +9,8 @@ SSH connection; k6's Prometheus writes go back through it to this machine's Prom
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
 import json
 import subprocess
@@ -37,8 +39,11 @@ MAX_CLOCK_OFFSET_S = 1.0
 CLOCK_PROBE = "date +%s.%N"
 READY_TIMEOUT_S = 120
 HALTED = 103  # k6's exit code once stopped through its REST API
+PAUSED_BEFORE_RUN = 4  # k6's execution status once initialised and waiting to be resumed
+LOST = 255  # ssh's own exit code: the connection, not k6, ended
 ARCHIVE = "archive.tar"
 PID_FILE = "k6.pid"
+WRAPPER_PID_FILE = "run.pid"
 CPU_FILE = "cpu.txt"
 STAT_BEFORE, STAT_AFTER = "stat.before", "stat.after"
 
@@ -66,6 +71,7 @@ class Instance:
     process: subprocess.Popen[bytes] | None = None
     resumed_at: float | None = None
     halted: bool = False  # stopped by the controller (a stress run's threshold crossed)
+    ssh_log: Path | None = None  # what the command that runs k6 printed on this side
 
     @property
     def name(self) -> str:
@@ -90,8 +96,9 @@ class Instance:
         done = self.shell.run(f"{CLOCK_PROBE}; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc")
         answered = time.time()
         try:
-            clock, cores = done.stdout.split()[:2]
+            clock, cores = done.stdout.split()[-2:]
             offset = float(clock) - (asked + answered) / 2
+            cpu_count = int(cores)
         except ValueError:
             raise self.fail(f"did not say its time and cores ({done.stderr.strip() or done.stdout})"
                             ) from None
@@ -100,7 +107,7 @@ class Instance:
                             f"{MAX_CLOCK_OFFSET_S:g} s)", "synchronise it (chrony or "
                             "systemd-timesyncd), then run again")
         k6, source = self._k6()
-        return HostFacts(k6=k6, k6_version=K6_VERSION, k6_source=source, cores=int(cores),
+        return HostFacts(k6=k6, k6_version=K6_VERSION, k6_source=source, cores=cpu_count,
                          clock_offset_s=round(offset, 3))
 
     def _k6(self) -> tuple[str, str]:
@@ -164,27 +171,34 @@ class Instance:
                     "--execution-segment", self.segment, *k6_args, ARCHIVE)
         # k6 in the background so that `times` then counts its CPU; its pid kept to stop it;
         # the host's CPU ticks before and after, to tell whether it was saturated.
-        script = (f"cd {quote(self.folder)} || exit 2; head -n 1 /proc/stat > {STAT_BEFORE}; "
+        script = (f"cd {quote(self.folder)} || exit 2; echo $$ > {WRAPPER_PID_FILE}; "
+                  f"head -n 1 /proc/stat > {STAT_BEFORE}; "
                   f"{exports} {run} > k6.log 2>&1 & echo $! > {PID_FILE}; wait $!; code=$?; "
                   f"times > {CPU_FILE}; head -n 1 /proc/stat > {STAT_AFTER}; exit $code")
         self.process = self.shell.popen(script, log)
+        self.ssh_log = log
         self.api_port = self.shell.forward_to_host(host_port)
 
     def _free_host_port(self) -> int:
         done = self.shell.run(
             "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
             "print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + $$ % 20000))")
-        return int(done.stdout.strip())
+        try:
+            return int(done.stdout.split()[-1])
+        except (ValueError, IndexError):
+            raise self.fail(f"did not give a free port ({_first_line(done)})") from None
 
     def wait_ready(self) -> None:
-        """Until k6 answers, paused: the test is loaded and its VUs made."""
+        """Until k6 says its VUs are made and it waits to start (status 4, PausedBeforeRun):
+        `paused` alone is true from k6's first moment, while it still makes its VUs."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise self.fail(f"k6 ended before the start (exit code "
                                 f"{self.process.returncode}): {self.log_tail()}")
             status = self.status()
-            if status is not None and status.get("paused"):
+            if status is not None and status.get("paused") and \
+                    status.get("status") == PAUSED_BEFORE_RUN:
                 return
             time.sleep(0.2)
         raise self.fail(f"k6 was not ready within {READY_TIMEOUT_S} s: {self.log_tail()}")
@@ -193,7 +207,7 @@ class Instance:
         try:
             with urllib.request.urlopen(self._api("status"), timeout=1) as response:
                 return dict(json.load(response)["data"]["attributes"])
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, http.client.HTTPException):
             return None
 
     def resume(self) -> None:
@@ -214,7 +228,7 @@ class Instance:
             requests = self._metric("http_reqs").get("count", 0)
             failed = self._metric("http_req_failed").get("rate", 0.0)
             status = self.status() or {}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, http.client.HTTPException):
             return None
         return LiveSample(elapsed=elapsed, requests=int(requests), failed_rate=float(failed),
                           vus=int(status.get("vus", 0)))
@@ -226,7 +240,7 @@ class Instance:
             failed = self._metric("http_req_failed").get("rate", 0.0)
             wrong = self._metric("wrong_answers").get("count", 0)
             p95 = self._metric("http_req_duration").get("p(95)")
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, http.client.HTTPException):
             return None
         return Progress(requests=int(requests), failed_rate=float(failed),
                         wrong_answers=int(wrong), p95_ms=None if p95 is None else float(p95))
@@ -258,34 +272,71 @@ class Instance:
         """Everything k6 wrote on the host, but the test it was sent, into `into`."""
         into.mkdir(parents=True, exist_ok=True)
         command = (f"tar -C {quote(self.folder)} --exclude {ARCHIVE} --exclude {PID_FILE} "
-                   "-cf - .")
+                   f"--exclude {WRAPPER_PID_FILE} -cf - .")
         done = subprocess.run(self.shell.argv(command), capture_output=True, timeout=300,
                               check=False)
         if done.returncode != 0:
             raise self.fail(f"could not send back its results: "
                             f"{_last_line(done.stderr.decode(errors='replace'))}")
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
-            tar.extractall(into, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+                tar.extractall(into, filter="data")
+        except tarfile.TarError as exc:
+            raise self.fail(f"sent back no readable results ({exc})") from None
 
-    def stop(self) -> None:
-        """k6 stopped (TERM, then KILL), its folder removed, the connection closed: nothing of
-        this run left on the host. Safe to call at any point, and more than once."""
+    def halt_now(self) -> None:
+        """k6 told to stop (TERM), without waiting: every host is told at once when one
+        fails, before anything is collected."""
         if self.folder:
             folder = quote(self.folder)
-            self.shell.run(
-                f"pid=$(cat {folder}/{PID_FILE} 2>/dev/null) && kill -0 $pid 2>/dev/null && "
-                f"{{ kill -TERM $pid; for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 $pid "
-                f"2>/dev/null || break; sleep 0.5; done; kill -KILL $pid 2>/dev/null; }}; "
-                f"rm -rf {folder}", timeout=60)
-            self.folder = ""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.shell.close()
+            with contextlib.suppress(GeneratorError):
+                self.shell.run(f"kill -TERM $(cat {folder}/{PID_FILE}) 2>/dev/null", timeout=15)
+
+    def wait_ended(self, timeout: float = 15.0) -> None:
+        """Until its k6 (and the ssh command that ran it) has ended, at most `timeout`."""
+        if self.process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """k6 stopped (TERM, then KILL) and waited for, its folder removed, the connection
+        closed: nothing of this run left on the host. Safe to call at any point, and more
+        than once; what could not be removed is said in one line naming the host."""
+        try:
+            if self.folder:
+                self._remove_from_host()
+        finally:
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+            self.shell.close()
+
+    def _remove_from_host(self) -> None:
+        folder = quote(self.folder)
+        # k6, then the shell that waits for it (it writes cpu.txt when k6 ends), then the
+        # folder: rm never races a file still being written.
+        done = self.shell.run(
+            f"for f in {PID_FILE} {WRAPPER_PID_FILE}; do pid=$(cat {folder}/$f 2>/dev/null) "
+            f"|| continue; kill -TERM $pid 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do "
+            f"kill -0 $pid 2>/dev/null || break; sleep 0.5; done; kill -KILL $pid 2>/dev/null;"
+            f" done; rm -rf {folder}", timeout=60)
+        if done.code == LOST:
+            raise self.fail(f"could not remove {self.folder} from it (the connection is lost):"
+                            f" remove it, and stop any k6 still running there")
+        self.folder = ""
+
+    def ssh_log_tail(self) -> str:
+        """The last line ssh printed for the command that ran k6 (why a connection ended)."""
+        log = self.ssh_log
+        if log is None or not log.exists():
+            return "ssh said nothing"
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        return lines[-1].strip() if lines else "ssh said nothing"
 
     def log_tail(self) -> str:
         """The last line k6 logged on the host."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from alumnos_cli.bench.generators.abort import DELAY_S, EVERY_S, AbortRule, cros
 from alumnos_cli.bench.generators.instance import (
     CPU_FILE,
     HALTED,
+    LOST,
     STAT_AFTER,
     STAT_BEFORE,
     Instance,
@@ -90,6 +92,9 @@ def run_distributed(binary: Path, script: Path, settings: dict[str, str],
             codes, stopped = _watch(instances, on_sample, judge)
             _collect(instances, run_dir)
         except BaseException:
+            # Every host told to stop at once, then what each had written collected.
+            _on_each(pool, Instance.halt_now, instances)
+            _on_each(pool, Instance.wait_ended, instances)
             _collect(instances, run_dir, quietly=True)
             raise
         finally:
@@ -99,7 +104,9 @@ def run_distributed(binary: Path, script: Path, settings: dict[str, str],
     outcome = _merged(instances, codes, run_dir, prometheus_url, wall,
                       (machine_before, machine_after))
     if stopped is not None:
+        # Crossed on the whole load: failed, whatever the sub-metrics say at the end.
         outcome.usage["stopped"] = stopped
+        return replace(outcome, exit_code=THRESHOLDS_FAILED)
     return outcome
 
 
@@ -133,8 +140,11 @@ def _archive(binary: Path, script: Path, settings: dict[str, str], folder: Path)
     argv = [str(binary), "archive", "--quiet", "-O", str(target),
             *(arg for key, value in settings.items() for arg in ("-e", f"{key}={value}")),
             str(script)]
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=script.parent, check=False,
-                          timeout=120)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=script.parent,
+                              check=False, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise GeneratorError("k6 archive did not finish within 120 s") from None
     if done.returncode != 0:
         raise GeneratorError(f"k6 archive failed: {done.stderr.strip()[-300:]}")
     return target.read_bytes()
@@ -205,6 +215,9 @@ def _watch(instances: list[Instance], on_sample: Sample | None,
             if instance.name in codes or process is None or process.poll() is None:
                 continue
             codes[instance.name] = process.returncode
+            if process.returncode == LOST:
+                raise instance.fail("the SSH connection was lost mid-run: "
+                                    f"{instance.ssh_log_tail()}")
             if process.returncode not in (0, THRESHOLDS_FAILED) and not (
                     instance.halted and process.returncode == HALTED):
                 raise instance.fail(f"k6 failed with exit code {process.returncode}: "
@@ -242,9 +255,12 @@ def _collect(instances: list[Instance], run_dir: Path, *, quietly: bool = False)
             continue
         try:
             instance.collect(run_dir / GENERATORS_DIR / instance.name)
-        except (GeneratorError, OSError, subprocess.SubprocessError):
+        except GeneratorError:
             if not quietly:
                 raise
+        except (OSError, subprocess.SubprocessError) as exc:
+            if not quietly:
+                raise instance.fail(f"could not send back its results ({exc})") from None
 
 
 def _stop_quietly(instance: Instance) -> None:

@@ -9,6 +9,7 @@ the port forwards over one login. Host keys are checked as the user's ssh checks
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -116,11 +117,15 @@ class SshShell(Shell):
                                  f"{_last_line(done.stderr)}", _login_hint(done.stderr))
 
     def close(self) -> None:
-        subprocess.run([SSH, *self._options(), "-O", "exit", "--", self.generator.destination],
-                       capture_output=True, timeout=30, check=False)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run([SSH, *self._options(), "-O", "exit", "--",
+                            self.generator.destination], capture_output=True, timeout=30,
+                           check=False)
 
     def argv(self, command: str) -> list[str]:
-        return [SSH, *self._options(), "--", self.generator.destination, command]
+        # Run by /bin/sh whatever the user's login shell is (csh and fish read it otherwise).
+        return [SSH, *self._options(), "--", self.generator.destination,
+                f"exec /bin/sh -c {shlex.quote(command)}"]
 
     def forward_to_host(self, host_port: int) -> int:
         local_port = free_port(20000)
@@ -137,9 +142,13 @@ class SshShell(Shell):
                                  f"forward ({_last_line(done.stderr)})") from None
 
     def _control(self, operation: str, *args: str) -> Done:
-        done = subprocess.run([SSH, *self._options(), "-O", operation, *args, "--",
-                               self.generator.destination], capture_output=True, text=True,
-                              timeout=30, check=False)
+        try:
+            done = subprocess.run([SSH, *self._options(), "-O", operation, *args, "--",
+                                   self.generator.destination], capture_output=True, text=True,
+                                  timeout=30, check=False)
+        except subprocess.TimeoutExpired:
+            raise GeneratorError(f"{self.generator.shown}: ssh did not {operation} "
+                                 f"{' '.join(args)} within 30 s") from None
         if done.returncode != 0:
             raise GeneratorError(f"{self.generator.shown}: ssh could not {operation} "
                                  f"{' '.join(args)}: {_last_line(done.stderr)}",

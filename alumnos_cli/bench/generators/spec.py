@@ -7,6 +7,7 @@ use as the seam for "a host without k6".
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import re
 import urllib.parse
@@ -118,3 +119,22 @@ def segments(count: int) -> tuple[str, tuple[str, ...]]:
 
 def _fraction(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else str(value)
+
+
+def refuse_loopback_target(url: str, generators: tuple[Generator, ...]) -> None:
+    """A target on this machine's loopback is another machine's own loopback there: a remote
+    generator would load whatever (or nothing) answers on its own 127.0.0.1."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    remote = [g for g in generators if not g.local]
+    if remote and (host == "localhost" or _loopback(host)):
+        raise InvalidOption("--url", f"{url} is on this machine's loopback, which "
+                            f"{remote[0].shown} cannot reach",
+                            "start the stack on an address the hosts reach (alumnos up "
+                            "--host ADDRESS) and give --url http://ADDRESS:PORT")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
