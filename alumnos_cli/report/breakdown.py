@@ -83,12 +83,13 @@ def parse_breakdown(document: Mapping[str, Any], source: str) -> Breakdown:
         return Breakdown(
             endpoints=tuple(EndpointRow(
                 name=str(e["name"]), requests=int(e["requests"]), failed=int(e["failed"]),
-                **{key: _ms(e.get(key)) for key in ("p50_ms", "p95_ms", "p99_ms", "p999_ms")})
+                **{key: optional_number(e.get(key))
+                   for key in ("p50_ms", "p95_ms", "p99_ms", "p999_ms")})
                 for e in document["endpoints"]),
             statuses=tuple(StatusRow(str(s["status"]), int(s["requests"]))
                            for s in document["statuses"]),
             errors=tuple(ErrorType(kind=str(e["kind"]), key=str(e["key"]), count=int(e["count"]),
-                                   first_s=_ms(e.get("first_s")))
+                                   first_s=optional_number(e.get("first_s")))
                          for e in document["errors"] if e["kind"] in ERROR_KINDS),
             histogram=_buckets(document.get("histogram") or []))
     except (KeyError, TypeError, ValueError) as exc:
@@ -135,7 +136,8 @@ def _ms_bound(log2_seconds: float) -> float:
     return float(f"{2 ** log2_seconds * 1000:.6g}")
 
 
-def _ms(value: object) -> float | None:
+def optional_number(value: object) -> float | None:
+    """A number read from a run file, None kept; TypeError for anything else."""
     if value is None:
         return None
     if isinstance(value, int | float | str):

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alumnos_cli.report.breakdown import optional_number
+
 # A generator host counts as saturated as this machine's k6 does (report.checks): its machine
 # at least this busy while k6 took at least this share of its cores.
 SATURATED = 0.9
@@ -41,15 +43,8 @@ def parse_hosts(rows: list[Mapping[str, Any]] | None) -> tuple[GeneratorHost, ..
     """The generator rows of meta.json (none for a run from this machine alone)."""
     return tuple(GeneratorHost(
         name=str(row["name"]), segment=str(row["segment"]), requests=int(row["requests"]),
-        requests_per_s=float(row["requests_per_s"]), p95_ms=_number(row.get("p95_ms")),
-        cpu_seconds=_number(row.get("cpu_seconds")), cores_used=_number(row.get("cores_used")),
+        requests_per_s=float(row["requests_per_s"]), p95_ms=optional_number(row.get("p95_ms")),
+        cpu_seconds=optional_number(row.get("cpu_seconds")),
+        cores_used=optional_number(row.get("cores_used")),
         cores=None if row.get("cores") is None else int(row["cores"]),
-        machine_busy=_number(row.get("machine_busy"))) for row in rows or ())
-
-
-def _number(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float | str):
-        return float(value)
-    raise TypeError(f"not a number: {value!r}")
+        machine_busy=optional_number(row.get("machine_busy"))) for row in rows or ())

@@ -212,14 +212,10 @@ class Instance:
 
     def resume(self) -> None:
         """PATCH /v1/status with paused false: what `k6 resume` sends."""
-        body = json.dumps({"data": {"type": "status", "id": "default",
-                                    "attributes": {"paused": False}}}).encode()
-        request = urllib.request.Request(self._api("status"), data=body, method="PATCH",
-                                         headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=5):
-                self.resumed_at = time.time()
-        except (OSError, urllib.error.HTTPError) as exc:
+            self._patch_status({"paused": False})
+            self.resumed_at = time.time()
+        except (OSError, http.client.HTTPException) as exc:
             raise self.fail(f"k6 did not resume: {exc}") from None
 
     def sample(self, elapsed: float) -> LiveSample | None:
@@ -248,15 +244,20 @@ class Instance:
     def halt(self) -> None:
         """Stop the test as `k6 stop` does (PATCH /v1/status stopped): k6 ends, writing its
         summary, with exit code 103."""
+        try:
+            self._patch_status({"stopped": True})
+            self.halted = True
+        except (OSError, http.client.HTTPException):
+            pass  # already ended: nothing to stop
+
+    def _patch_status(self, attributes: dict[str, bool]) -> None:
+        """k6's REST API: change the test's status (a JSON:API body, as k6's CLI sends it)."""
         body = json.dumps({"data": {"type": "status", "id": "default",
-                                    "attributes": {"stopped": True}}}).encode()
+                                    "attributes": attributes}}).encode()
         request = urllib.request.Request(self._api("status"), data=body, method="PATCH",
                                          headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=5):
-                self.halted = True
-        except (OSError, urllib.error.HTTPError):
-            pass  # already ended: nothing to stop
+        with urllib.request.urlopen(request, timeout=5):
+            pass
 
     def _metric(self, name: str) -> dict[str, float]:
         try:
