@@ -313,3 +313,15 @@ def test_recordings_are_aligned_on_their_first_second_of_load() -> None:
     assert merged is not None
     assert merged.seconds == (0.0, 1.0) and merged.requests_per_s == (150.0, 150.0)
     assert merged.vus == (10.0, 10.0) and merged.p95_ms == (4.0, 4.0)
+
+
+def test_a_split_runs_signal_handlers_are_put_back_afterwards(tmp_path: Path) -> None:
+    # Left in place, they made a later forked seed producer catch SIGTERM and hang pytest.
+    import signal
+
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP))
+    result = CliRunner().invoke(app, ["bench", "--generator", "ssh://h", "--url",
+                                      "http://127.0.0.1:9", "--results-dir", str(tmp_path),
+                                      "--state-dir", str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "loopback" in result.output, result.output
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before

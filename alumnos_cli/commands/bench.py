@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -132,9 +134,7 @@ def bench(
         from alumnos_cli.bench.run import run_repeated
     from alumnos_cli.commands.progress import LiveProgress, k6_bar
 
-    if request.generators:
-        _stop_hosts_on_termination()
-    with k6_bar(err_console) as bar:
+    with _stop_hosts_on_termination(bool(request.generators)), k6_bar(err_console) as bar:
         live = LiveProgress(bar, run_seconds=request.duration_seconds,
                             runs=2 if calibrate else 1, title=scenario.value)
         results = run_repeated(settings, request, repeat, live.on_sample,
@@ -144,16 +144,25 @@ def bench(
     _print_results(results)
 
 
-def _stop_hosts_on_termination() -> None:
-    """SIGTERM or SIGHUP (a CI timeout, a closed terminal) ends a split run as Ctrl-C does:
-    k6 stopped on every host and nothing left there, instead of Python exiting at once."""
+@contextlib.contextmanager
+def _stop_hosts_on_termination(split: bool) -> Iterator[None]:
+    """While a split run lasts, SIGTERM or SIGHUP (a CI timeout, a closed terminal) end it as
+    Ctrl-C does: k6 stopped on every host and nothing left there, instead of Python exiting
+    at once. The handlers before are put back afterwards (a caller's, or the default)."""
+    if not split:
+        yield
+        return
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, interrupt)
+    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _print_results(results: list[BenchResult]) -> None:
