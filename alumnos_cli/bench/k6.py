@@ -162,10 +162,15 @@ RECORDING_PERIOD = "1s"
 def recording_env(folder: Path) -> dict[str, str]:
     """Environment that makes k6 record its per-second aggregates into the run folder, and
     write its own HTML report there at the end (from the same aggregates: no extra sampling)."""
-    return {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1",
-            "K6_WEB_DASHBOARD_PERIOD": RECORDING_PERIOD,
-            "K6_WEB_DASHBOARD_RECORD": str((folder / TIMESERIES_FILE).resolve()),
+    return {**recording_only_env(str((folder / TIMESERIES_FILE).resolve())),
             "K6_WEB_DASHBOARD_EXPORT": str((folder / K6_REPORT_FILE).resolve())}
+
+
+def recording_only_env(record: str) -> dict[str, str]:
+    """The per-second recording alone, into `record` (a generator host's, relative to its
+    folder: the run's own k6 report is not made there)."""
+    return {"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1",
+            "K6_WEB_DASHBOARD_PERIOD": RECORDING_PERIOD, "K6_WEB_DASHBOARD_RECORD": record}
 
 
 def run_k6(binary: Path, script: Path, env: dict[str, str], log: Path,
@@ -234,11 +239,17 @@ def _usage(cpu_seconds: float, before: tuple[int, int], after: tuple[int, int],
            wall: float) -> dict[str, Any]:
     """k6's CPU use and the machine's, over the run (k6's start-up and summary included)."""
     cores = os.cpu_count() or 1
-    busy, total = after[0] - before[0], after[1] - before[1]
     return {"k6_cpu_seconds": round(cpu_seconds, 2), "wall_seconds": round(wall, 2),
             "k6_cores": round(cpu_seconds / wall, 3) if wall else 0.0,
             "k6_share_of_machine": round(cpu_seconds / (wall * cores), 3) if wall else 0.0,
-            "machine_busy": round(busy / total, 3) if total else 0.0, "cpu_count": cores}
+            "machine_busy": busy_share(before, after) or 0.0, "cpu_count": cores}
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """How busy a machine was between two (busy, total) readings of its CPU ticks; None when
+    no tick passed (or one reading is missing)."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return round(busy / total, 3) if total > 0 else None
 
 
 def _poll(port: int, elapsed: float) -> LiveSample | None:

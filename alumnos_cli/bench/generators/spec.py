@@ -126,14 +126,17 @@ def refuse_loopback_target(url: str, generators: tuple[Generator, ...]) -> None:
     generator would load whatever (or nothing) answers on its own 127.0.0.1."""
     host = urllib.parse.urlsplit(url).hostname or ""
     remote = [g for g in generators if not g.local]
-    if remote and (host == "localhost" or _loopback(host)):
+    if remote and is_loopback(host):
         raise InvalidOption("--url", f"{url} is on this machine's loopback, which "
                             f"{remote[0].shown} cannot reach",
                             "start the stack on an address the hosts reach (alumnos up "
                             "--host ADDRESS) and give --url http://ADDRESS:PORT")
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
