@@ -14,10 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +40,7 @@ from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block
 from tests.prometheus_server import SlowPage, prometheus_installed, running_prometheus, slow_page
 from tests.test_remote_write import P95_TOLERANCE, _wait_for_a_lone_k6
+from tests.testhosts import kill_k6_in, left_behind, namespace_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTHOSTS = ROOT / "scripts" / "testhosts"
@@ -53,19 +52,6 @@ pytestmark = [
     pytest.mark.skipif(not Path("/usr/sbin/sshd").exists() or shutil.which("ip") is None,
                        reason="no sshd or ip (bash scripts/system-packages)"),
 ]
-
-
-def _namespace_processes() -> dict[str, list[str]]:
-    """What runs in each test host: command names by namespace."""
-    found: dict[str, list[str]] = {}
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                            check=False).stdout.split()
-    for namespace in (n for n in listed if n.startswith("alumnos-th")):
-        pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
-                              text=True, check=False).stdout.split()
-        found[namespace] = [Path(f"/proc/{pid}/comm").read_text().strip() for pid in pids
-                            if Path(f"/proc/{pid}/comm").exists()]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -97,20 +83,6 @@ def _settings(url: str, vus: int, seconds: int) -> dict[str, str]:
     request = BenchRequest(scenario="endpoint", vus=vus, duration_seconds=seconds,
                            max_error_rate=0.5)
     return script_settings(request, url, "/slow", SUMMARY_FILE)
-
-
-def _left_behind() -> list[str]:
-    """k6 processes or run folders of ours still on the hosts (they share /tmp with us)."""
-    k6 = [f"{ns}: {name}" for ns, names in _namespace_processes().items() for name in names
-          if name != "sshd"]
-    folders = [str(p) for p in Path("/tmp").glob("alumnos-k6.*")]
-    # On this side: no ssh master or forward of a run (their control sockets are in a
-    # private alumnos-gen-* folder), nor that folder.
-    masters = subprocess.run(["pgrep", "-af", "alumnos-gen-"], capture_output=True,
-                             text=True, check=False).stdout.split("\n")
-    ours = [line for line in masters if line.strip() and "pgrep" not in line]
-    return k6 + folders + ours + [str(p) for p in Path(tempfile.gettempdir()).glob(
-        "alumnos-gen-*")]
 
 
 def _exact_p95(folder: Path) -> float:
@@ -171,7 +143,7 @@ def test_two_hosts_make_one_run_whose_counts_and_p95_are_the_whole_loads(
     for name in rows:
         assert {p.name for p in (run_dir / GENERATORS_DIR / name).iterdir()} >= {
             "summary.json", "k6.log", "cpu.txt"}
-    assert _left_behind() == []
+    assert left_behind() == []
 
 
 def _refused(generators: list[str], page: str, tmp_path: Path) -> str:
@@ -181,7 +153,7 @@ def _refused(generators: list[str], page: str, tmp_path: Path) -> str:
         run_distributed(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script,
                         _settings(page, 2, 3), parse_generators(generators), run_dir,
                         prometheus_url=None, ssh_config=SSH_CONFIG)
-    assert _left_behind() == []
+    assert left_behind() == []
     return raised.value.message
 
 
@@ -210,26 +182,6 @@ def test_a_host_whose_clock_is_off_is_named(hosts: list[str], page: str, tmp_pat
     assert re.search(r"its clock is \+(29|30)\.\d s off this machine's", message), message
 
 
-def _kill_k6_in(namespace: str, once_served: Callable[[], bool]) -> threading.Thread:
-    """A thread that kills (SIGKILL) the k6 running in `namespace` once `once_served` says
-    the load is under way: a host dying mid-run."""
-    def kill() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True,
-                                  text=True, check=False).stdout.split()
-            k6 = [p for p in pids if Path(f"/proc/{p}/comm").exists()
-                  and Path(f"/proc/{p}/comm").read_text().strip() == "k6"]
-            if k6 and once_served():
-                subprocess.run(["kill", "-KILL", *k6], check=False)
-                return
-            time.sleep(0.2)
-
-    killer = threading.Thread(target=kill)
-    killer.start()
-    return killer
-
-
 @pytest.mark.slow
 def test_a_host_that_dies_mid_run_stops_the_others(hosts: list[str], page: str,
                                                    tmp_path: Path) -> None:
@@ -237,7 +189,7 @@ def test_a_host_that_dies_mid_run_stops_the_others(hosts: list[str], page: str,
     run_dir.mkdir()
     served_before = SlowPage.served
     _wait_for_a_lone_k6()
-    killer = _kill_k6_in("alumnos-th1", lambda: SlowPage.served > served_before + 20)
+    killer = kill_k6_in("alumnos-th1", lambda: SlowPage.served > served_before + 20)
     with pytest.raises(GeneratorError) as raised:
         run_distributed(find_k6(), scripts_dir() / SCENARIOS["endpoint"].script,
                         _settings(page, 2, 20), parse_generators(_with_our_k6(hosts)), run_dir,
@@ -245,7 +197,7 @@ def test_a_host_that_dies_mid_run_stops_the_others(hosts: list[str], page: str,
     killer.join()
     assert raised.value.message.startswith("ssh://root@10.213.0.11:22: k6 failed with exit code")
     # The other host's k6 was stopped long before its 20 s, and nothing is left anywhere.
-    assert _left_behind() == []
+    assert left_behind() == []
     assert (run_dir / GENERATORS_DIR / "10.213.0.12" / "k6.log").exists()  # what it had
 
 
@@ -296,7 +248,7 @@ def test_bench_splits_a_scenario_over_two_hosts_and_the_report_shows_each(
     assert report.exit_code == 0, report.output
     assert "### Load generators" in report.output
     assert "| 10.213.0.11 | 0:1/2 |" in report.output and "Merged percentiles" in report.output
-    assert _left_behind() == []
+    assert left_behind() == []
 
 
 def test_a_host_whose_k6_is_another_version_is_refused(hosts: list[str], page: str,
@@ -332,7 +284,7 @@ def test_a_split_stress_run_stops_everywhere_once_the_whole_load_crosses_a_thres
     assert summary["state"]["testRunDurationMs"] < 30_000
     assert not summary["metrics"]["http_req_duration{scenario:stress}"]["thresholds"][
         "p(95)<0.01"]["ok"]
-    assert _left_behind() == []
+    assert left_behind() == []
 
 
 @pytest.mark.slow
@@ -341,7 +293,7 @@ def test_a_split_run_whose_host_dies_is_kept_as_partial(
     generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
     started = time.monotonic()
     _wait_for_a_lone_k6()
-    killer = _kill_k6_in("alumnos-th2", lambda: time.monotonic() > started + 4)
+    killer = kill_k6_in("alumnos-th2", lambda: time.monotonic() > started + 4)
     result = CliRunner().invoke(app, [
         "bench", "--scenario", "smoke", "--vus", "4", "--duration", "30s", "--url",
         bridged_stack.state.service.url, *generators, "--ssh-config", str(SSH_CONFIG),
@@ -359,7 +311,7 @@ def test_a_split_run_whose_host_dies_is_kept_as_partial(
     # What each host had written is kept: the surviving one's k6 log and the dead one's.
     for name in ("10.213.0.11", "10.213.0.12"):
         assert (run_dir / GENERATORS_DIR / name / "k6.log").exists()
-    assert _left_behind() == []
+    assert left_behind() == []
 
 
 @pytest.mark.slow
@@ -370,26 +322,28 @@ def test_ctrl_c_or_sigterm_stops_every_host_and_keeps_the_run_as_partial(
     # timeout sends SIGTERM to alumnos alone.
     generators = [arg for host in _with_our_k6(hosts) for arg in ("--generator", host)]
     _wait_for_a_lone_k6()
-    bench = subprocess.Popen(
-        [sys.executable, "-m", "alumnos_cli.main", "bench", "--scenario", "smoke", "--vus",
-         "4", "--duration", "60s", "--url", bridged_stack.state.service.url, *generators,
-         "--ssh-config", str(SSH_CONFIG), "--results-dir", str(settings.results_dir),
-         "--state-dir", str(settings.state_dir)], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and sum(
-            names.count("k6") for names in _namespace_processes().values()) < 2:
-        time.sleep(0.2)
-    time.sleep(3)  # the load under way on both hosts
-    if how == "ctrl-c":
-        os.killpg(bench.pid, signal.SIGINT)
-    else:
-        bench.send_signal(signal.SIGTERM)
-    output, _ = bench.communicate(timeout=120)
+    # `with`: its pipe is closed even when the test fails half way.
+    with subprocess.Popen(
+            [sys.executable, "-m", "alumnos_cli.main", "bench", "--scenario", "smoke",
+             "--vus", "4", "--duration", "60s", "--url", bridged_stack.state.service.url,
+             *generators, "--ssh-config", str(SSH_CONFIG), "--results-dir",
+             str(settings.results_dir), "--state-dir", str(settings.state_dir)], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True) as bench:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(
+                names.count("k6") for names in namespace_processes().values()) < 2:
+            time.sleep(0.2)
+        time.sleep(3)  # the load under way on both hosts
+        if how == "ctrl-c":
+            os.killpg(bench.pid, signal.SIGINT)
+        else:
+            bench.send_signal(signal.SIGTERM)
+        output, _ = bench.communicate(timeout=120)
     assert bench.returncode != 0 and "Traceback" not in output, output
     [run_dir] = list(settings.results_dir.iterdir())
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "partial"
-    assert _left_behind() == []
+    assert left_behind() == []
 
 
 def test_a_host_without_k6_or_a_python_to_install_it_is_named(
