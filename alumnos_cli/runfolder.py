@@ -24,6 +24,7 @@ PROOF_FILE = "patterns.json"
 HTML_REPORT_FILE = "report.html"
 GENERATORS_DIR = "generators"  # a split run's hosts, one folder each (bench --generator)
 K6_REPORT_FILE = "k6-report.html"  # k6's own web-dashboard report, beside ours
+SWEEP_FILE = "sweep.json"  # a sweep's folder (bench --sweep): its levels and their runs
 
 
 def new_run_dir(results_dir: Path, scenario: str | None = None,

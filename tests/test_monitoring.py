@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
@@ -214,6 +215,54 @@ def test_a_prometheus_that_does_not_answer_is_one_line_and_the_rest_of_the_run(
     assert report.server is None
     assert report.server_missing is not None and "k6 wrote nowhere" in report.server_missing
     assert report.figures.requests > 0
+
+
+def test_report_reads_a_runs_server_side_later_from_the_prometheus_it_names(
+        stack: local.UpResult, settings: Settings) -> None:
+    from alumnos_cli.bench.request import BenchRequest
+    from alumnos_cli.bench.run import run_bench
+    from alumnos_cli.files import read_json
+    from alumnos_cli.report.read import read_run
+
+    record = stack.state.service.monitoring
+    assert record is not None
+    # Straight to a replica, as if to a stack someone else runs: no server side during the run.
+    replica = stack.state.service.replicas[0]
+    result = run_bench(settings, BenchRequest(scenario="spike", vus=4, duration_seconds=4,
+                                              url=replica.url))
+    assert read_run(result.run_dir).server is None
+
+    def report(prometheus: str) -> Any:
+        return CliRunner().invoke(app, ["report", result.run_dir.name, "--results-dir",
+                                        str(settings.results_dir), "--prometheus", prometheus],
+                                  env={"COLUMNS": "300"})
+
+    files, meta = sorted(result.run_dir.iterdir()), (result.run_dir / "meta.json").read_text()
+    nowhere = f"http://127.0.0.1:{free_port(19590)}"
+    unread = report(nowhere)
+    assert unread.exit_code == 0, unread.output
+    assert f"not read: Prometheus does not answer at {nowhere}" in unread.output
+    assert "Server side" in unread.output  # the rest of the report, saying what is missing
+    assert sorted(result.run_dir.iterdir()) == files
+    assert (result.run_dir / "meta.json").read_text() == meta
+    # Read once the window is history, as a later report does (not the wait for a scrape).
+    from alumnos_cli.bench.server_prometheus import SCRAPE_WAIT_SECONDS
+    ended = json.loads(meta)["server_side"]["window"]["end"]
+    time.sleep(max(0.0, ended + SCRAPE_WAIT_SECONDS + 1 - time.time()))
+    read = report(record.url)
+    assert read.exit_code == 0, read.output
+    assert f"server side read from {record.url}" in read.output
+    server = read_run(result.run_dir).server
+    assert server is not None
+    k6 = read_run(result.run_dir).figures.requests
+    served = server.summary.requests_by_replica
+    # The window ends at the first scrape after the load: the verification after the load
+    # may fall inside it (a few requests), never the check before it.
+    assert k6 <= served[replica.name] <= k6 + 20, served
+    assert read_json(result.run_dir / "meta.json")["server_side"]["read_by"] == "report"
+    again = report(record.url)
+    assert again.exit_code != 0
+    assert "already has its server side" in again.output
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="Debian's services would run as root's choice")

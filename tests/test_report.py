@@ -377,9 +377,9 @@ def test_a_runs_text_cannot_inject_markdown_or_html(tmp_path: Path) -> None:
     # Before: `alumnos bench `<script>...` closed the code span, and the URL was raw HTML.
     assert "``alumnos bench `<script>alert(1)</script>` \\| x``" in markdown.output
     assert "http://127.0.0.1:8080/\\<\\!--\\<script\\>x\\</script\\>" in markdown.output
-    from alumnos_cli.report.render.html import _page
+    from alumnos_cli.report.render.html import page as html_page
 
-    page = _page("t", "", {"name": "x<!--<script>y</script>&"})
+    page = html_page("t", "", {"name": "x<!--<script>y</script>&"})
     data = page.split('id="alumnos-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data and ">" not in data  # before: "<!--" survived into the JSON
     assert json.loads(data) == {"name": "x<!--<script>y</script>&"}

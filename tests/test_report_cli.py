@@ -43,6 +43,10 @@ def _report(*args: str, columns: int = 200) -> tuple[int, str]:
     (["--compare", A, B, A], "--compare", "takes two runs, BASELINE CANDIDATE; got 3"),
     ([A, B], "RUN", "one run at a time, got 2"),
     ([A, B, "--baseline", A], "RUN", "one run at a time, got 2"),
+    (["--compare", A, B, "--prometheus", "http://127.0.0.1:9"], "--prometheus",
+     "reads one run's server side, not a comparison's"),
+    ([A, "--prometheus", "off"], "--prometheus", "off leaves nothing to read"),
+    ([A, "--prometheus", "127.0.0.1:9090"], "--prometheus", "must start with http://"),
 ])
 def test_a_flag_that_would_change_nothing_is_refused(tmp_path: Path, args: list[str],
                                                      option: str, message: str) -> None:
@@ -108,3 +112,15 @@ def test_the_list_in_a_pipe_keeps_every_run_name(tmp_path: Path) -> None:
     for name in (*SAMPLES, long_name):
         assert name in result.output, result.output
     assert "…" not in result.output
+
+
+def test_a_run_recorded_without_its_load_window_cannot_be_read_later(tmp_path: Path) -> None:
+    # The sample runs were recorded before runs kept their load's window; nothing is asked of
+    # Prometheus (none answers here) and nothing in the folder changes.
+    shutil.copytree(RUNS / A, tmp_path / A)
+    before = {path.name: path.read_bytes() for path in (tmp_path / A).iterdir()}
+    result = runner.invoke(app, ["report", A, "--results-dir", str(tmp_path), "--prometheus",
+                                 "http://127.0.0.1:9"], env={"COLUMNS": "200"})
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert f"run {A} does not say when its load ran" in result.output
+    assert {path.name: path.read_bytes() for path in (tmp_path / A).iterdir()} == before

@@ -21,7 +21,7 @@ from alumnos_cli.report.breakdown import coarser
 from alumnos_cli.report.read import read_run
 from alumnos_cli.report.render.assets import UPLOT_VERSION, page_script
 from alumnos_cli.report.render.charts import HISTOGRAM_BARS
-from alumnos_cli.report.render.html import _page
+from alumnos_cli.report.render.html import page as html_page
 from alumnos_cli.report.render.page_text import TEXT
 
 RUNS = Path(__file__).parent / "data" / "runs"
@@ -243,7 +243,7 @@ def test_the_comparison_page_draws_both_sides(tmp_path: Path) -> None:
 def test_a_broken_script_would_be_reported(tmp_path: Path) -> None:
     # The page's own error hook is what the tests above rely on: prove it catches an error.
     page = tmp_path / "broken.html"
-    page.write_text(_page("broken", "<script>undefinedFunction();</script>", {"charts": []}))
+    page.write_text(html_page("broken", "<script>undefinedFunction();</script>", {"charts": []}))
     body = _body_attributes(render_in_browser(page))
     assert "undefinedFunction" in body.get("data-errors", "")
     assert body["data-charts"] == "0"  # the chart script still ran to its end
@@ -322,3 +322,27 @@ def test_a_run_with_a_latency_histogram_draws_its_distribution(tmp_path: Path) -
     assert TEXT["en"]["histogram_note"] in notes and TEXT["en"]["latency_note_histogram"] in notes
     assert TEXT["en"]["summary_chart"] not in _captions(dom)
     assert TEXT["en"]["latency_note"] not in notes
+
+
+def test_a_sweeps_page_draws_throughput_and_latency_against_the_load(tmp_path: Path) -> None:
+    from alumnos_cli.report.capacity_read import read_sweep
+
+    sweeps = Path(__file__).parent / "data" / "sweeps"
+    name = "20261128T084451Z-sweep-spike"
+    page = tmp_path / "sweep.html"
+    result = runner.invoke(app, ["report", name, "--results-dir", str(sweeps), "--format",
+                                 "html", "--lang", "en", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    dom = render_in_browser(page)
+    body = _body_attributes(dom)
+    assert "data-errors" not in body and body["data-charts"] == "2", body
+    throughput, latency = _figures(dom)
+    sweep = read_sweep(sweeps / name)
+    assert throughput["kind"] == latency["kind"] == "levels"
+    assert throughput["series"] == ["measured", "USL"] and throughput["drawn"] == 2
+    assert throughput["points"] == [6, 6] and latency["points"] == [6, 6, 6]
+    assert throughput["peaks"][0] == max(lv.requests_per_second for lv in sweep.levels)
+    assert latency["peaks"][1] == max(lv.p95_ms for lv in sweep.levels)
+    # Levels doubling, on a log scale of base 2: every tick a power of two.
+    ticks = [t for t in throughput["xticks"] if t]
+    assert len(ticks) >= 3 and all(math.log2(t).is_integer() for t in ticks), ticks

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,8 +203,11 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
     counters = read["counters"]
     window = read["window"]
     seconds = max(1e-9, window["end"] - window["start"])
-    by_replica = change(counters["requests_by_replica"]) or _named(
-        change(counters["requests_by_replica_service"]), scope)
+    # The balancer's count, unless the replicas' own counted more: a run that went to a
+    # replica directly (--url) passed the balancer by, and behind Traefik there is no HAProxy.
+    balanced = change(counters["requests_by_replica"])
+    served = _named(change(counters["requests_by_replica_service"]), scope)
+    by_replica = balanced if sum(balanced.values()) >= sum(served.values()) else served
     outcomes = {k: round(v) for k, v in change(counters["cache_outcomes"]).items()}
     hits, misses = outcomes.get("HIT", 0), outcomes.get("MISS", 0)
     cores = _series_values(read, "service_cores")
@@ -255,26 +259,49 @@ def server_samples(read: dict[str, Any]) -> list[ServerSample]:
 
 
 def record_server_side(base: str | None, window: Window, database: str | None,
-                       run_dir: Path, why_none: str, scope: ServerScope | None = None
+                       run_dir: Path, why_none: str, scope: ServerScope | None = None,
+                       settle: Callable[[str, float], float] = first_scrape_after
                        ) -> dict[str, Any]:
-    """Read the window from Prometheus into the run folder; what meta.json says of it."""
+    """Read the window from Prometheus into the run folder; what meta.json says of it, with
+    what a later `report --prometheus` needs to read the same window (`where`)."""
+    where = where_to_read(window, database, scope or ServerScope())
     if base is None:
-        return {"source": None, "missing": why_none}
+        return {"source": None, "missing": why_none, **where}
     shown = mask_password(base)
     try:
-        window = Window(window.start, first_scrape_after(base, window.end))
+        window = Window(window.start, settle(base, window.end))
         read = read_window(base, window, database, scope)
     except PrometheusUnreadable as exc:
         return {"source": "prometheus", "url": shown,
-                "missing": f"{mask_password(str(exc))}: no server-side figures"}
+                "missing": f"{mask_password(str(exc))}: no server-side figures", **where}
     write_json(run_dir / PROMETHEUS_FILE, {"url": shown, **read})
     missing = missing_figures(read)
     if len(missing) == len(NEEDS):
         return {"source": "prometheus", "url": shown,
                 "missing": f"Prometheus at {shown} has no series for this run's window "
-                           f"({', '.join(missing)})"}
+                           f"({', '.join(missing)})", **where}
     summary = server_summary(read)
     write_json(run_dir / SERVER_FILE, {"summary": asdict(summary),
                                        "samples": [asdict(s) for s in server_samples(read)]})
-    return {"source": "prometheus", "url": shown,
+    return {"source": "prometheus", "url": shown, **where,
             "missing": f"no series in Prometheus for: {', '.join(missing)}" if missing else None}
+
+
+def where_to_read(window: Window, database: str | None, scope: ServerScope) -> dict[str, Any]:
+    """The load's window, the run's database and the stack's series, as meta.json keeps them."""
+    return {"window": {"start": window.start, "end": window.end}, "database": database,
+            "scope": {"replica_groups": scope.replica_groups, "names": scope.names}}
+
+
+def scraped_by(base: str, moment: float) -> float:
+    """For a window read later: the first time, at most SCRAPE_WAIT_SECONDS after `moment`, by
+    which Prometheus had scraped every target after it (as first_scrape_after waits for live).
+    A verification after the load that fell before that scrape is counted with the load."""
+    if time.time() < moment + SCRAPE_WAIT_SECONDS:
+        return first_scrape_after(base, moment)  # so soon that the scrape may be yet to come
+    points = prometheus_api(base, "query_range", {
+        "query": "min(timestamp(up))", "start": f"{moment:.3f}",
+        "end": f"{moment + SCRAPE_WAIT_SECONDS:.3f}", "step": "0.5"})
+    after = [float(t) for t, value in (points[0]["values"] if points else [])
+             if float(value) > moment]
+    return min(after, default=moment)

@@ -26,10 +26,13 @@ from alumnos_cli.commands.common import (
     requires,
     resolve_settings,
 )
-from alumnos_cli.errors import ExitCode
+from alumnos_cli.errors import ExitCode, InvalidOption
 
 if TYPE_CHECKING:
+    from alumnos_cli.bench.request import BenchRequest
     from alumnos_cli.bench.run import BenchResult
+    from alumnos_cli.bench.sweep import SweepPlan
+    from alumnos_cli.settings import Settings
 
 PROMETHEUS_ENV = "ALUMNOS_PROMETHEUS_URL"
 
@@ -93,6 +96,15 @@ def bench(
         "--ssh-config", help="The ssh_config to reach the generator hosts with (scripts/"
         "testhosts writes one) \\[default: your own].", envvar="ALUMNOS_SSH_CONFIG",
         show_default=False)] = None,
+    sweep: Annotated[str | None, typer.Option(
+        "--sweep", help="Capacity: one run per VU level, e.g. 25,50,100,200,400,800 (at "
+        "least 4, increasing); then the levels, the Universal Scalability Law fitted to them, "
+        "the knee and what reached its limit first.", show_default=False)] = None,
+    rate_sweep: Annotated[str | None, typer.Option(
+        "--rate-sweep", help="As --sweep, in the open model: one run per rate in requests/s, "
+        "e.g. 500,1000,2000,4000 (--vus is each level's pool).", show_default=False)] = None,
+    cool_down: Annotated[int, typer.Option(
+        "--cool-down", help="Seconds of rest between a sweep's levels.")] = 3,
     list_scenarios: Annotated[bool, typer.Option("--list", help="Describe the scenarios and "
                                                  "exit.")] = False,
     results_dir: ResultsDir = None,
@@ -101,6 +113,7 @@ def bench(
     """Run a k6 scenario against the service and store the run.
 
     Example: alumnos bench --vus 200 --duration 2m --scenario spike --calibrate
+             alumnos bench --sweep 25,50,100,200,400,800 --duration 15s
 
     Exit codes: 0 thresholds held, 1 error, 2 usage error, 99 thresholds crossed (as k6).
     """
@@ -128,8 +141,12 @@ def bench(
                            generator_cpus=parse_cpus(generator_cpus, "--generator-cpus")
                            if generator_cpus else None)
     validate(request, repeat)
+    plan = sweep_plan(given_flags(ctx), sweep, rate_sweep, cool_down, scenario.value)
     settings = resolve_settings(results_dir=results_dir, state_dir=state_dir)
     check_generator_apart(settings, request)
+    if plan is not None:
+        _sweep(settings, request, plan)
+        return
     with requires("stack"):
         from alumnos_cli.bench.run import run_repeated
     from alumnos_cli.commands.progress import LiveProgress, k6_bar
@@ -142,6 +159,60 @@ def bench(
                                                               if repeat > 1 else scenario.value))
         live.finish()
     _print_results(results)
+
+
+def sweep_plan(given: set[str], sweep: str | None, rate_sweep: str | None, cool_down: int,
+               scenario: str) -> SweepPlan | None:
+    """The sweep asked for, or None; flags that would fight its levels are refused."""
+    if sweep is None and rate_sweep is None:
+        if "--cool-down" in given:
+            raise InvalidOption("--cool-down", "--cool-down applies to a sweep only",
+                                "add --sweep or --rate-sweep")
+        return None
+    from alumnos_cli.bench.sweep import SweepPlan, parse_levels, validate_cool_down
+
+    flag = "--sweep" if sweep is not None else "--rate-sweep"
+    fighting = {"--sweep": ("--rate-sweep", "--vus", "--rate", "--repeat", "--calibrate"),
+                "--rate-sweep": ("--rate", "--repeat", "--calibrate")}[flag]
+    for other in fighting:
+        if other in given:
+            raise InvalidOption(other, f"{other} cannot go with {flag}, which sets each "
+                                "level's load" if other != "--calibrate" else
+                                f"--calibrate cannot go with {flag}: calibrate once, in a "
+                                "plain run", "leave it out")
+    if scenario == "stress":
+        raise InvalidOption(flag, f"{flag} does not apply to the stress scenario, which steps "
+                            "its own load", "sweep spike, load, pagination, cache-cold or "
+                            "endpoint")
+    validate_cool_down(cool_down)
+    levels = parse_levels(sweep if sweep is not None else str(rate_sweep), flag)
+    return SweepPlan(levels, "closed" if flag == "--sweep" else "open", cool_down)
+
+
+def _sweep(settings: Settings, request: BenchRequest, plan: SweepPlan) -> None:
+    """Run every level with its progress, then show the sweep as `report` does."""
+    with requires("stack"):
+        from alumnos_cli.bench.sweep import run_sweep
+    from alumnos_cli.commands.progress import LiveProgress, k6_bar
+    from alumnos_cli.report.capacity_read import read_sweep
+    from alumnos_cli.report.render.capacity import sweep_terminal
+
+    count = len(plan.levels)
+    with _stop_hosts_on_termination(bool(request.generators)), k6_bar(err_console) as bar:
+        live = LiveProgress(bar, run_seconds=request.duration_seconds, runs=1,
+                            title=request.scenario)
+        folder, results = run_sweep(
+            settings, request, plan, live.on_sample,
+            on_level=lambda i, level: live.next_run(f"{request.scenario} {level} "
+                                                    f"({i}/{count})"))
+        live.finish()
+    for result in results:
+        for line in result.missing:
+            err_console.print(f"[yellow]not in level {result.run_dir.name}:[/] {line}",
+                              markup=True, highlight=False)
+    console.print(sweep_terminal(read_sweep(folder)))
+    console.print(f"sweep stored in [bold]{folder}[/]; show it with: alumnos report "
+                  f"{folder.name} --format html")
 
 
 @contextlib.contextmanager

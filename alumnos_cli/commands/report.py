@@ -80,6 +80,10 @@ def report(
     fail_on: Annotated[FailOn | None, typer.Option(
         "--fail-on", help="With --compare or --baseline: exit 4 when the verdict is worse "
         "(for CI).", show_default=False)] = None,
+    prometheus: Annotated[str | None, typer.Option(
+        "--prometheus", help="Read the server side of a run that has none from this "
+        "Prometheus, for the run's load window, and keep it in the run folder.",
+        show_default=False)] = None,
 ) -> None:
     """Show a benchmark run: configuration, results, thresholds, consistency checks.
 
@@ -91,6 +95,7 @@ def report(
              alumnos report --format junit -o k6-junit.xml   (for CI)
              alumnos report 20261127T101500Z-spike --csv timeseries.csv
              alumnos report --compare BASELINE CANDIDATE --fail-on worse   (exit 4 if worse)
+             alumnos report 20261127T101500Z-spike --prometheus http://127.0.0.1:9090
     """
     names = run or []
     refuse_what_does_not_apply(given_flags(ctx), names, output_format)
@@ -113,15 +118,74 @@ def report(
         from alumnos_cli.report.read import read_run
         from alumnos_cli.runfolder import resolve_run
 
-        chosen = read_run(resolve_run(settings.results_dir, names[0] if names else None))
+        folder = resolve_run(settings.results_dir, names[0] if names else None)
+        from alumnos_cli.report.capacity_read import is_sweep
+
+        if is_sweep(folder):
+            refuse_for_a_sweep(given_flags(ctx), output_format)
+            _emit_sweep(folder, output_format, lang, output)
+            return
+        if prometheus is not None:
+            _read_server_side(prometheus, folder)
+        chosen = read_run(folder)
         if csv_path is not None:
             _write_timeseries(chosen.name, chosen.timeseries, csv_path)
         _emit_run(chosen, output_format, lang, output)
 
 
+def refuse_for_a_sweep(given: set[str], output_format: ReportFormat) -> None:
+    """A sweep has levels, not one run's time series, thresholds or server side to read."""
+    for flag in ("--csv", "--prometheus"):
+        if flag in given:
+            raise InvalidOption(flag, f"{flag} is about one run; a sweep has one per level",
+                                "give the level's run: SWEEP/RUN")
+    if output_format is ReportFormat.JUNIT:
+        raise InvalidOption("--format", "--format junit gives one run's thresholds; a sweep "
+                            "has one run per level", "give the level's run: SWEEP/RUN")
+
+
+def _emit_sweep(folder: Path, output_format: ReportFormat, lang: Language,
+                output: Path | None) -> None:
+    from alumnos_cli.report.capacity_read import read_sweep
+    from alumnos_cli.report.render import capacity
+
+    sweep = read_sweep(folder)
+    if output_format is ReportFormat.MARKDOWN:
+        write_output(capacity.sweep_markdown(sweep, lang), output)
+    elif output_format is ReportFormat.HTML:
+        from alumnos_cli.runfolder import HTML_REPORT_FILE
+
+        write_output(capacity.sweep_html(sweep, lang), output or folder / HTML_REPORT_FILE)
+    elif output_format is ReportFormat.JSON:
+        write_output(capacity.sweep_json(sweep), output)
+    else:
+        console.print(capacity.sweep_terminal(sweep))
+
+
+def _read_server_side(prometheus: str, folder: Path) -> None:
+    """The run's server side read now; what could not be read is one line, then the report."""
+    from alumnos_cli.bench.remote_write import OFF, base_url, validate_url
+    from alumnos_cli.bench.server_later import read_server_side_later
+    from alumnos_cli.settings import mask_password
+
+    validate_url(prometheus)
+    if prometheus == OFF:
+        raise InvalidOption("--prometheus", "--prometheus off leaves nothing to read",
+                            "give the URL of a Prometheus that scraped the stack during the run")
+    missing = read_server_side_later(base_url(prometheus), folder)
+    if missing is not None:
+        err_console.print(f"not read: {missing}", soft_wrap=True, highlight=False)
+    else:
+        err_console.print(f"server side read from {mask_password(prometheus)} into "
+                          f"{folder.name}", soft_wrap=True, highlight=False)
+
+
 def refuse_what_does_not_apply(given: set[str], runs: list[str],
                                output_format: ReportFormat) -> None:
     """A flag that would change nothing here is refused, so it is never silently ignored."""
+    if "--prometheus" in given and ("--compare" in given or "--baseline" in given):
+        raise InvalidOption("--prometheus", "--prometheus reads one run's server side, not a "
+                            "comparison's", "report each run with --prometheus first")
     if "--list" in given:
         refuse_beside("--list", given, "prints the table of runs and nothing else",
                       allowed={"--results-dir"})

@@ -36,6 +36,17 @@ def generator_verdict(meta: RunMeta) -> GeneratorVerdict | None:
     if usage is None:
         return None
     cores, count, busy = usage.k6_cores, usage.cpu_count, usage.machine_busy
+    apart = _apart(meta)
+    if apart:
+        # k6 on CPUs of its own took nothing from the stack: it limited the load only if it
+        # kept those CPUs busy.
+        limited = cores >= SATURATED * apart
+        own = f"{apart} CPU{'s' if apart > 1 else ''}"
+        text = (f"k6 ran on {own} of its own, apart from the stack's, and used {cores:.2f} "
+                f"of {'them' if apart > 1 else 'it'}: "
+                + ("it was the limit, so these figures are a lower bound; give it more CPUs"
+                   if limited else "the generator was not the bottleneck"))
+        return GeneratorVerdict(cores, count, busy, limited, text, apart)
     # On a saturated machine, every core k6 burns is one the service did not get.
     limited = busy >= SATURATED and cores >= GENERATOR_SHARE * count
     if limited:
@@ -50,3 +61,13 @@ def generator_verdict(meta: RunMeta) -> GeneratorVerdict | None:
         text = (f"k6 used {cores:.2f} of {count} cores; the machine was {busy:.0%} busy: "
                 "the generator was not the bottleneck")
     return GeneratorVerdict(cores, count, busy, limited, text)
+
+
+def _apart(meta: RunMeta) -> int:
+    """How many CPUs k6 had to itself, apart from the stack's (0: it shared them)."""
+    placement = meta.placement
+    if placement is None or not placement.generator_cpus or not placement.stack_cpus:
+        return 0
+    if set(placement.generator_cpus) & set(placement.stack_cpus):
+        return 0
+    return len(placement.generator_cpus)

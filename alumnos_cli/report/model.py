@@ -224,6 +224,7 @@ class GeneratorVerdict:
     machine_busy: float
     limited: bool
     text: str
+    apart: int = 0  # CPUs k6 had to itself, apart from the stack's (bench --generator-cpus)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ ERROR_HOOK = ("window.addEventListener('error',function(e){document.body.dataset
               "(document.body.dataset.errors||'')+e.message+';'});")
 
 
-def _page(title: str, body: str, data: dict[str, Any], lang: str = "en") -> str:
+def page(title: str, body: str, data: dict[str, Any], lang: str = "en") -> str:
     """The page: `body`, then one figure per chart in `data["charts"]`, drawn by the script."""
     # No "<", ">" or "&" at all inside the script element: neither "</script>" nor "<!--"
     # from a run's text can change how the page is parsed (JSON reads the escapes back).
@@ -112,7 +112,7 @@ def run_html(report: RunReport, lang: str = "es") -> str:
               f"<h2>{t['charts']}</h2>")
     data = {"run": report.name, "figures": asdict(report.figures),
             "charts": run_charts(report, lang)}
-    return _page(f"alumnos {report.name}", body, data, lang)
+    return page(f"alumnos {report.name}", body, data, lang)
 
 
 def _breakdown(report: RunReport, lang: str) -> str:
@@ -122,7 +122,7 @@ def _breakdown(report: RunReport, lang: str) -> str:
     tables = breakdown_tables(report.breakdown, lang, distribution=False) \
         if report.breakdown else []
     for table in tables:
-        parts += f"<h3>{html.escape(table.title)}</h3>{_text_table(table)}"
+        parts += f"<h3>{html.escape(table.title)}</h3>{html_table(table)}"
     return parts + _notes(breakdown_notes(report, lang))
 
 
@@ -131,11 +131,11 @@ def _generators(usage: GeneratorUsage | None, lang: str) -> str:
     if usage is None or not usage.hosts:
         return ""
     table = generators_table(usage, lang)
-    return (f"<h2>{html.escape(table.title)}</h2>{_text_table(table)}"
+    return (f"<h2>{html.escape(table.title)}</h2>{html_table(table)}"
             f"{_notes(generators_notes(usage, lang))}")
 
 
-def _text_table(table: BreakdownTable) -> str:
+def html_table(table: BreakdownTable) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     rows = "".join("<tr>" + "".join(
         f"<td class=\"{'t' if i in table.text_columns else 'n'}\">{html.escape(cell)}</td>"
@@ -234,7 +234,7 @@ def comparison_html(result: Comparison) -> str:
             f"<th>{html.escape(a)}</th><th>{html.escape(b)}</th><th>difference</th>"
             f"<th>verdict</th></tr>{rows}</table><p><b>verdict:</b> "
             f"{html.escape(result.overall)}</p><ul>{notes}</ul><h2>Charts</h2>")
-    return _page(f"alumnos: {b} against {a}", body, {"charts": comparison_charts(result)},
+    return page(f"alumnos: {b} against {a}", body, {"charts": comparison_charts(result)},
                  "en")
 
 

@@ -108,6 +108,10 @@ GENERATOR_ES = {
     "servicio usó el resto",
     "free": "k6 usó {cores} de {count} núcleos; la máquina estuvo al {busy} de uso: el "
     "generador no fue el cuello de botella",
+    "apart_limited": "k6 corrió en {apart} CPU propia(s), aparte de las de la pila, y usó "
+    "{cores}: fue el límite, así que estas cifras son una cota inferior; dele más CPUs",
+    "apart_free": "k6 corrió en {apart} CPU propia(s), aparte de las de la pila, y usó "
+    "{cores}: el generador no fue el cuello de botella",
 }
 
 
@@ -115,8 +119,11 @@ def generator_text(generator: GeneratorVerdict, lang: str) -> str:
     """Whether the load generator limited the figures, in the page's language."""
     if lang == "en":
         return generator.text
-    key = ("limited" if generator.limited else
-        "busy" if generator.machine_busy >= SATURATED else "free")
+    if generator.apart:
+        key = "apart_limited" if generator.limited else "apart_free"
+    else:
+        key = ("limited" if generator.limited else
+               "busy" if generator.machine_busy >= SATURATED else "free")
     return GENERATOR_ES[key].format(cores=number(generator.k6_cores, 2, lang),
-                                    count=generator.cpu_count,
+                                    count=generator.cpu_count, apart=generator.apart,
                                     busy=percent(generator.machine_busy, lang, 0))

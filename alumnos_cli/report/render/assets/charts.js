@@ -54,6 +54,18 @@
     };
   }
 
+  function levelOptions(spec, chart) {
+    // A sweep: figures against the load each level put on, levels doubling, so a log scale;
+    // points at the levels measured, joined.
+    const options = timeOptions(spec, chart);
+    options.series[0].value = (u, v) => v === null ? '-' : fmt(v);
+    options.series.slice(1).forEach((s) => { s.points = {show: true, size: 6}; });
+    options.scales.x = {time: false, distr: 3, log: 2};
+    options.axes[0] = {values: recorded(chart, 'x', fmt), label: spec.x_label, labelSize: 20};
+    options.cursor = {drag: {x: false, y: false}};
+    return options;
+  }
+
   function barOptions(spec, chart) {
     const count = spec.labels.length, groups = spec.series.length;
     // Two groups (a comparison) stand side by side around each label; one stands centred.
@@ -109,7 +121,8 @@
 
   function draw(spec, figure) {
     const chart = {figure, ticks: {}, drawn: new Set(), bands: null};
-    const options = spec.kind === 'bars' ? barOptions(spec, chart) : timeOptions(spec, chart);
+    const options = spec.kind === 'bars' ? barOptions(spec, chart)
+      : spec.kind === 'levels' ? levelOptions(spec, chart) : timeOptions(spec, chart);
     const hooks = options.hooks || {};
     hooks.drawSeries = [(u, i) => chart.drawn.add(i)];
     hooks.draw = [...(hooks.draw || []), (u) => record(u, chart)];

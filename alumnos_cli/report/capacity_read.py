@@ -1,0 +1,117 @@
+"""A sweep's folder read once into a typed Sweep: its sweep.json (what was asked, which run
+holds each level) and each level's run, read as any run is (report.read)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from alumnos_cli.errors import RunFolderError
+from alumnos_cli.files import read_json
+from alumnos_cli.report.capacity import (
+    MACHINE,
+    STACK_CPUS,
+    Sweep,
+    SweepLevel,
+    Usage,
+    fit_levels,
+    knee,
+)
+from alumnos_cli.report.model import RunReport
+from alumnos_cli.report.read import read_run
+from alumnos_cli.runfolder import SWEEP_FILE
+
+# Process groups by component, as the local stack's process exporter names them (compose
+# names its replicas alumnos-N).
+REPLICA_PREFIXES = ("replica-", "alumnos-")
+# Components that serve one command at a time whatever the cores: Redis's one thread.
+ONE_CORE = {"redis"}
+# What `up --cpus` pins beside the replicas (PostgreSQL and Redis are system services).
+PINNED = {"haproxy", "breaker"}
+
+
+def is_sweep(folder: Path) -> bool:
+    """A sweep's folder (bench --sweep), not a run's."""
+    return (folder / SWEEP_FILE).is_file()
+
+
+def read_sweep(folder: Path) -> Sweep:
+    """The sweep in `folder`: each level that ran, the fit, the knee."""
+    path = folder / SWEEP_FILE
+    record = read_json(path)
+    try:
+        planned = tuple(int(level) for level in record["levels"])
+        rows = [(int(row["level"]), str(row["run"])) for row in record["runs"]]
+        model, scenario = str(record["model"]), str(record["scenario"])
+        duration = int(record["duration_seconds"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunFolderError(f"{path} is not a sweep's record ({exc})") from None
+    levels = tuple(_level(level, read_run(folder / run), model) for level, run in rows
+                   if (folder / run).is_dir())
+    fit, note = fit_levels(levels)
+    return Sweep(name=folder.name, scenario=scenario, model=model, duration_seconds=duration,
+                 levels=levels, planned=planned, fit=fit, fit_note=note, knee=knee(levels))
+
+
+def _level(level: int, report: RunReport, model: str) -> SweepLevel:
+    figures, lat = report.figures, report.figures.latency
+    if model == "closed":
+        concurrency = report.little.configured if report.little else float(level)
+    else:  # in-flight requests, by Little's law
+        concurrency = figures.requests_per_second * lat.avg / 1000
+    return SweepLevel(
+        level=level, run=report.name, concurrency=concurrency,
+        requests_per_second=figures.requests_per_second, p50_ms=lat.p50, p95_ms=lat.p95,
+        p99_ms=lat.p99, avg_ms=lat.avg, error_rate=figures.error_rate,
+        generator_limited=bool(report.generator and report.generator.limited),
+        usage=usage(report))
+
+
+def usage(report: RunReport) -> tuple[Usage, ...]:
+    """Each component's CPU against the cores it can use, and the machine's."""
+    meta, generator = report.meta, report.meta.generator
+    cores = (generator.cpu_count if generator else None) or meta.machine.cpu_count or 1
+    # `up --cpus` gives the replicas and the balancer those CPUs only.
+    placement = meta.placement
+    pinned = len(placement.stack_cpus) if placement and placement.stack_cpus else cores
+    found: list[Usage] = []
+    if report.server is not None:
+        by_component = report.server.summary.cores_by_component
+        found.extend(_components(by_component, cores, pinned, _replica_cores(report, pinned)))
+        if pinned < cores:  # the replicas and the balancer share the CPUs they were given
+            found.append(Usage(STACK_CPUS, sum(v for name, v in by_component.items()
+                                               if name.startswith(REPLICA_PREFIXES)
+                                               or name in PINNED), float(pinned), "cores"))
+    if generator is not None:
+        found.append(Usage("k6", generator.k6_cores, cores, "cores"))
+        found.append(Usage(MACHINE, generator.machine_busy * cores, cores, "cores"))
+    return tuple(found)
+
+
+def _replica_cores(report: RunReport, cores: int) -> float:
+    """The replicas can use a core per Granian worker, at most the machine's."""
+    stack = report.meta.stack
+    if stack is None or not stack.workers:
+        return float(cores)
+    return float(min(cores, (stack.replicas or 1) * stack.workers))
+
+
+def _components(by_component: Mapping[str, float], cores: int, pinned: int,
+                replica_limit: float) -> list[Usage]:
+    replicas = sum(v for name, v in by_component.items() if name.startswith(REPLICA_PREFIXES))
+    found = [Usage("replicas", replicas, replica_limit, "cores")] if replicas else []
+    for name, used in sorted(by_component.items()):
+        if name.startswith(REPLICA_PREFIXES) or name == "k6":
+            continue
+        limit = 1 if name in ONE_CORE else pinned if name in PINNED else cores
+        found.append(Usage(name, used, float(limit), "cores"))
+    return found
+
+
+def sweep_record(scenario: str, model: str, duration_seconds: int, levels: tuple[int, ...],
+                 cool_down_seconds: int) -> dict[str, Any]:
+    """What sweep.json holds when the sweep starts; each level's run is added as it ends."""
+    return {"scenario": scenario, "model": model, "duration_seconds": duration_seconds,
+            "levels": list(levels), "cool_down_seconds": cool_down_seconds, "runs": [],
+            "status": "running"}
