@@ -28,6 +28,7 @@ from alumnos_cli.bench.k6 import (
     run_k6,
 )
 from alumnos_cli.bench.metadata import compose_stack_metadata, now, placement, run_metadata
+from alumnos_cli.bench.queries import queries_record, start_counting
 from alumnos_cli.bench.remote_write import (
     check_prometheus,
     chosen_prometheus,
@@ -154,9 +155,12 @@ def run_bench(settings: Settings, request: BenchRequest,
     write_json(run_dir / META_FILE, meta)
     before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
     load_started = window_start(source.url)
+    database = stack.database_url if stack else None
+    counting = start_counting(database)
     outcome = _load(binary, script, request, url, run_dir, on_sample, meta)
     load_ended = time.time()
     after = snapshot(stack)
+    meta["queries"] = queries_record(counting, database)
     # Read now, before the verification after the load adds requests of its own.
     meta["server_side"] = record_server_side(
         source.url, Window(load_started, load_ended),

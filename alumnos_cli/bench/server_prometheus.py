@@ -38,6 +38,8 @@ COUNTERS = {
     "pg_transactions": "sum(pg_stat_database_xact_commit{datname=DB}) "
                        "+ sum(pg_stat_database_xact_rollback{datname=DB})",
     "redis_hits": "sum(redis_keyspace_hits_total)",
+    # The service's own count of page and row queries sent to PostgreSQL.
+    "db_queries": "sum(alumnos_db_queries_total)",
 }
 # Once a second over the window.
 SERIES = {
@@ -216,6 +218,7 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
     components = _named(change(counters["cpu_seconds_by_component"]), scope)
     pg = change(counters["pg_transactions"]).get("")
     redis = change(counters["redis_hits"]).get("")
+    queries = change(counters["db_queries"]).get("") if "db_queries" in counters else None
     return ServerSummary(
         requests_by_replica={name: round(count) for name, count in sorted(by_replica.items())},
         cache_hit_ratio=hits / (hits + misses) if hits + misses else None,
@@ -228,7 +231,8 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
         cores_by_component={name: round(value / seconds, 3)
                             for name, value in sorted(components.items())},
         pg_transactions=None if pg is None else round(pg),
-        redis_hits=None if redis is None else round(redis))
+        redis_hits=None if redis is None else round(redis),
+        db_queries=None if queries is None else round(queries))
 
 
 def _series_values(read: dict[str, Any], name: str) -> list[float]:

@@ -76,3 +76,37 @@ class Placement:
     stack_cpus: tuple[int, ...] | None
     cpuset: str | None
     not_pinned: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PageQueries:
+    """The page statements PostgreSQL executed over the load's window (pg_stat_statements),
+    or why they could not be counted."""
+
+    page_queries: int | None
+    exec_ms: float | None
+    missing: str | None = None
+
+    @classmethod
+    def from_meta(cls, raw: Mapping[str, object] | None) -> PageQueries | None:
+        """meta.json's `queries` (None: recorded before runs counted them)."""
+        if not raw:
+            return None
+        if raw.get("missing"):
+            return cls(None, None, str(raw["missing"]))
+        queries, exec_ms = raw.get("page_queries"), raw.get("exec_ms")
+        if not isinstance(queries, int) or not isinstance(exec_ms, int | float):
+            return cls(None, None, "meta.json's queries are not as alumnos writes them")
+        return cls(queries, float(exec_ms))
+
+    def per_request(self, requests: int) -> float | None:
+        """Page queries per request of the load."""
+        return self.page_queries / requests if self.page_queries is not None and requests \
+            else None
+
+    @property
+    def mean_ms(self) -> float | None:
+        """Mean execution time of one page query, in PostgreSQL."""
+        if not self.page_queries or self.exec_ms is None:
+            return None
+        return self.exec_ms / self.page_queries

@@ -39,6 +39,15 @@ def _k6_cpu(run: RunRecord) -> float | None:
     return run.meta.costs.per_1000("k6") if run.meta.costs else None
 
 
+def _queries_per_request(run: RunRecord) -> float | None:
+    queries = run.meta.queries
+    return queries.per_request(run.figures.requests) if queries else None
+
+
+def _query_ms(run: RunRecord) -> float | None:
+    return run.meta.queries.mean_ms if run.meta.queries else None
+
+
 METRICS = (
     Metric("throughput", "req/s", lambda r: r.figures.requests_per_second,
            higher_is_better=True),
@@ -49,6 +58,9 @@ METRICS = (
     # What each request cost, whatever limited the runs: comparable even when k6 capped both.
     Metric("stack CPU per 1k requests", "ms", _service_cpu, higher_is_better=False),
     Metric("k6 CPU per 1k requests", "ms", _k6_cpu, higher_is_better=False),
+    # What the cache saved, as PostgreSQL counted it (pg_stat_statements).
+    Metric("page queries per request", "", _queries_per_request, higher_is_better=False),
+    Metric("page query time in PostgreSQL", "ms", _query_ms, higher_is_better=False),
 )
 
 

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
+from alumnos_cli.report.attribution import (
+    Costs,
+    CrossCheck,
+    PageQueries,
+    Placement,
+    Verification,
+)
 from alumnos_cli.report.balancer import BalancerActivity
 from alumnos_cli.report.breakdown import Breakdown
 from alumnos_cli.report.generators import GeneratorHost
@@ -179,6 +185,7 @@ class RunMeta:
     cross_check: CrossCheck | None = None
     placement: Placement | None = None
     balancer: BalancerActivity | None = None  # None: no balancer, or recorded before runs kept it
+    queries: PageQueries | None = None  # None: recorded before runs counted them
 
     @property
     def open_model(self) -> bool:
@@ -272,6 +279,7 @@ class ServerSummary:
     cores_by_component: Mapping[str, float] = field(default_factory=dict)  # average cores
     pg_transactions: int | None = None  # committed and rolled back during the load
     redis_hits: int | None = None  # keyspace hits during the load
+    db_queries: int | None = None  # queries the service counted sending (its own counter)
 
 
 @dataclass(frozen=True)

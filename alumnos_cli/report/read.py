@@ -15,7 +15,13 @@ from typing import Any
 from alumnos_cli.errors import RunFolderError
 from alumnos_cli.files import read_json
 from alumnos_cli.report import legacy
-from alumnos_cli.report.attribution import Costs, CrossCheck, Placement, Verification
+from alumnos_cli.report.attribution import (
+    Costs,
+    CrossCheck,
+    PageQueries,
+    Placement,
+    Verification,
+)
 from alumnos_cli.report.balancer import BalancerActivity, BreakerEvent
 from alumnos_cli.report.breakdown import missing_line, parse_breakdown
 from alumnos_cli.report.checks import generator_verdict, littles_law
@@ -177,6 +183,7 @@ def _meta(raw: Mapping[str, Any]) -> RunMeta:
         cross_check=CrossCheck(**raw["cross_check"]) if raw.get("cross_check") else None,
         placement=_placement(raw.get("placement")),
         balancer=_balancer(raw.get("balancer")),
+        queries=PageQueries.from_meta(raw.get("queries")),
     )
 
 

@@ -224,11 +224,23 @@ def start_private_cluster(state_dir: Path, bin_dir: Path | None = None,
     password = _password(access, root)
     port = free_port(55432)
     options = (f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 "
-               "-c unix_socket_permissions=0700")
+               "-c unix_socket_permissions=0700" + _statement_statistics(bin_dir))
     _run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", options,
           "-w", "-t", "60", "start"], cpus, cpuset)
     return PostgresRecord(data_dir=str(data_dir), port=port, log=str(log), bin_dir=str(bin_dir),
                           url=f"postgresql://postgres:{password}@127.0.0.1:{port}/alumnos")
+
+
+def _statement_statistics(bin_dir: Path) -> str:
+    """Load pg_stat_statements where the server has it, so bench can count the page queries
+    each request cost (bench/queries.py)."""
+    found = subprocess.run([str(bin_dir / "pg_config"), "--pkglibdir"], capture_output=True,
+                           text=True, check=False) if (bin_dir / "pg_config").exists() else None
+    library = Path(found.stdout.strip()) if found and found.returncode == 0 \
+        else bin_dir.parent / "lib"
+    if not (library / "pg_stat_statements.so").exists():
+        return ""
+    return " -c shared_preload_libraries=pg_stat_statements"
 
 
 def stop_private_cluster(record: PostgresRecord) -> None:

@@ -72,7 +72,11 @@ SERVER_TEXT = {
            "components": "CPU by component (cores, average)",
            "pg_tx": "PostgreSQL transactions", "redis_hits": "Redis keyspace hits",
            "source": "source", "prometheus": "Prometheus, for the load's window",
-           "missing": "not read"},
+           "missing": "not read", "queries": "page queries per request (pg_stat_statements)",
+           "queries_value": "{per} ({n} for {requests} requests)",
+           "service_counted": "; the service counted {n}",
+           "query_ms": "page query time in PostgreSQL (mean)",
+           "queries_missing": "queries per request not counted"},
     "es": {"replicas": "peticiones por réplica", "cache": "aciertos de caché (en el balanceador)",
            "cpu": "CPU del servicio (réplicas)", "cpu_value": "{avg} núcleos de promedio, {max} "
            "como máximo", "rss": "memoria del servicio (réplicas)", "rss_value": "{mib} MiB "
@@ -81,7 +85,12 @@ SERVER_TEXT = {
            "components": "CPU por componente (núcleos, promedio)",
            "pg_tx": "transacciones de PostgreSQL", "redis_hits": "aciertos en Redis",
            "source": "fuente", "prometheus": "Prometheus, en la ventana de la carga",
-           "missing": "no leído"},
+           "missing": "no leído",
+           "queries": "consultas de página por petición (pg_stat_statements)",
+           "queries_value": "{per} ({n} para {requests} peticiones)",
+           "service_counted": "; el servicio contó {n}",
+           "query_ms": "tiempo de la consulta de página en PostgreSQL (media)",
+           "queries_missing": "consultas por petición sin contar"},
 }
 
 
@@ -129,8 +138,29 @@ def _prometheus_rows(summary: ServerSummary, t: dict[str, str],
 def server_side_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
     """The server side's rows, and what could not be read of it; empty when neither."""
     rows = server_rows(report.server, lang) if report.server else []
+    rows += queries_rows(report, lang)
     if report.server_missing:
         rows.append((SERVER_TEXT[lang]["missing"], report.server_missing))
+    return rows
+
+
+def queries_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
+    """Page queries per request as PostgreSQL counted them, beside the service's own count."""
+    t, queries = SERVER_TEXT[lang], report.meta.queries
+    if queries is None:
+        return []
+    per = queries.per_request(report.figures.requests)
+    if queries.missing or per is None or queries.page_queries is None:
+        return [(t["queries_missing"], queries.missing or "")]
+    service = report.server.summary.db_queries if report.server else None
+    value = t["queries_value"].format(per=number(per, 3, lang),
+                                      n=number(queries.page_queries, 0, lang),
+                                      requests=number(report.figures.requests, 0, lang))
+    if service is not None:
+        value += t["service_counted"].format(n=number(service, 0, lang))
+    rows = [(t["queries"], value)]
+    if queries.mean_ms is not None:
+        rows.append((t["query_ms"], f"{number(queries.mean_ms, 3, lang)} ms"))
     return rows
 
 

@@ -1,0 +1,82 @@
+"""Page queries per request, counted by PostgreSQL (pg_stat_statements) on the private cluster
+`up` starts, beside the service's own counter: what the cache saves, proven. A server that does
+not load pg_stat_statements is named with how to enable it, and the run goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alumnos_cli.bench.request import BenchRequest
+from alumnos_cli.bench.run import run_bench
+from alumnos_cli.main import app
+from alumnos_cli.report.read import read_run
+from alumnos_cli.seed.load import seed_alumnos
+from alumnos_cli.settings import Settings
+from alumnos_cli.stack import local
+from alumnos_cli.stack.options import ServiceOptions
+from alumnos_cli.stack.ports import free_block, free_port
+from tests.conftest import REDIS_URL
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def options() -> ServiceOptions:
+    return ServiceOptions(port=free_block(18400, 2), replicas=1, workers=2, blocking_threads=2,
+                          prometheus_port=free_port(19290))
+
+
+@pytest.fixture
+def private(tmp_path: Path, options: ServiceOptions) -> Iterator[Settings]:
+    """A stack over the private cluster `up` starts when nothing answers at the database URL,
+    seeded with enough alumnos for every cache-cold request of a short run to be new."""
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port(56300)}/alumnos"
+    settings = Settings.resolve(env={}, database_url=nowhere, redis_url=REDIS_URL,
+                                results_dir=tmp_path / "results", state_dir=tmp_path / "state")
+    result = local.up(settings, options)
+    try:
+        assert result.started_postgres and result.state.postgres is not None
+        seed_alumnos(settings.with_database_url(result.state.postgres.url), count=50_000, seed=3)
+        yield settings
+    finally:
+        local.down(settings)
+
+
+def test_postgres_counts_no_page_query_for_a_cached_page_and_one_for_an_uncached(
+        private: Settings) -> None:
+    cached = read_run(run_bench(private, BenchRequest(scenario="spike", vus=4,
+                                                      duration_seconds=3)).run_dir)
+    cold = read_run(run_bench(private, BenchRequest(scenario="cache-cold", vus=4,
+                                                    duration_seconds=3)).run_dir)
+    for report in (cached, cold):
+        queries = report.meta.queries
+        assert queries is not None and queries.missing is None, queries
+        assert report.server is not None
+        # PostgreSQL's count and the service's own are the same queries.
+        assert queries.page_queries == report.server.summary.db_queries
+    cached_per, cold_per = (r.meta.queries.per_request(r.figures.requests)  # type: ignore[union-attr]
+                            for r in (cached, cold))
+    assert cached_per is not None and cached_per < 0.01  # the page came from the cache
+    assert cold_per is not None and 0.99 <= cold_per <= 1.01  # one query, every request
+    assert cold.meta.queries is not None and (cold.meta.queries.mean_ms or 0) > 0
+    shown = CliRunner().invoke(app, ["report", cold.name, "--results-dir",
+                                     str(private.results_dir), "--format", "markdown"])
+    assert shown.exit_code == 0, shown.output
+    assert "consultas de página por petición (pg_stat_statements)" in shown.output
+
+
+def test_a_server_without_pg_stat_statements_is_told_how_and_the_run_goes_on(
+        stack: local.UpResult, settings: Settings) -> None:
+    # The test database's server is the machine's own, started without the library.
+    report = read_run(run_bench(settings, BenchRequest(scenario="spike", vus=2,
+                                                       duration_seconds=2)).run_dir)
+    queries = report.meta.queries
+    assert queries is not None and queries.page_queries is None
+    assert queries.missing is not None
+    assert "does not load pg_stat_statements: add shared_preload_libraries = " \
+           "'pg_stat_statements'" in queries.missing
+    assert report.figures.requests > 0
