@@ -263,3 +263,11 @@ def test_k6_apart_from_the_stack_is_the_limit_only_when_its_own_cpus_are_busy(
         k6_cores=k6_cores, cpu_count=2, machine_busy=machine_busy)))
     assert verdict is not None and verdict.limited is limited
     assert "k6 ran on 1 CPU of its own, apart from the stack's" in verdict.text
+
+
+def test_the_list_of_runs_names_each_sweep() -> None:
+    result = runner.invoke(app, ["report", "--list", "--results-dir", str(SWEEPS)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"sweep {SAMPLE}: spike, closed model, levels 1,2,4,8,16,32: 6 ran, finished" in \
+        result.output

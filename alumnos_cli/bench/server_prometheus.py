@@ -48,6 +48,10 @@ SERIES = {
     "pg_connections": "sum(pg_stat_activity_count{datname=DB})",
     "requests": BALANCED,
     "refused": "sum(alumnos_balancer_refused_total)",
+    # HAProxy's connections to the replicas against their maxconn, and what waited for one.
+    "balancer_sessions": 'sum(haproxy_server_current_sessions{proxy="replicas"})',
+    "balancer_slots": 'sum(haproxy_server_limit_sessions{proxy="replicas"})',
+    "balancer_queue": 'sum(haproxy_backend_current_queue{proxy="replicas"})',
 }
 # What each figure needs (any one of), to say what could not be read: requests per replica
 # come from HAProxy's exporter in local mode, from the replicas' own counters behind Traefik.
@@ -232,7 +236,21 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
                             for name, value in sorted(components.items())},
         pg_transactions=None if pg is None else round(pg),
         redis_hits=None if redis is None else round(redis),
-        db_queries=None if queries is None else round(queries))
+        db_queries=None if queries is None else round(queries),
+        **_balancer_peaks(read))
+
+
+def _balancer_peaks(read: dict[str, Any]) -> dict[str, int | None]:
+    """The most connections HAProxy held to the replicas, their maxconn, the longest queue
+    (series a run recorded before them lacks are None)."""
+    def peak(name: str) -> int | None:
+        if name not in read["series"]:
+            return None
+        values = _series_values(read, name)
+        return round(max(values)) if values else None
+
+    return {"balancer_sessions_max": peak("balancer_sessions"),
+            "balancer_slots": peak("balancer_slots"), "balancer_queue_max": peak("balancer_queue")}
 
 
 def _series_values(read: dict[str, Any], name: str) -> list[float]:

@@ -222,6 +222,10 @@ def _list_runs(results_dir: Path) -> None:
     console.print(table, crop=False)
     for problem in problems:
         console.print(problem, soft_wrap=True, highlight=False)
+    from alumnos_cli.report.capacity_read import listed_sweeps
+
+    for name, line in listed_sweeps(results_dir):
+        console.print(f"sweep {name}: {line}", soft_wrap=True, highlight=False, markup=False)
 
 
 def _emit_run(chosen: RunReport, output_format: ReportFormat, lang: Language,

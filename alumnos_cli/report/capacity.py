@@ -64,6 +64,8 @@ class SweepLevel:
 
 MACHINE = "machine"
 STACK_CPUS = "stack CPUs"  # the replicas, the balancer and the breaker on `up --cpus`
+BALANCER_SLOTS = "balancer slots"  # HAProxy's connections to the replicas, of their maxconn
+PG_CONNECTIONS = "PostgreSQL connections"  # the replicas', of their pools
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from typing import Any
 from alumnos_cli.errors import RunFolderError
 from alumnos_cli.files import read_json
 from alumnos_cli.report.capacity import (
+    BALANCER_SLOTS,
     MACHINE,
+    PG_CONNECTIONS,
     STACK_CPUS,
     Sweep,
     SweepLevel,
@@ -21,6 +23,7 @@ from alumnos_cli.report.capacity import (
 from alumnos_cli.report.model import RunReport
 from alumnos_cli.report.read import read_run
 from alumnos_cli.runfolder import SWEEP_FILE
+from alumnos_service.config import DEFAULTS
 
 # Process groups by component, as the local stack's process exporter names them (compose
 # names its replicas alumnos-N).
@@ -79,6 +82,7 @@ def usage(report: RunReport) -> tuple[Usage, ...]:
     if report.server is not None:
         by_component = report.server.summary.cores_by_component
         found.extend(_components(by_component, cores, pinned, _replica_cores(report, pinned)))
+        found.extend(_slots(report))
         if pinned < cores:  # the replicas and the balancer share the CPUs they were given
             found.append(Usage(STACK_CPUS, sum(v for name, v in by_component.items()
                                                if name.startswith(REPLICA_PREFIXES)
@@ -87,6 +91,20 @@ def usage(report: RunReport) -> tuple[Usage, ...]:
         found.append(Usage("k6", generator.k6_cores, cores, "cores"))
         found.append(Usage(MACHINE, generator.machine_busy * cores, cores, "cores"))
     return tuple(found)
+
+
+def _slots(report: RunReport) -> list[Usage]:
+    """Connections against their limits: HAProxy's to the replicas (maxconn) and the
+    replicas' to PostgreSQL (each Granian worker's pool, its overflow included)."""
+    assert report.server is not None
+    summary, stack, found = report.server.summary, report.meta.stack, []
+    if summary.balancer_sessions_max is not None and summary.balancer_slots:
+        found.append(Usage(BALANCER_SLOTS, summary.balancer_sessions_max,
+                           summary.balancer_slots, "connections"))
+    if summary.pg_connections_max is not None and stack is not None and stack.workers:
+        pools = (stack.replicas or 1) * stack.workers * 2 * int(str(DEFAULTS["DB_POOL_SIZE"]))
+        found.append(Usage(PG_CONNECTIONS, summary.pg_connections_max, pools, "connections"))
+    return found
 
 
 def _replica_cores(report: RunReport, cores: int) -> float:
@@ -115,3 +133,21 @@ def sweep_record(scenario: str, model: str, duration_seconds: int, levels: tuple
     return {"scenario": scenario, "model": model, "duration_seconds": duration_seconds,
             "levels": list(levels), "cool_down_seconds": cool_down_seconds, "runs": [],
             "status": "running"}
+
+
+def listed_sweeps(results_dir: Path) -> list[tuple[str, str]]:
+    """Each sweep in the results folder and a line on it (scenario, model, levels, status),
+    oldest first; a sweep.json that cannot be read says so on its line."""
+    found = []
+    folders = sorted(p for p in results_dir.iterdir() if is_sweep(p)) \
+        if results_dir.is_dir() else []
+    for folder in folders:
+        try:
+            record = read_json(folder / SWEEP_FILE)
+            line = (f"{record['scenario']}, {record['model']} model, levels "
+                    f"{','.join(str(level) for level in record['levels'])}: "
+                    f"{len(record['runs'])} ran, {record['status']}")
+        except (RunFolderError, KeyError, TypeError) as exc:
+            line = f"cannot be read ({exc})"
+        found.append((folder.name, line))
+    return found

@@ -280,6 +280,9 @@ class ServerSummary:
     pg_transactions: int | None = None  # committed and rolled back during the load
     redis_hits: int | None = None  # keyspace hits during the load
     db_queries: int | None = None  # queries the service counted sending (its own counter)
+    balancer_sessions_max: int | None = None  # HAProxy's most connections to the replicas
+    balancer_slots: int | None = None  # their maxconn, all replicas together
+    balancer_queue_max: int | None = None  # the most requests waiting for a slot
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,15 @@ from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
-from alumnos_cli.report.capacity import MACHINE, STACK_CPUS, Sweep, SweepLevel, Usage
+from alumnos_cli.report.capacity import (
+    BALANCER_SLOTS,
+    MACHINE,
+    PG_CONNECTIONS,
+    STACK_CPUS,
+    Sweep,
+    SweepLevel,
+    Usage,
+)
 from alumnos_cli.report.render.breakdown import BreakdownTable
 from alumnos_cli.report.render.numbers import number, percent
 
@@ -72,8 +80,10 @@ WORDS: dict[str, dict[str, str]] = {
     },
 }
 # Component names in Spanish (the others are program names, the same in both).
-NAMES_ES = {"replicas": "réplicas", STACK_CPUS: "CPUs de la pila", MACHINE: "máquina"}
-UNITS = {"en": {"cores": "cores"}, "es": {"cores": "núcleos"}}
+NAMES_ES = {"replicas": "réplicas", STACK_CPUS: "CPUs de la pila", MACHINE: "máquina",
+            BALANCER_SLOTS: "plazas del balanceador", PG_CONNECTIONS: "conexiones a PostgreSQL"}
+UNITS = {"en": {"cores": "cores", "connections": "connections"},
+         "es": {"cores": "núcleos", "connections": "conexiones"}}
 
 
 def _name(component: str, lang: str) -> str:
@@ -81,7 +91,8 @@ def _name(component: str, lang: str) -> str:
 
 
 # Components shown in the table of limits, in this order; others only count for the busiest.
-SHOWN = ("replicas", "haproxy", "traefik", "postgres", "redis", STACK_CPUS, "k6", MACHINE)
+SHOWN = ("replicas", "haproxy", "traefik", "postgres", "redis", STACK_CPUS, BALANCER_SLOTS,
+         PG_CONNECTIONS, "k6", MACHINE)
 
 
 def _level_text(sweep: Sweep, level: int, lang: str) -> str:
@@ -117,7 +128,8 @@ def _find(level: SweepLevel, component: str) -> Usage | None:
 def _usage_cell(usage: Usage | None, lang: str) -> str:
     if usage is None:
         return "-"
-    return f"{number(usage.used, 2, lang)}/{number(usage.limit, 0, lang)} " \
+    decimals = 2 if usage.unit == "cores" else 0
+    return f"{number(usage.used, decimals, lang)}/{number(usage.limit, 0, lang)} " \
            f"({percent(usage.share, lang, 0)})"
 
 
@@ -179,7 +191,8 @@ def _limit_lines(sweep: Sweep, lang: str) -> list[str]:
     lines = []
     if (first := sweep.first_limit) is not None:
         lines.append(w["limit"].format(where=where, component=_name(first.component, lang),
-                                       used=number(first.used, 2, lang),
+                                       used=number(first.used,
+                                                   2 if first.unit == "cores" else 0, lang),
                                        limit=number(first.limit, 0, lang),
                                        unit=UNITS[lang].get(first.unit, first.unit),
                                        share=percent(first.share, lang, 0)))
