@@ -271,3 +271,12 @@ def test_the_list_of_runs_names_each_sweep() -> None:
     assert result.exit_code == 0, result.output
     assert f"sweep {SAMPLE}: spike, closed model, levels 1,2,4,8,16,32: 6 ran, finished" in \
         result.output
+
+
+def test_queries_per_request_get_a_column_when_postgres_counted_them() -> None:
+    levels = _curve(lam=1000, sigma=0.05, kappa=0.0005)
+    assert "queries/req" not in sweep_tables(_sweep(levels))[0].columns
+    counted = [replace(lv, queries_per_request=0.002) for lv in levels]
+    table = sweep_tables(_sweep(counted))[0]
+    assert table.columns[-1] == "queries/req"
+    assert {row[-1] for row in table.rows} == {"0.002"}

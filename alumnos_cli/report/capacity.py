@@ -54,6 +54,7 @@ class SweepLevel:
     error_rate: float
     generator_limited: bool
     usage: tuple[Usage, ...] = ()
+    queries_per_request: float | None = None  # page queries PostgreSQL counted, per request
 
     @property
     def busiest(self) -> Usage | None:

@@ -68,7 +68,9 @@ def _level(level: int, report: RunReport, model: str) -> SweepLevel:
         requests_per_second=figures.requests_per_second, p50_ms=lat.p50, p95_ms=lat.p95,
         p99_ms=lat.p99, avg_ms=lat.avg, error_rate=figures.error_rate,
         generator_limited=bool(report.generator and report.generator.limited),
-        usage=usage(report))
+        usage=usage(report),
+        queries_per_request=report.meta.queries.per_request(figures.requests)
+        if report.meta.queries else None)
 
 
 def usage(report: RunReport) -> tuple[Usage, ...]:

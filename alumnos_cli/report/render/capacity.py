@@ -29,6 +29,7 @@ WORDS: dict[str, dict[str, str]] = {
         "title": "Capacity sweep {name}", "levels": "Levels",
         "closed": "VUs", "open": "req/s offered", "rps": "req/s", "usl": "USL req/s",
         "errors": "errors", "k6": "k6 limit", "busiest": "busiest",
+        "queries": "queries/req",
         "yes": "yes", "no": "no", "knee_mark": "{level} ← knee", "usage": "Use of each limit",
         "load": "{scenario}, {model}, {seconds} s per level; {ran} of {planned} levels ran",
         "model_closed": "closed model (VUs)", "model_open": "open model (requests/s offered)",
@@ -54,6 +55,7 @@ WORDS: dict[str, dict[str, str]] = {
         "title": "Barrido de capacidad {name}", "levels": "Niveles",
         "closed": "VUs", "open": "req/s ofrecidas", "rps": "req/s", "usl": "USL req/s",
         "errors": "errores", "k6": "k6 límite", "busiest": "más ocupado",
+        "queries": "consultas/pet.",
         "yes": "sí", "no": "no", "knee_mark": "{level} ← codo", "usage": "Uso de cada límite",
         "load": "{scenario}, {model}, {seconds} s por nivel; {ran} de {planned} niveles hechos",
         "model_closed": "modelo cerrado (VUs)", "model_open": "modelo abierto (req/s ofrecidas)",
@@ -114,6 +116,11 @@ def sweep_tables(sweep: Sweep, lang: str = "en") -> list[BreakdownTable]:
     levels = BreakdownTable(w["levels"], (w[sweep.model], w["rps"], w["usl"], "p50 ms",
                                           "p95 ms", "p99 ms", w["errors"], w["k6"],
                                           w["busiest"]), rows, text_columns=(0, 7, 8))
+    if any(lv.queries_per_request is not None for lv in sweep.levels):
+        levels = BreakdownTable(levels.title, (*levels.columns, w["queries"]), tuple(
+            (*row, "-" if lv.queries_per_request is None else
+             number(lv.queries_per_request, 3, lang))
+            for row, lv in zip(levels.rows, sweep.levels, strict=True)), levels.text_columns)
     shown = [name for name in SHOWN if any(_find(lv, name) for lv in sweep.levels)]
     usage = BreakdownTable(w["usage"], (w[sweep.model], *(_name(n, lang) for n in shown)), tuple(
         (number(lv.level, 0, lang), *(_usage_cell(_find(lv, name), lang) for name in shown))
