@@ -59,8 +59,9 @@ def test_a_sweep_runs_each_level_and_reports_them_with_the_stacks_limits(
         assert meta["vus"] == level.level  # each level's own run, at its own VUs
         assert level.requests_per_second > 0
         used = {u.component for u in level.usage}
-        # From the stack's Prometheus: the replicas, HAProxy and its slots; k6 and the machine.
-        assert {"replicas", "haproxy", "balancer slots", "k6", "machine"} <= used, used
+        # From the stack's Prometheus: the replicas, HAProxy, its slots and queue; k6, the machine.
+        assert {"replicas", "haproxy", "balancer slots", "balancer queue", "k6",
+                "machine"} <= used, used
     slots = next(u for u in sweep.levels[0].usage if u.component == "balancer slots")
     # The limit is the replicas' maxconn in HAProxy's own configuration, both together.
     config = Path(stack.state.service.service_dir or "") / "haproxy.cfg"

@@ -66,6 +66,7 @@ class SweepLevel:
 MACHINE = "machine"
 STACK_CPUS = "stack CPUs"  # the replicas, the balancer and the breaker on `up --cpus`
 BALANCER_SLOTS = "balancer slots"  # HAProxy's connections to the replicas, of their maxconn
+BALANCER_QUEUE = "balancer queue"  # requests waiting at HAProxy, of what it queues before refusing
 PG_CONNECTIONS = "PostgreSQL connections"  # the replicas', of their pools
 
 

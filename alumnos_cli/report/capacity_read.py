@@ -10,6 +10,7 @@ from typing import Any
 from alumnos_cli.errors import RunFolderError
 from alumnos_cli.files import read_json
 from alumnos_cli.report.capacity import (
+    BALANCER_QUEUE,
     BALANCER_SLOTS,
     MACHINE,
     PG_CONNECTIONS,
@@ -103,10 +104,23 @@ def _slots(report: RunReport) -> list[Usage]:
     if summary.balancer_sessions_max is not None and summary.balancer_slots:
         found.append(Usage(BALANCER_SLOTS, summary.balancer_sessions_max,
                            summary.balancer_slots, "connections"))
+        bound = _queue_bound(report.record.recorded_meta, summary.balancer_slots)
+        if summary.balancer_queue_max is not None and bound:
+            found.append(Usage(BALANCER_QUEUE, summary.balancer_queue_max, bound, "requests"))
     if summary.pg_connections_max is not None and stack is not None and stack.workers:
         pools = (stack.replicas or 1) * stack.workers * 2 * int(str(DEFAULTS["DB_POOL_SIZE"]))
         found.append(Usage(PG_CONNECTIONS, summary.pg_connections_max, pools, "connections"))
     return found
+
+
+def _queue_bound(meta: Mapping[str, Any], slots: int) -> int | None:
+    """How long HAProxy's queue may grow before it refuses: queue_per_slot requests for each
+    slot, a slot being admitted_per_slot of maxconn (the patterns as the run recorded them)."""
+    patterns = (meta.get("stack") or {}).get("patterns") or {}
+    per_slot, admitted = patterns.get("queue_per_slot"), patterns.get("admitted_per_slot")
+    if not isinstance(per_slot, int) or not isinstance(admitted, int) or admitted <= 0:
+        return None
+    return slots * per_slot // admitted
 
 
 def _replica_cores(report: RunReport, cores: int) -> float:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from alumnos_cli.report.capacity import (
+    BALANCER_QUEUE,
     BALANCER_SLOTS,
     MACHINE,
     PG_CONNECTIONS,
@@ -83,9 +84,10 @@ WORDS: dict[str, dict[str, str]] = {
 }
 # Component names in Spanish (the others are program names, the same in both).
 NAMES_ES = {"replicas": "réplicas", STACK_CPUS: "CPUs de la pila", MACHINE: "máquina",
-            BALANCER_SLOTS: "plazas del balanceador", PG_CONNECTIONS: "conexiones a PostgreSQL"}
-UNITS = {"en": {"cores": "cores", "connections": "connections"},
-         "es": {"cores": "núcleos", "connections": "conexiones"}}
+            BALANCER_SLOTS: "plazas del balanceador", BALANCER_QUEUE: "cola del balanceador",
+            PG_CONNECTIONS: "conexiones a PostgreSQL"}
+UNITS = {"en": {"cores": "cores", "connections": "connections", "requests": "requests"},
+         "es": {"cores": "núcleos", "connections": "conexiones", "requests": "peticiones"}}
 
 
 def _name(component: str, lang: str) -> str:
@@ -94,7 +96,7 @@ def _name(component: str, lang: str) -> str:
 
 # Components shown in the table of limits, in this order; others only count for the busiest.
 SHOWN = ("replicas", "haproxy", "traefik", "postgres", "redis", STACK_CPUS, BALANCER_SLOTS,
-         PG_CONNECTIONS, "k6", MACHINE)
+         BALANCER_QUEUE, PG_CONNECTIONS, "k6", MACHINE)
 
 
 def _level_text(sweep: Sweep, level: int, lang: str) -> str:
