@@ -155,8 +155,12 @@ def test_the_server_side_is_read_from_the_stacks_prometheus_and_agrees_with_trae
     assert "not in this run" not in flat(bench)
     run = sorted(Path(stack["ALUMNOS_RESULTS_DIR"]).glob("*-spike"))[-1]
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["server_side"] == {"source": "prometheus", "url": record_of(stack).prometheus_url,
-                                   "missing": None}
+    read = {key: meta["server_side"][key] for key in ("source", "url", "missing")}
+    assert read == {"source": "prometheus", "url": record_of(stack).prometheus_url,
+                    "missing": None}
+    assert set(meta["server_side"]["window"]) == {"start", "end"}  # for report --prometheus
+    # Its PostgreSQL loads pg_stat_statements: the page queries it ran, as the service counted.
+    assert meta["queries"].get("missing") is None, meta["queries"]
     assert meta["prometheus"]["failed_pushes"] == 0  # k6 wrote into it too
     window = json.loads((run / "prometheus.json").read_text())["window"]
     report = read_run(run)
@@ -178,6 +182,8 @@ def test_the_server_side_is_read_from_the_stacks_prometheus_and_agrees_with_trae
     assert set(summary.cores_by_component) <= {row.component for row in containers(stack)}
     assert summary.service_cores_max > 0 and summary.service_rss_mib_max > 0
     assert summary.pg_transactions and summary.redis_hits is not None
+    assert report.meta.queries is not None
+    assert report.meta.queries.page_queries == summary.db_queries
     # Grafana's dashboard draws from this Prometheus: every row but local mode's balancer's.
     assert empty_panels(record_of(stack).prometheus_url, run, compose.POSTGRES_DB,
                         frozenset(LOCAL_ONLY)) == []

@@ -27,7 +27,8 @@ _PAGE_STATEMENTS = text(
     "pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
     "WHERE d.datname = current_database() AND s.query LIKE :marker")
 HOW_TO_ENABLE = ("add shared_preload_libraries = 'pg_stat_statements' to its postgresql.conf "
-                 "and restart it (the private cluster alumnos up starts loads it)")
+                 "and restart it (the private cluster alumnos up starts, and the compose "
+                 "stack's PostgreSQL, load it)")
 
 
 class StatementsUnreadable(Exception):
@@ -69,8 +70,8 @@ def page_statements(database_url: str) -> PageStatements:
 def start_counting(database_url: str | None) -> PageStatements | str:
     """The counts at the window's start, or why there will be none."""
     if database_url is None:
-        return ("another stack (--url): its PostgreSQL is not ours to read, so no queries per "
-                "request")
+        return ("a stack alumnos up did not start (--url): its PostgreSQL is not ours to read, "
+                "so no queries per request")
     try:
         return page_statements(database_url)
     except StatementsUnreadable as exc:

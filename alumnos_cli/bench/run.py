@@ -155,7 +155,7 @@ def run_bench(settings: Settings, request: BenchRequest,
     write_json(run_dir / META_FILE, meta)
     before, watched_before = snapshot(stack), watcher_view(stack, after=time.time())
     load_started = window_start(source.url)
-    database = stack.database_url if stack else None
+    database = stack.database_url if stack else (record.database_url or None) if record else None
     counting = start_counting(database)
     outcome = _load(binary, script, request, url, run_dir, on_sample, meta)
     load_ended = time.time()
