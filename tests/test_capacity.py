@@ -190,7 +190,9 @@ def test_every_format_carries_the_levels_the_fit_and_the_knee() -> None:
     (["--sweep", "1,2,4,8", "--rate", "100"], "--rate", "cannot go with --sweep"),
     (["--sweep", "1,2,4,8", "--repeat", "3"], "--repeat", "cannot go with --sweep"),
     (["--sweep", "1,2,4,8", "--rate-sweep", "1,2,3,4"], "--rate-sweep", "cannot go with"),
-    (["--sweep", "1,2,4,8", "--calibrate"], "--calibrate", "calibrate once, in a plain run"),
+    (["--sweep", "1,2,4,8", "--calibrate"], "--calibrate", "run it once, in a plain run"),
+    (["--rate-sweep", "100,200,400,800", "--cross-check"], "--cross-check",
+     "cannot go with --rate-sweep: run it once"),
     (["--rate-sweep", "100,200,400,800", "--rate", "100"], "--rate", "cannot go with"),
     (["--sweep", "1,2,4"], "--sweep", "takes 4 to 20 levels"),
     (["--sweep", "8,4,2,1"], "--sweep", "levels must increase"),
@@ -280,3 +282,35 @@ def test_queries_per_request_get_a_column_when_postgres_counted_them() -> None:
     table = sweep_tables(_sweep(counted))[0]
     assert table.columns[-1] == "queries/req"
     assert {row[-1] for row in table.rows} == {"0.002"}
+
+
+def test_with_k6_the_limit_everywhere_there_is_no_knee_and_no_fit() -> None:
+    levels = [replace(lv, generator_limited=True) for lv in _curve(1000, 0.05, 0.0005)]
+    sweep = _sweep(levels)
+    assert sweep.fit is None and sweep.knee is None
+    assert "no knee: k6 was the limit at every level, so latency and throughput were k6's" in \
+        sweep_lines(sweep)
+
+
+def test_an_open_level_with_no_concurrency_is_left_out_not_a_crash() -> None:
+    levels = _curve(1000, 0.05, 0.0005)
+    levels[0] = replace(levels[0], concurrency=0.0, avg_ms=0.0)
+    sweep = _sweep(levels)
+    assert sweep.fit is not None and 1 not in sweep.fit.levels_used
+    throughput, _ = sweep_charts(sweep, "en")
+    assert 0.0 not in throughput["x"] and throughput["x"] == sorted(throughput["x"])
+
+
+def test_a_level_that_cannot_be_read_is_one_line_and_the_others_stay(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(SWEEPS / SAMPLE, tmp_path / SAMPLE)
+    record = json.loads((tmp_path / SAMPLE / "sweep.json").read_text())
+    broken = record["runs"][2]
+    (tmp_path / SAMPLE / broken["run"] / "summary.json").write_text("{not json")
+    sweep = read_sweep(tmp_path / SAMPLE)
+    assert [lv.level for lv in sweep.levels] == [1, 2, 8, 16, 32]
+    assert len(sweep.problems) == 1
+    assert sweep.problems[0].startswith(f"level 4 ({broken['run']}) cannot be read: ")
+    lines = sweep_lines(sweep)
+    assert sweep.problems[0] in lines and not any(line.startswith("not run") for line in lines)

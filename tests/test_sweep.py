@@ -101,5 +101,6 @@ def test_a_sweep_stopped_part_way_keeps_the_levels_it_made(
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.output.split())
     assert "2 of 4 levels ran" in text and "not run: 4, 8" in text
-    assert "no fit: 2 level(s) the load generator did not limit, the fit needs 4" in text \
-        or "the fit needs 4" in text
+    # Either the two levels the load made, or fewer if k6 limited one of them on this machine.
+    assert re.search(r"no fit: [0-2] level\(s\) the load generator did not limit, the fit "
+                     r"needs 4", text), text

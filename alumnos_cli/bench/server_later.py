@@ -31,8 +31,9 @@ def read_server_side_later(base: str, run_dir: Path) -> str | None:
     meta = read_json(run_dir / META_FILE)
     recorded: dict[str, Any] = meta.get("server_side") or {}
     if (run_dir / SERVER_FILE).exists():
+        when = "later" if recorded.get("read_by") == "report" else "during the run"
         raise AlumnosError(f"run {run_dir.name} already has its server side, read from "
-                           f"{recorded.get('url') or 'Prometheus'} during the run",
+                           f"{recorded.get('url') or 'Prometheus'} {when}",
                            "report it without --prometheus")
     window = recorded.get("window")
     if not isinstance(window, dict):

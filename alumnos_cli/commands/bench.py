@@ -99,7 +99,8 @@ def bench(
     sweep: Annotated[str | None, typer.Option(
         "--sweep", help="Capacity: one run per VU level, e.g. 25,50,100,200,400,800 (at "
         "least 4, increasing); then the levels, the Universal Scalability Law fitted to them, "
-        "the knee and what reached its limit first.", show_default=False)] = None,
+        "the knee and what was nearest its limit there. Exits 99 only on wrong answers: "
+        "thresholds crossed past the knee are expected.", show_default=False)] = None,
     rate_sweep: Annotated[str | None, typer.Option(
         "--rate-sweep", help="As --sweep, in the open model: one run per rate in requests/s, "
         "e.g. 500,1000,2000,4000 (--vus is each level's pool).", show_default=False)] = None,
@@ -172,14 +173,16 @@ def sweep_plan(given: set[str], sweep: str | None, rate_sweep: str | None, cool_
     from alumnos_cli.bench.sweep import SweepPlan, parse_levels, validate_cool_down
 
     flag = "--sweep" if sweep is not None else "--rate-sweep"
-    fighting = {"--sweep": ("--rate-sweep", "--vus", "--rate", "--repeat", "--calibrate"),
-                "--rate-sweep": ("--rate", "--repeat", "--calibrate")}[flag]
+    fighting = {"--sweep": ("--rate-sweep", "--vus", "--rate", "--repeat"),
+                "--rate-sweep": ("--rate", "--repeat")}[flag]
     for other in fighting:
         if other in given:
             raise InvalidOption(other, f"{other} cannot go with {flag}, which sets each "
-                                "level's load" if other != "--calibrate" else
-                                f"--calibrate cannot go with {flag}: calibrate once, in a "
-                                "plain run", "leave it out")
+                                "level's load", "leave it out")
+    for once in ("--calibrate", "--cross-check"):
+        if once in given:
+            raise InvalidOption(once, f"{once} cannot go with {flag}: run it once, in a plain "
+                                "run", "leave it out")
     if scenario == "stress":
         raise InvalidOption(flag, f"{flag} does not apply to the stress scenario, which steps "
                             "its own load", "sweep spike, load, pagination, cache-cold or "
@@ -206,13 +209,27 @@ def _sweep(settings: Settings, request: BenchRequest, plan: SweepPlan) -> None:
             on_level=lambda i, level: live.next_run(f"{request.scenario} {level} "
                                                     f"({i}/{count})"))
         live.finish()
+    from rich.markup import escape
+
     for result in results:
         for line in result.missing:
-            err_console.print(f"[yellow]not in level {result.run_dir.name}:[/] {line}",
-                              markup=True, highlight=False)
+            err_console.print(f"[yellow]not in level {result.run_dir.name}:[/] {escape(line)}")
     console.print(sweep_terminal(read_sweep(folder)))
-    console.print(f"sweep stored in [bold]{folder}[/]; show it with: alumnos report "
-                  f"{folder.name} --format html")
+    console.print(f"sweep stored in [bold]{escape(str(folder))}[/]; show it with: alumnos "
+                  f"report {escape(folder.name)} --format html")
+    # Past the knee thresholds are expected to break: said, not an error. Wrong answers are.
+    crossed = [r.run_dir.name for r in results if not r.thresholds_ok and
+               not r.verification_failed]
+    if crossed:
+        err_console.print(f"thresholds crossed at {len(crossed)} level(s): "
+                          f"{escape(', '.join(crossed))}")
+    wrong = [r for r in results if r.verification_failed]
+    for result in wrong:
+        err_console.print(f"[bold red]wrong answers after the load of "
+                          f"{escape(result.run_dir.name)}:[/] "
+                          f"{escape(result.verification_failed or '')}")
+    if wrong:
+        raise typer.Exit(ExitCode.THRESHOLDS_CROSSED)
 
 
 @contextlib.contextmanager

@@ -16,8 +16,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# A component counts as at its limit once it used this share of it.
-AT_LIMIT = 0.9
 # The fewest levels the fit takes (three parameters, and one to judge them by).
 FIT_MIN_LEVELS = 4
 # A peak beyond this multiple of the highest level measured is no peak within range.
@@ -109,15 +107,19 @@ class Sweep:
     fit: UslFit | None
     fit_note: str | None  # why there is no fit, or what to make of it
     knee: int | None  # the last level before latency grew faster than throughput
+    problems: tuple[str, ...] = ()  # levels that ran and cannot be read, one line each
 
     @property
     def best(self) -> SweepLevel | None:
-        """The level with the highest throughput."""
-        return max(self.levels, key=lambda lv: lv.requests_per_second, default=None)
+        """The level with the highest throughput of those k6 did not limit (of all, when it
+        limited every one)."""
+        levels = [lv for lv in self.levels if not lv.generator_limited] or self.levels
+        return max(levels, key=lambda lv: lv.requests_per_second, default=None)
 
     @property
     def first_limit(self) -> Usage | None:
-        """What was nearest its limit at the knee (or the last level, with no knee)."""
+        """What was nearest its limit at the knee (or the last level, with no knee): the
+        component the load reached first, the machine as a whole left out."""
         at = next((lv for lv in self.levels if lv.level == self.knee), None) or (
             self.levels[-1] if self.levels else None)
         return at.busiest if at else None
@@ -130,8 +132,9 @@ def usl(n: float, lam: float, sigma: float, kappa: float) -> float:
 
 def knee(levels: Sequence[SweepLevel]) -> int | None:
     """The last level before latency grew faster than throughput (both as ratios from one
-    level to the next); None while throughput kept pace to the end."""
-    for before, after in itertools.pairwise(levels):
+    level to the next), of the levels k6 did not limit (their latency and throughput are
+    k6's); None while throughput kept pace to the end, or with no such levels."""
+    for before, after in itertools.pairwise([lv for lv in levels if not lv.generator_limited]):
         if before.requests_per_second <= 0 or before.avg_ms <= 0:
             continue
         latency = after.avg_ms / before.avg_ms
@@ -143,7 +146,10 @@ def knee(levels: Sequence[SweepLevel]) -> int | None:
 
 def fit_levels(levels: Sequence[SweepLevel]) -> tuple[UslFit | None, str | None]:
     """The law fitted to the levels k6 did not limit, or why it could not be."""
-    usable = [lv for lv in levels if not lv.generator_limited and lv.requests_per_second > 0]
+    # A level with no throughput or no concurrency (an open level whose latency rounds to 0)
+    # says nothing of the curve.
+    usable = [lv for lv in levels if not lv.generator_limited and lv.requests_per_second > 0
+              and lv.concurrency > 0]
     left_out = len(levels) - len(usable)
     if len(usable) < FIT_MIN_LEVELS:
         return None, (f"no fit: {len(usable)} level(s) the load generator did not limit, the "
@@ -185,7 +191,9 @@ def _r_squared(levels: Sequence[SweepLevel], fit: tuple[float, float, float]) ->
     mean = sum(measured) / len(measured)
     residual = sum((lv.requests_per_second - usl(lv.concurrency, *fit)) ** 2 for lv in levels)
     total = sum((x - mean) ** 2 for x in measured)
-    return 1 - residual / total if total else 1.0
+    if not total:  # every level the same: a perfect fit only if it hits them exactly
+        return 1.0 if residual < 1e-9 * max(1.0, mean) ** 2 else 0.0
+    return 1 - residual / total
 
 
 def _peak(lam: float, sigma: float, kappa: float,

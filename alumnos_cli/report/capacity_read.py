@@ -21,6 +21,7 @@ from alumnos_cli.report.capacity import (
     fit_levels,
     knee,
 )
+from alumnos_cli.report.checks import cpus_apart
 from alumnos_cli.report.model import RunReport
 from alumnos_cli.report.read import read_run
 from alumnos_cli.runfolder import SWEEP_FILE
@@ -51,17 +52,25 @@ def read_sweep(folder: Path) -> Sweep:
         duration = int(record["duration_seconds"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{path} is not a sweep's record ({exc})") from None
-    levels = tuple(_level(level, read_run(folder / run), model) for level, run in rows
-                   if (folder / run).is_dir())
+    levels, problems = [], []
+    for level, run in rows:
+        # One level that cannot be read is said; the others still make the sweep.
+        try:
+            levels.append(_level(level, read_run(folder / run), model))
+        except RunFolderError as exc:
+            problems.append(f"level {level} ({run}) cannot be read: {exc.message}")
     fit, note = fit_levels(levels)
     return Sweep(name=folder.name, scenario=scenario, model=model, duration_seconds=duration,
-                 levels=levels, planned=planned, fit=fit, fit_note=note, knee=knee(levels))
+                 levels=tuple(levels), planned=planned, fit=fit, fit_note=note,
+                 knee=knee(levels), problems=tuple(problems))
 
 
 def _level(level: int, report: RunReport, model: str) -> SweepLevel:
     figures, lat = report.figures, report.figures.latency
     if model == "closed":
-        concurrency = report.little.configured if report.little else float(level)
+        # The average VUs the load shape gives (the same when the run stopped early).
+        concurrency = report.little.configured if report.little else \
+            level * report.meta.load_shape.average_share()
     else:  # in-flight requests, by Little's law
         concurrency = figures.requests_per_second * lat.avg / 1000
     return SweepLevel(
@@ -84,16 +93,27 @@ def usage(report: RunReport) -> tuple[Usage, ...]:
     found: list[Usage] = []
     if report.server is not None:
         by_component = report.server.summary.cores_by_component
-        found.extend(_components(by_component, cores, pinned, _replica_cores(report, pinned)))
+        found.extend(_components(by_component, cores, pinned, _replica_cores(report, pinned),
+                                 _pinned(report) if pinned < cores else set()))
         found.extend(_slots(report))
-        if pinned < cores:  # the replicas and the balancer share the CPUs they were given
+        if pinned < cores:  # what `up --cpus` pinned shares the CPUs it was given
             found.append(Usage(STACK_CPUS, sum(v for name, v in by_component.items()
                                                if name.startswith(REPLICA_PREFIXES)
-                                               or name in PINNED), float(pinned), "cores"))
+                                               or name in _pinned(report)), float(pinned),
+                               "cores"))
     if generator is not None:
-        found.append(Usage("k6", generator.k6_cores, cores, "cores"))
+        found.append(Usage("k6", generator.k6_cores, cpus_apart(meta) or cores, "cores"))
         found.append(Usage(MACHINE, generator.machine_busy * cores, cores, "cores"))
     return tuple(found)
+
+
+def _pinned(report: RunReport) -> set[str]:
+    """What `up --cpus` pinned beside the replicas: the balancer and the breaker, and the
+    private PostgreSQL when `up` started one (a system server is not ours to pin)."""
+    placement = report.meta.placement
+    if placement is None or any(part.startswith("postgresql") for part in placement.not_pinned):
+        return PINNED
+    return PINNED | {"postgres"}
 
 
 def _slots(report: RunReport) -> list[Usage]:
@@ -132,13 +152,13 @@ def _replica_cores(report: RunReport, cores: int) -> float:
 
 
 def _components(by_component: Mapping[str, float], cores: int, pinned: int,
-                replica_limit: float) -> list[Usage]:
+                replica_limit: float, pinned_names: set[str]) -> list[Usage]:
     replicas = sum(v for name, v in by_component.items() if name.startswith(REPLICA_PREFIXES))
     found = [Usage("replicas", replicas, replica_limit, "cores")] if replicas else []
     for name, used in sorted(by_component.items()):
         if name.startswith(REPLICA_PREFIXES) or name == "k6":
             continue
-        limit = 1 if name in ONE_CORE else pinned if name in PINNED else cores
+        limit = 1 if name in ONE_CORE else pinned if name in pinned_names else cores
         found.append(Usage(name, used, float(limit), "cores"))
     return found
 

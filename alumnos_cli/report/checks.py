@@ -36,7 +36,7 @@ def generator_verdict(meta: RunMeta) -> GeneratorVerdict | None:
     if usage is None:
         return None
     cores, count, busy = usage.k6_cores, usage.cpu_count, usage.machine_busy
-    apart = _apart(meta)
+    apart = cpus_apart(meta)
     if apart:
         # k6 on CPUs of its own took nothing from the stack: it limited the load only if it
         # kept those CPUs busy.
@@ -63,7 +63,7 @@ def generator_verdict(meta: RunMeta) -> GeneratorVerdict | None:
     return GeneratorVerdict(cores, count, busy, limited, text)
 
 
-def _apart(meta: RunMeta) -> int:
+def cpus_apart(meta: RunMeta) -> int:
     """How many CPUs k6 had to itself, apart from the stack's (0: it shared them)."""
     placement = meta.placement
     if placement is None or not placement.generator_cpus or not placement.stack_cpus:

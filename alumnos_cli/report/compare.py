@@ -29,6 +29,9 @@ class Metric:
     unit: str
     value: Callable[[RunRecord], float | None]  # None: the run did not record it
     higher_is_better: bool
+    # Differences of means below this are noise whatever their share (a cached run's one
+    # warm-up query in 100,000 requests is not a change).
+    at_least: float = 0.0
 
 
 def _service_cpu(run: RunRecord) -> float | None:
@@ -59,7 +62,8 @@ METRICS = (
     Metric("stack CPU per 1k requests", "ms", _service_cpu, higher_is_better=False),
     Metric("k6 CPU per 1k requests", "ms", _k6_cpu, higher_is_better=False),
     # What the cache saved, as PostgreSQL counted it (pg_stat_statements).
-    Metric("page queries per request", "", _queries_per_request, higher_is_better=False),
+    Metric("page queries per request", "", _queries_per_request, higher_is_better=False,
+           at_least=0.01),
     Metric("page query time in PostgreSQL", "ms", _query_ms, higher_is_better=False),
 )
 
@@ -172,7 +176,8 @@ def compare(baseline: Side, candidate: Side) -> Comparison:
             continue  # not recorded by every run: no comparison on it
         rows.append(Row(metric.name, metric.unit, statistics.fmean(a), statistics.fmean(b),
                         (min(a), max(a)), (min(b), max(b)),
-                        verdict(a, b, higher_is_better=metric.higher_is_better)))
+                        verdict(a, b, higher_is_better=metric.higher_is_better,
+                                at_least=metric.at_least)))
     return Comparison(baseline, candidate, tuple(rows), mismatches(baseline, candidate))
 
 
@@ -199,13 +204,14 @@ def _setting(value: object) -> str:
     return str(value)
 
 
-def verdict(baseline: list[float], candidate: list[float], *, higher_is_better: bool) -> str:
+def verdict(baseline: list[float], candidate: list[float], *, higher_is_better: bool,
+            at_least: float = 0.0) -> str:
     """better / worse only with enough repeats, ranges that do not overlap, and a difference
-    of means of at least MIN_EFFECT; else within noise, or cannot tell."""
+    of means of at least MIN_EFFECT (and of `at_least`); else within noise, or cannot tell."""
     if len(baseline) < MIN_RUNS or len(candidate) < MIN_RUNS:
         return UNKNOWN
     a, b = statistics.fmean(baseline), statistics.fmean(candidate)
-    large = abs(b - a) >= MIN_EFFECT * abs(a) if a else b != a
+    large = (abs(b - a) >= MIN_EFFECT * abs(a) if a else b != a) and abs(b - a) >= at_least
     if min(candidate) > max(baseline) and large:
         return BETTER if higher_is_better else WORSE
     if max(candidate) < min(baseline) and large:

@@ -43,6 +43,8 @@ WORDS: dict[str, dict[str, str]] = {
         "best": "best measured: {x} req/s at {level}; the fit's ceiling is {share} of it",
         "knee": "knee: past {level}, latency grew faster than throughput",
         "no_knee": "no knee: throughput kept pace with latency up to {level}",
+        "no_knee_k6": "no knee: k6 was the limit at every level, so latency and throughput "
+                      "were k6's",
         "limit": "nearest its limit at {where}: {component}, {used} of {limit} {unit} ({share})",
         "machine": "the machine: {used} of {limit} cores busy ({share}), k6 and the stack together",
         "limited": "k6 was the limit at {levels}: left out of the fit",
@@ -70,6 +72,8 @@ WORDS: dict[str, dict[str, str]] = {
                 "valor",
         "knee": "codo: pasado {level}, la latencia creció más rápido que el rendimiento",
         "no_knee": "sin codo: el rendimiento siguió el ritmo de la latencia hasta {level}",
+        "no_knee_k6": "sin codo: k6 fue el límite en todos los niveles, así que latencia y "
+                      "rendimiento fueron los de k6",
         "limit": "más cerca de su límite en {where}: {component}, {used} de {limit} {unit} "
                  "({share})",
         "machine": "la máquina: {used} de {limit} núcleos ocupados ({share}), k6 y la pila "
@@ -155,17 +159,27 @@ def sweep_lines(sweep: Sweep, lang: str = "en") -> list[str]:
                               planned=len(sweep.planned))]
     lines += _fit_lines(sweep, lang)
     if sweep.levels:
-        lines.append(w["knee"].format(level=_level_text(sweep, sweep.knee, lang))
-                     if sweep.knee is not None else
-                     w["no_knee"].format(level=_level_text(sweep, sweep.levels[-1].level, lang)))
+        lines.append(_knee_line(sweep, lang))
         lines += _limit_lines(sweep, lang)
     limited = [lv.level for lv in sweep.levels if lv.generator_limited]
     if limited:
         lines.append(w["limited"].format(levels=", ".join(number(v, 0, lang) for v in limited)))
-    missing = [v for v in sweep.planned if v not in {lv.level for lv in sweep.levels}]
+    unread = {int(line.split()[1]) for line in sweep.problems}
+    missing = [v for v in sweep.planned
+               if v not in {lv.level for lv in sweep.levels} and v not in unread]
     if missing:
         lines.append(w["missing"].format(levels=", ".join(number(v, 0, lang) for v in missing)))
-    return lines
+    return lines + list(sweep.problems)
+
+
+def _knee_line(sweep: Sweep, lang: str) -> str:
+    w = WORDS[lang]
+    if sweep.knee is not None:
+        return w["knee"].format(level=_level_text(sweep, sweep.knee, lang))
+    measured = [lv for lv in sweep.levels if not lv.generator_limited]
+    if not measured:
+        return w["no_knee_k6"]
+    return w["no_knee"].format(level=_level_text(sweep, measured[-1].level, lang))
 
 
 def _fit_lines(sweep: Sweep, lang: str) -> list[str]:
@@ -263,8 +277,12 @@ def sweep_charts(sweep: Sweep, lang: str) -> list[dict[str, Any]]:
     """Throughput (measured, and the fitted law) and latency against the concurrency each
     level ran at, on a log scale; the span past the knee shaded."""
     w = WORDS[lang]
-    x = [lv.concurrency for lv in sweep.levels]
-    knee = next((lv.concurrency for lv in sweep.levels if lv.level == sweep.knee), None)
+    # A log scale needs x above 0 and in order (an open level's in-flight requests need not
+    # grow with the rate offered).
+    levels = sorted((lv for lv in sweep.levels if lv.concurrency > 0),
+                    key=lambda lv: lv.concurrency)
+    x = [lv.concurrency for lv in levels]
+    knee = next((lv.concurrency for lv in levels if lv.level == sweep.knee), None)
     bands = [{"label": w["past_knee"], "start": knee, "end": None}] if knee is not None else []
 
     def chart(title: str, series: list[tuple[str, list[float | None]]], unit: str) -> dict[
@@ -276,10 +294,10 @@ def sweep_charts(sweep: Sweep, lang: str) -> list[dict[str, Any]]:
                            for label, values in series]}
 
     throughput: list[tuple[str, list[float | None]]] = [
-        (w["measured"], [lv.requests_per_second for lv in sweep.levels])]
+        (w["measured"], [lv.requests_per_second for lv in levels])]
     if sweep.fit is not None:
         throughput.append((w["fitted"], [sweep.fit.throughput(n) for n in x]))
     return [chart(w["throughput_chart"], throughput, " req/s"),
-            chart(w["latency_chart"], [("p50", [lv.p50_ms for lv in sweep.levels]),
-                                       ("p95", [lv.p95_ms for lv in sweep.levels]),
-                                       ("p99", [lv.p99_ms for lv in sweep.levels])], " ms")]
+            chart(w["latency_chart"], [("p50", [lv.p50_ms for lv in levels]),
+                                       ("p95", [lv.p95_ms for lv in levels]),
+                                       ("p99", [lv.p99_ms for lv in levels])], " ms")]

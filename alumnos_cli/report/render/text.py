@@ -76,7 +76,8 @@ SERVER_TEXT = {
            "queries_value": "{per} ({n} for {requests} requests)",
            "service_counted": "; the service counted {n}",
            "query_ms": "page query time in PostgreSQL (mean)",
-           "queries_missing": "queries per request not counted"},
+           "queries_missing": "queries per request not counted",
+           "no_requests": "the load made no request"},
     "es": {"replicas": "peticiones por réplica", "cache": "aciertos de caché (en el balanceador)",
            "cpu": "CPU del servicio (réplicas)", "cpu_value": "{avg} núcleos de promedio, {max} "
            "como máximo", "rss": "memoria del servicio (réplicas)", "rss_value": "{mib} MiB "
@@ -90,7 +91,8 @@ SERVER_TEXT = {
            "queries_value": "{per} ({n} para {requests} peticiones)",
            "service_counted": "; el servicio contó {n}",
            "query_ms": "tiempo de la consulta de página en PostgreSQL (media)",
-           "queries_missing": "consultas por petición sin contar"},
+           "queries_missing": "consultas por petición sin contar",
+           "no_requests": "la carga no hizo ninguna petición"},
 }
 
 
@@ -151,7 +153,7 @@ def queries_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
         return []
     per = queries.per_request(report.figures.requests)
     if queries.missing or per is None or queries.page_queries is None:
-        return [(t["queries_missing"], queries.missing or "")]
+        return [(t["queries_missing"], queries.missing or t["no_requests"])]
     service = report.server.summary.db_queries if report.server else None
     value = t["queries_value"].format(per=number(per, 3, lang),
                                       n=number(queries.page_queries, 0, lang),
