@@ -314,3 +314,10 @@ def test_a_level_that_cannot_be_read_is_one_line_and_the_others_stay(tmp_path: P
     assert sweep.problems[0].startswith(f"level 4 ({broken['run']}) cannot be read: ")
     lines = sweep_lines(sweep)
     assert sweep.problems[0] in lines and not any(line.startswith("not run") for line in lines)
+
+
+def test_a_comparison_of_sweeps_is_refused_with_what_to_compare() -> None:
+    result = runner.invoke(app, ["report", "--compare", SAMPLE, SAMPLE, "--results-dir",
+                                 str(SWEEPS)], env={"COLUMNS": "300"})
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "is a sweep; a comparison takes runs" in " ".join(result.output.split())

@@ -110,6 +110,7 @@ def report(
 
         sides = names if compare_runs else [
             str(baseline), names[0] if names else resolve_run(settings.results_dir, None).name]
+        refuse_sweeps(settings.results_dir, sides)
         result = compare(*load_sides(settings.results_dir, sides[0], sides[1]))
         _emit_comparison(result, output_format, output, settings.results_dir)
         if fail_on is not None and result.overall == fail_on.value:
@@ -131,6 +132,16 @@ def report(
         if csv_path is not None:
             _write_timeseries(chosen.name, chosen.timeseries, csv_path)
         _emit_run(chosen, output_format, lang, output)
+
+
+def refuse_sweeps(results_dir: Path, sides: list[str]) -> None:
+    """A comparison is of runs (or --repeat groups); a sweep's levels are runs of their own."""
+    from alumnos_cli.report.capacity_read import is_sweep
+
+    for name in sides:
+        if is_sweep(Path(name)) or is_sweep(results_dir / name):
+            raise InvalidOption("--compare", f"{name} is a sweep; a comparison takes runs",
+                                "compare two of its levels' runs: SWEEP/RUN")
 
 
 def refuse_for_a_sweep(given: set[str], output_format: ReportFormat) -> None:
