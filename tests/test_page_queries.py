@@ -17,6 +17,7 @@ from alumnos_cli.report.read import read_run
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
+from alumnos_cli.stack.monitoring import WAIT_KINDS
 from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block, free_port
 from tests.conftest import REDIS_URL
@@ -63,6 +64,8 @@ def test_postgres_counts_no_page_query_for_a_cached_page_and_one_for_an_uncached
     assert cached_per is not None and cached_per < 0.01  # the page came from the cache
     assert cold_per is not None and 0.99 <= cold_per <= 1.01  # one query, every request
     assert cold.meta.queries is not None and (cold.meta.queries.mean_ms or 0) > 0
+    # What PostgreSQL's backends waited on, from the exporter's query: every kind, each scrape.
+    assert cold.server is not None and set(cold.server.summary.pg_waits) == set(WAIT_KINDS)
     shown = CliRunner().invoke(app, ["report", cold.name, "--results-dir",
                                      str(private.results_dir), "--format", "markdown"])
     assert shown.exit_code == 0, shown.output

@@ -52,6 +52,8 @@ SERIES = {
     "balancer_sessions": 'sum(haproxy_server_current_sessions{proxy="replicas"})',
     "balancer_slots": 'sum(haproxy_server_limit_sessions{proxy="replicas"})',
     "balancer_queue": 'sum(haproxy_backend_current_queue{proxy="replicas"})',
+    # PostgreSQL's active backends by what they wait on (stack/monitoring.py's custom query).
+    "pg_waits": "sum by (wait_event_type) (pg_waits_backends{DB})",
 }
 # What each figure needs (any one of), to say what could not be read: requests per replica
 # come from HAProxy's exporter in local mode, from the replicas' own counters behind Traefik.
@@ -117,6 +119,7 @@ def prometheus_api(base: str, path: str, params: dict[str, str]) -> Any:
 def _scoped(promql: str, database: str | None, scope: ServerScope) -> str:
     # The run's database when known; another stack's (--url) is every database it has.
     promql = promql.replace("{datname=DB}", f'{{datname="{database}"}}' if database else "")
+    promql = promql.replace("{DB}", "")  # the custom query reads the exporter's database only
     return promql.replace("REPLICAS", f'groupname=~"{scope.replica_groups}"')
 
 
@@ -237,7 +240,7 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
         pg_transactions=None if pg is None else round(pg),
         redis_hits=None if redis is None else round(redis),
         db_queries=None if queries is None else round(queries),
-        **_balancer_peaks(read))
+        pg_waits=_pg_waits(read), **_balancer_peaks(read))
 
 
 def _balancer_peaks(read: dict[str, Any]) -> dict[str, int | None]:
@@ -251,6 +254,19 @@ def _balancer_peaks(read: dict[str, Any]) -> dict[str, int | None]:
 
     return {"balancer_sessions_max": peak("balancer_sessions"),
             "balancer_slots": peak("balancer_slots"), "balancer_queue_max": peak("balancer_queue")}
+
+
+def _pg_waits(read: dict[str, Any]) -> dict[str, float]:
+    """PostgreSQL's active backends by what they waited on, averaged over the window's
+    scrapes (a scrape with none of a kind counts as 0 of it)."""
+    if "pg_waits" not in read["series"]:
+        return {}
+    result = read["series"]["pg_waits"]["values"]
+    moments = {t for item in result for t, _ in item["values"]}
+    if not moments:
+        return {}
+    return {str(item["metric"].get("wait_event_type", "")): round(
+        sum(float(v) for _, v in item["values"]) / len(moments), 3) for item in result}
 
 
 def _series_values(read: dict[str, Any], name: str) -> list[float]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 # The fewest levels the fit takes (three parameters, and one to judge them by).
 FIT_MIN_LEVELS = 4
@@ -53,6 +53,7 @@ class SweepLevel:
     generator_limited: bool
     usage: tuple[Usage, ...] = ()
     queries_per_request: float | None = None  # page queries PostgreSQL counted, per request
+    pg_waits: Mapping[str, float] = field(default_factory=dict)  # active backends by wait
 
     @property
     def busiest(self) -> Usage | None:

@@ -80,7 +80,8 @@ def _level(level: int, report: RunReport, model: str) -> SweepLevel:
         generator_limited=bool(report.generator and report.generator.limited),
         usage=usage(report),
         queries_per_request=report.meta.queries.per_request(figures.requests)
-        if report.meta.queries else None)
+        if report.meta.queries else None,
+        pg_waits=report.server.summary.pg_waits if report.server else {})
 
 
 def usage(report: RunReport) -> tuple[Usage, ...]:

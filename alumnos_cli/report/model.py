@@ -283,6 +283,8 @@ class ServerSummary:
     balancer_sessions_max: int | None = None  # HAProxy's most connections to the replicas
     balancer_slots: int | None = None  # their maxconn, all replicas together
     balancer_queue_max: int | None = None  # the most requests waiting for a slot
+    # PostgreSQL's active backends by what they waited on (CPU: nothing), on average
+    pg_waits: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,22 @@ DEFAULT_PROMETHEUS_PORT = 9090
 SCRAPE_INTERVAL = "1s"
 PROMETHEUS_CONFIG = "prometheus.yml"
 PROCESS_CONFIG = "process-exporter.yml"
+POSTGRES_QUERIES = "postgres-exporter-queries.yml"  # what PostgreSQL's active backends wait on
+# Sampled at each scrape: the run's database's active backends by what they wait on, CPU when
+# on nothing (the exporter's custom-query format; the metric is pg_waits_backends).
+# Every kind on every scrape, 0 included, so an average over the window counts the idle ones.
+WAIT_KINDS = ("CPU", "LWLock", "Lock", "BufferPin", "Activity", "Client", "Extension", "IPC",
+              "Timeout", "IO")
+WAITS_QUERY = {"pg_waits": {
+    "query": "SELECT k AS wait_event_type, count(a.pid) AS backends FROM unnest(ARRAY["
+             + ", ".join(f"'{kind}'" for kind in WAIT_KINDS) + "]) k LEFT JOIN "
+             "pg_stat_activity a ON coalesce(a.wait_event_type, 'CPU') = k "
+             "AND a.datname = current_database() AND a.state = 'active' "
+             "AND a.pid <> pg_backend_pid() GROUP BY k",
+    "metrics": [{"wait_event_type": {"usage": "LABEL",
+                                     "description": "What the backends wait on (CPU: nothing)"}},
+                {"backends": {"usage": "GAUGE",
+                              "description": "Active backends of the database"}}]}}
 TEXTFILE_DIR = "textfile"  # the node exporter's textfile collector: the breaker's metrics
 DATA_DIR = "prometheus"
 METRICS_DIR = "metrics"  # one folder per replica for prometheus-client's multiprocess mode
@@ -129,6 +145,7 @@ def exporter_command(job: str, record: MonitoringRecord, folder: Path) -> list[s
         "node": [f"--collector.textfile.directory={folder / TEXTFILE_DIR}"],
         "process": [f"-config.path={folder / PROCESS_CONFIG}", "-threads=false",
                     "-gather-smaps=false"],
+        "postgres": [f"--extend.query-path={folder / POSTGRES_QUERIES}"],
     }.get(job, [])
     flag = "-web.listen-address" if job in ("redis", "process") else "--web.listen-address"
     return [find_binary(binary), f"{flag}={listen}", *extra]
@@ -193,6 +210,7 @@ def monitoring_programs(record: MonitoringRecord, side: ServiceSide,
     folder and their writable folders given to its user."""
     write_text(side.folder / PROMETHEUS_CONFIG, prometheus_config(record, replica_ports))
     write_text(side.folder / PROCESS_CONFIG, process_exporter_config(replica_ports))
+    write_text(side.folder / POSTGRES_QUERIES, yaml.safe_dump(WAITS_QUERY, sort_keys=False))
     service_subfolder(side, DATA_DIR)
     service_subfolder(side, TEXTFILE_DIR)
     return [Program(name="prometheus", command=prometheus_command(record, side.folder)),

@@ -24,6 +24,7 @@ from alumnos_cli.report.capacity import (
 )
 from alumnos_cli.report.render.breakdown import BreakdownTable
 from alumnos_cli.report.render.numbers import number, percent
+from alumnos_cli.report.render.text import waits_text
 
 WORDS: dict[str, dict[str, str]] = {
     "en": {
@@ -48,6 +49,7 @@ WORDS: dict[str, dict[str, str]] = {
         "limit": "nearest its limit at {where}: {component}, {used} of {limit} {unit} ({share})",
         "machine": "the machine: {used} of {limit} cores busy ({share}), k6 and the stack together",
         "limited": "k6 was the limit at {levels}: left out of the fit",
+        "waits": "PostgreSQL's active backends there, by what they waited on: {waits}",
         "missing": "not run: {levels}",
         "x_closed": "concurrency (average VUs)", "x_open": "in flight (Little's law)",
         "throughput_chart": "Throughput against the load", "latency_chart": "Latency against "
@@ -79,6 +81,7 @@ WORDS: dict[str, dict[str, str]] = {
         "machine": "la máquina: {used} de {limit} núcleos ocupados ({share}), k6 y la pila "
                    "juntos",
         "limited": "k6 fue el límite en {levels}: fuera del ajuste",
+        "waits": "procesos activos de PostgreSQL allí, por lo que esperaban: {waits}",
         "missing": "sin hacer: {levels}",
         "x_closed": "concurrencia (VUs medios)", "x_open": "en curso (ley de Little)",
         "throughput_chart": "Rendimiento según la carga", "latency_chart": "Latencia según la "
@@ -219,6 +222,8 @@ def _limit_lines(sweep: Sweep, lang: str) -> list[str]:
                                        limit=number(first.limit, 0, lang),
                                        unit=UNITS[lang].get(first.unit, first.unit),
                                        share=percent(first.share, lang, 0)))
+    if at.pg_waits:
+        lines.append(w["waits"].format(waits=waits_text(at.pg_waits, lang)))
     if (machine := _find(at, MACHINE)) is not None:
         lines.append(w["machine"].format(used=number(machine.used, 2, lang),
                                          limit=number(machine.limit, 0, lang),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from alumnos_cli.report.model import (
     LittlesLaw,
     RunMeta,
@@ -71,6 +73,7 @@ SERVER_TEXT = {
            "processes", "pg": "PostgreSQL connections", "pg_value": "{n} at most",
            "components": "CPU by component (cores, average)",
            "pg_tx": "PostgreSQL transactions", "redis_hits": "Redis keyspace hits",
+           "pg_waits": "PostgreSQL active backends by wait (average; CPU: none)",
            "source": "source", "prometheus": "Prometheus, for the load's window",
            "missing": "not read", "queries": "page queries per request (pg_stat_statements)",
            "queries_value": "{per} ({n} for {requests} requests)",
@@ -85,6 +88,7 @@ SERVER_TEXT = {
            "pg_value": "{n} como máximo",
            "components": "CPU por componente (núcleos, promedio)",
            "pg_tx": "transacciones de PostgreSQL", "redis_hits": "aciertos en Redis",
+           "pg_waits": "procesos activos de PostgreSQL por espera (media; CPU: ninguna)",
            "source": "fuente", "prometheus": "Prometheus, en la ventana de la carga",
            "missing": "no leído",
            "queries": "consultas de página por petición (pg_stat_statements)",
@@ -134,7 +138,18 @@ def _prometheus_rows(summary: ServerSummary, t: dict[str, str],
         rows.append((t["pg_tx"], number(summary.pg_transactions, 0, lang)))
     if summary.redis_hits is not None:
         rows.append((t["redis_hits"], number(summary.redis_hits, 0, lang)))
+    if summary.pg_waits:
+        rows.append((t["pg_waits"], waits_text(summary.pg_waits, lang)))
     return rows
+
+
+def waits_text(waits: Mapping[str, float], lang: str = "en") -> str:
+    """Active backends by what they waited on, most first (kinds that rounded to none left
+    out; none at all is said)."""
+    shown = [(kind, count) for kind, count in sorted(waits.items(), key=lambda item: -item[1])
+             if count >= 0.005]
+    return ", ".join(f"{kind} {number(count, 2, lang)}" for kind, count in shown) or \
+        number(0, 2, lang)
 
 
 def server_side_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
