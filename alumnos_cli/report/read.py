@@ -309,14 +309,15 @@ def _is_server_summary(summary: object) -> bool:
     if not isinstance(summary, dict):
         return False
     counts = ("requests_by_replica", "cache_outcomes")
-    averages = summary.get("cores_by_component", {})
-    if not isinstance(summary.get("source", ""), str) or not (
-            isinstance(averages, dict)
-            and all(isinstance(v, int | float) for v in averages.values())):
+    averages = ("cores_by_component", "pg_waits")  # by component, by wait kind
+    if not isinstance(summary.get("source", ""), str) or not all(
+            isinstance(summary.get(key, {}), dict)
+            and all(isinstance(v, int | float) for v in summary.get(key, {}).values())
+            for key in averages):
         return False
     numbers_ok = all(isinstance(value, int | float) or value is None
                      for key, value in summary.items()
-                     if key not in (*counts, "source", "cores_by_component"))
+                     if key not in (*counts, *averages, "source"))
     counts_ok = all(isinstance(summary.get(key, {}), dict)
                     and all(isinstance(v, int) for v in summary.get(key, {}).values())
                     for key in counts)
