@@ -110,3 +110,14 @@ def test_the_state_directory_is_its_owners_only(tmp_path: Path) -> None:
     for folder in (fresh, loose):
         private_state_dir(folder)
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_asking_a_deep_state_dir_that_runs_nothing_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    from alumnos_cli.stack import supervisor as supervision
+
+    deep = tmp_path / ("d" * 100)  # too deep for a socket path: its socket goes under /tmp
+    folder = supervision.socket_path(deep).parent
+    assert folder != deep.resolve() and not folder.exists()
+    assert supervision.programs_info(deep) == []
+    supervision.supervisor_config([], deep, deep / "logs")
+    assert not folder.exists()  # only start_supervisor makes it (and down removes it)

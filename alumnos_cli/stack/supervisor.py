@@ -85,6 +85,13 @@ def _short_socket_dir(state_dir: Path) -> Path | None:
     return Path(tempfile.gettempdir()) / f"alumnos-{digest}"
 
 
+def socket_path(state_dir: Path) -> Path:
+    """Where supervisord's socket is, without making its folder: asking a stack that is not
+    running, or writing a configuration, leaves nothing behind (start_supervisor makes it)."""
+    short = _short_socket_dir(state_dir.resolve())
+    return (short or state_dir.resolve()) / SOCKET_FILE
+
+
 def release_socket_dir(state_dir: Path) -> None:
     """After `down`: the /tmp folder a deep state directory got for its socket goes too, once
     nothing but our socket is left in it (a folder that holds anything else is kept)."""
@@ -121,17 +128,17 @@ def _check_values(programs: list[Program], paths: list[str]) -> None:
 
 def supervisor_config(programs: list[Program], state_dir: Path, log_dir: Path) -> str:
     """The supervisord.conf for these programs: logs per program, restarts, group kills."""
-    socket_path = socket_dir(state_dir) / SOCKET_FILE
-    _check_values(programs, [str(state_dir), str(log_dir), str(socket_path),
+    socket = socket_path(state_dir)
+    _check_values(programs, [str(state_dir), str(log_dir), str(socket),
                              *(p.directory for p in programs if p.directory)])
     lines = [
-        "[unix_http_server]", f"file={_escape(str(socket_path))}", "chmod=0700", "",
+        "[unix_http_server]", f"file={_escape(str(socket))}", "chmod=0700", "",
         "[supervisord]", f"logfile={_escape(str(log_dir / 'supervisord.log'))}",
         f"pidfile={_escape(str(state_dir / 'supervisord.pid'))}",
         f"childlogdir={_escape(str(log_dir))}", "nodaemon=true", "silent=true", "loglevel=info", "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        "[supervisorctl]", f"serverurl=unix://{_escape(str(socket_path))}", "",
+        "[supervisorctl]", f"serverurl=unix://{_escape(str(socket))}", "",
     ]
     for program in programs:
         env = ",".join(f'{key}="{_escape(value)}"' for key, value in program.environment.items())
@@ -165,8 +172,8 @@ def start_supervisor(state_dir: Path, log_dir: Path, programs: list[Program],
     state_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / CONFIG_FILE
+    (socket_dir(state_dir) / SOCKET_FILE).unlink(missing_ok=True)  # its folder made, checked
     config.write_text(supervisor_config(programs, state_dir, log_dir))
-    (socket_dir(state_dir) / SOCKET_FILE).unlink(missing_ok=True)
     with (log_dir / "supervisord.out").open("ab") as out:
         child = subprocess.Popen(
             pinned([sys.executable, "-m", "supervisor.supervisord", "-c", str(config)], cpus,
@@ -179,7 +186,7 @@ def start_supervisor(state_dir: Path, log_dir: Path, programs: list[Program],
 
 def client(state_dir: Path) -> xmlrpc.client.ServerProxy:
     """An XML-RPC proxy to the supervisord of this state directory; use it in a `with`."""
-    transport = SupervisorTransport(None, None, f"unix://{socket_dir(state_dir) / SOCKET_FILE}")
+    transport = SupervisorTransport(None, None, f"unix://{socket_path(state_dir)}")
     return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
 
