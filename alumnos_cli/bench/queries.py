@@ -37,10 +37,12 @@ class StatementsUnreadable(Exception):
 
 @dataclass(frozen=True)
 class PageStatements:
-    """The page statements' calls and execution time so far."""
+    """The page statements' calls and execution time so far, in the database they were
+    counted in."""
 
     calls: int
     exec_ms: float
+    database_url: str
 
 
 def page_statements(database_url: str) -> PageStatements:
@@ -64,7 +66,7 @@ def page_statements(database_url: str) -> PageStatements:
                                    "pg_stat_statements)") from None
     finally:
         engine.dispose()
-    return PageStatements(int(calls), float(exec_ms))
+    return PageStatements(int(calls), float(exec_ms), database_url)
 
 
 def start_counting(database_url: str | None) -> PageStatements | str:
@@ -78,12 +80,12 @@ def start_counting(database_url: str | None) -> PageStatements | str:
         return str(exc)
 
 
-def queries_record(start: PageStatements | str, database_url: str | None) -> dict[str, Any]:
+def queries_record(start: PageStatements | str) -> dict[str, Any]:
     """What meta.json says of the page queries over the window (its end read now)."""
-    if isinstance(start, str) or database_url is None:
-        return {"missing": start if isinstance(start, str) else "no database"}
+    if isinstance(start, str):
+        return {"missing": start}
     try:
-        end = page_statements(database_url)
+        end = page_statements(start.database_url)
     except StatementsUnreadable as exc:
         return {"missing": str(exc)}
     if end.calls < start.calls:

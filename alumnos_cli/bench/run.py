@@ -160,7 +160,7 @@ def run_bench(settings: Settings, request: BenchRequest,
     outcome = _load(binary, script, request, url, run_dir, on_sample, meta)
     load_ended = time.time()
     after = snapshot(stack)
-    meta["queries"] = queries_record(counting, database)
+    meta["queries"] = queries_record(counting)
     # Read now, before the verification after the load adds requests of its own.
     meta["server_side"] = record_server_side(
         source.url, Window(load_started, load_ended),

@@ -225,7 +225,7 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
     components = _named(change(counters["cpu_seconds_by_component"]), scope)
     pg = change(counters["pg_transactions"]).get("")
     redis = change(counters["redis_hits"]).get("")
-    queries = change(counters["db_queries"]).get("") if "db_queries" in counters else None
+    queries = change(counters["db_queries"]).get("")
     return ServerSummary(
         requests_by_replica={name: round(count) for name, count in sorted(by_replica.items())},
         cache_hit_ratio=hits / (hits + misses) if hits + misses else None,
@@ -245,10 +245,8 @@ def server_summary(read: dict[str, Any]) -> ServerSummary:
 
 def _balancer_peaks(read: dict[str, Any]) -> dict[str, int | None]:
     """The most connections HAProxy held to the replicas, their maxconn, the longest queue
-    (series a run recorded before them lacks are None)."""
+    (None without HAProxy: behind Traefik, or no balancer)."""
     def peak(name: str) -> int | None:
-        if name not in read["series"]:
-            return None
         values = _series_values(read, name)
         return round(max(values)) if values else None
 
@@ -259,8 +257,6 @@ def _balancer_peaks(read: dict[str, Any]) -> dict[str, int | None]:
 def _pg_waits(read: dict[str, Any]) -> dict[str, float]:
     """PostgreSQL's active backends by what they waited on, averaged over the window's
     scrapes (a scrape with none of a kind counts as 0 of it)."""
-    if "pg_waits" not in read["series"]:
-        return {}
     result = read["series"]["pg_waits"]["values"]
     moments = {t for item in result for t, _ in item["values"]}
     if not moments:

@@ -14,7 +14,7 @@ from alumnos_cli.bench.k6 import LiveSample
 from alumnos_cli.bench.request import MAX_RATE, MAX_VUS, BenchRequest, validate
 from alumnos_cli.bench.run import BenchResult, run_bench
 from alumnos_cli.errors import InvalidOption
-from alumnos_cli.files import read_json, write_json
+from alumnos_cli.files import write_json
 from alumnos_cli.report.capacity import FIT_MIN_LEVELS
 from alumnos_cli.report.capacity_read import sweep_record
 from alumnos_cli.runfolder import SWEEP_FILE, new_run_dir
@@ -31,11 +31,6 @@ class SweepPlan:
     levels: tuple[int, ...]
     model: str  # closed: levels are VUs; open: requests/s
     cool_down_seconds: int
-
-    @property
-    def flag(self) -> str:
-        """The flag the levels came from, for the messages about them."""
-        return "--sweep" if self.model == "closed" else "--rate-sweep"
 
 
 def parse_levels(text: str, flag: str) -> tuple[int, ...]:
@@ -95,19 +90,9 @@ def run_sweep(settings: Settings, request: BenchRequest, plan: SweepPlan,
                 on_level(index + 1, level)
             result = run_bench(inside, level_request(request, plan, level), on_sample)
             results.append(result)
-            _add_run(folder, level, result.run_dir.name)
+            record["runs"].append({"level": level, "run": result.run_dir.name})
+            write_json(folder / SWEEP_FILE, record)
     finally:
-        _finish(folder, "finished" if len(results) == len(plan.levels) else "partial")
+        record["status"] = "finished" if len(results) == len(plan.levels) else "partial"
+        write_json(folder / SWEEP_FILE, record)
     return folder, results
-
-
-def _add_run(folder: Path, level: int, run: str) -> None:
-    record = read_json(folder / SWEEP_FILE)
-    record["runs"].append({"level": level, "run": run})
-    write_json(folder / SWEEP_FILE, record)
-
-
-def _finish(folder: Path, status: str) -> None:
-    record = read_json(folder / SWEEP_FILE)
-    record["status"] = status
-    write_json(folder / SWEEP_FILE, record)

@@ -108,7 +108,8 @@ class Sweep:
     fit: UslFit | None
     fit_note: str | None  # why there is no fit, or what to make of it
     knee: int | None  # the last level before latency grew faster than throughput
-    problems: tuple[str, ...] = ()  # levels that ran and cannot be read, one line each
+    # Levels that ran and cannot be read: the line saying why, by level.
+    problems: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def best(self) -> SweepLevel | None:
@@ -118,11 +119,16 @@ class Sweep:
         return max(levels, key=lambda lv: lv.requests_per_second, default=None)
 
     @property
+    def at_knee(self) -> SweepLevel | None:
+        """The knee's level, or the last level with no knee (None: no level was read)."""
+        return next((lv for lv in self.levels if lv.level == self.knee), None) or (
+            self.levels[-1] if self.levels else None)
+
+    @property
     def first_limit(self) -> Usage | None:
         """What was nearest its limit at the knee (or the last level, with no knee): the
         component the load reached first, the machine as a whole left out."""
-        at = next((lv for lv in self.levels if lv.level == self.knee), None) or (
-            self.levels[-1] if self.levels else None)
+        at = self.at_knee
         return at.busiest if at else None
 
 

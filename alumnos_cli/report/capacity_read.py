@@ -22,7 +22,7 @@ from alumnos_cli.report.capacity import (
     knee,
 )
 from alumnos_cli.report.checks import cpus_apart
-from alumnos_cli.report.model import RunReport
+from alumnos_cli.report.model import RunReport, ServerSummary
 from alumnos_cli.report.read import read_run
 from alumnos_cli.runfolder import SWEEP_FILE
 from alumnos_service.config import DEFAULTS
@@ -52,17 +52,17 @@ def read_sweep(folder: Path) -> Sweep:
         duration = int(record["duration_seconds"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RunFolderError(f"{path} is not a sweep's record ({exc})") from None
-    levels, problems = [], []
+    levels, problems = [], {}
     for level, run in rows:
         # One level that cannot be read is said; the others still make the sweep.
         try:
             levels.append(_level(level, read_run(folder / run), model))
         except RunFolderError as exc:
-            problems.append(f"level {level} ({run}) cannot be read: {exc.message}")
+            problems[level] = f"level {level} ({run}) cannot be read: {exc.message}"
     fit, note = fit_levels(levels)
     return Sweep(name=folder.name, scenario=scenario, model=model, duration_seconds=duration,
                  levels=tuple(levels), planned=planned, fit=fit, fit_note=note,
-                 knee=knee(levels), problems=tuple(problems))
+                 knee=knee(levels), problems=problems)
 
 
 def _level(level: int, report: RunReport, model: str) -> SweepLevel:
@@ -93,15 +93,14 @@ def usage(report: RunReport) -> tuple[Usage, ...]:
     pinned = len(placement.stack_cpus) if placement and placement.stack_cpus else cores
     found: list[Usage] = []
     if report.server is not None:
-        by_component = report.server.summary.cores_by_component
-        found.extend(_components(by_component, cores, pinned, _replica_cores(report, pinned),
-                                 _pinned(report) if pinned < cores else set()))
-        found.extend(_slots(report))
-        if pinned < cores:  # what `up --cpus` pinned shares the CPUs it was given
-            found.append(Usage(STACK_CPUS, sum(v for name, v in by_component.items()
-                                               if name.startswith(REPLICA_PREFIXES)
-                                               or name in _pinned(report)), float(pinned),
-                               "cores"))
+        together = _pinned(report) if pinned < cores else set()
+        parts = _components(report.server.summary.cores_by_component, cores, pinned,
+                            _replica_cores(report, pinned), together)
+        found += parts + _slots(report.server.summary, report)
+        if together:  # what `up --cpus` pinned shares the CPUs it was given
+            found.append(Usage(STACK_CPUS, sum(u.used for u in parts
+                                               if u.component in {"replicas", *together}),
+                               float(pinned), "cores"))
     if generator is not None:
         found.append(Usage("k6", generator.k6_cores, cpus_apart(meta) or cores, "cores"))
         found.append(Usage(MACHINE, generator.machine_busy * cores, cores, "cores"))
@@ -117,11 +116,10 @@ def _pinned(report: RunReport) -> set[str]:
     return PINNED | {"postgres"}
 
 
-def _slots(report: RunReport) -> list[Usage]:
+def _slots(summary: ServerSummary, report: RunReport) -> list[Usage]:
     """Connections against their limits: HAProxy's to the replicas (maxconn) and the
     replicas' to PostgreSQL (each Granian worker's pool, its overflow included)."""
-    assert report.server is not None
-    summary, stack, found = report.server.summary, report.meta.stack, []
+    stack, found = report.meta.stack, []
     if summary.balancer_sessions_max is not None and summary.balancer_slots:
         found.append(Usage(BALANCER_SLOTS, summary.balancer_sessions_max,
                            summary.balancer_slots, "connections"))
@@ -129,7 +127,7 @@ def _slots(report: RunReport) -> list[Usage]:
         if summary.balancer_queue_max is not None and bound:
             found.append(Usage(BALANCER_QUEUE, summary.balancer_queue_max, bound, "requests"))
     if summary.pg_connections_max is not None and stack is not None and stack.workers:
-        pools = (stack.replicas or 1) * stack.workers * 2 * int(str(DEFAULTS["DB_POOL_SIZE"]))
+        pools = (stack.replicas or 1) * stack.workers * 2 * int(DEFAULTS["DB_POOL_SIZE"])
         found.append(Usage(PG_CONNECTIONS, summary.pg_connections_max, pools, "connections"))
     return found
 

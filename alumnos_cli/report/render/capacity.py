@@ -167,12 +167,11 @@ def sweep_lines(sweep: Sweep, lang: str = "en") -> list[str]:
     limited = [lv.level for lv in sweep.levels if lv.generator_limited]
     if limited:
         lines.append(w["limited"].format(levels=", ".join(number(v, 0, lang) for v in limited)))
-    unread = {int(line.split()[1]) for line in sweep.problems}
     missing = [v for v in sweep.planned
-               if v not in {lv.level for lv in sweep.levels} and v not in unread]
+               if v not in {lv.level for lv in sweep.levels} and v not in sweep.problems]
     if missing:
         lines.append(w["missing"].format(levels=", ".join(number(v, 0, lang) for v in missing)))
-    return lines + list(sweep.problems)
+    return lines + list(sweep.problems.values())
 
 
 def _knee_line(sweep: Sweep, lang: str) -> str:
@@ -210,8 +209,9 @@ def _fit_lines(sweep: Sweep, lang: str) -> list[str]:
 
 
 def _limit_lines(sweep: Sweep, lang: str) -> list[str]:
-    w = WORDS[lang]
-    at = next((lv for lv in sweep.levels if lv.level == sweep.knee), sweep.levels[-1])
+    w, at = WORDS[lang], sweep.at_knee
+    if at is None:
+        return []
     where = f"{w['the_knee'] if sweep.knee is not None else w['the_last']} " \
             f"({_level_text(sweep, at.level, lang)})"
     lines = []
