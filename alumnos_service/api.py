@@ -77,10 +77,10 @@ def _keyset_page(limit: int, after: int, offset: int) -> bytes:
     return _envelope(items, fields)
 
 
-def _envelope(items_json: str, fields: Mapping[str, object]) -> bytes:
-    # The items arrive as JSON text from PostgreSQL; splice instead of parse + re-serialise.
+def _envelope(items_json: bytes, fields: Mapping[str, object]) -> bytes:
+    # The items arrive as JSON bytes from PostgreSQL; splice instead of parse + re-serialise.
     tail = json.dumps(fields)[1:]
-    return f'{{"items": {items_json}, {tail}'.encode()
+    return b"".join((b'{"items": ', items_json, b", ", tail.encode()))
 
 
 @bp.get(f"{PAGE_PATH.removeprefix(API_PREFIX)}/<int:alumno_id>")
@@ -90,8 +90,7 @@ def get_alumno(alumno_id: int) -> Response:
         return problem(404, "Not Found", f"no alumno with id {alumno_id}", slug="not-found")
 
     def build() -> bytes | None:
-        row = _repository().row_json(alumno_id)
-        return None if row is None else row.encode()
+        return _repository().row_json(alumno_id)
 
     return cached_response(f"row:{alumno_id}", build)
 

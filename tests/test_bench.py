@@ -17,6 +17,7 @@ from alumnos_cli.bench.run import run_bench
 from alumnos_cli.bench.verify import verify_target
 from alumnos_cli.errors import K6Error, ServiceUnreachable
 from alumnos_cli.main import app
+from alumnos_cli.report.render.numbers import number
 from alumnos_cli.report.summary import summary_figures
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
@@ -152,6 +153,20 @@ def test_calibrate_runs_the_same_load_on_ping_and_report_gives_the_share(
     assert report.exit_code == 0, report.output
     assert f"{ping_rate:,.1f} req/s" in report.output
     assert f"{page_rate / ping_rate:.2f}" in report.output
+    # Then the database's own ceiling: the service's page statement under pgbench alone.
+    database = meta["calibration"]["database"]
+    assert set(database) == {"queries_per_second", "clients", "seconds", "limit", "protocol"}, \
+        database
+    assert (database["clients"], database["seconds"], database["limit"]) == (8, 10, 100)
+    script = (run_dir / "calibration" / "page.sql").read_text()
+    assert script.startswith("\\set start random(1, ") and "json_agg(p ORDER BY p.id)" in script
+    assert "LIMIT 100 OFFSET 0" in script
+    assert "number of transactions actually processed" in \
+        (run_dir / "calibration" / "pgbench.log").read_text()
+    shown = _cli(settings, "report", "--format", "markdown")
+    assert shown.exit_code == 0, shown.output
+    assert f"- **PostgreSQL solo: la consulta de página (pgbench, 8 clientes, 10 s):** " \
+           f"{number(database['queries_per_second'], 0, 'es')} consultas/s\n" in shown.output
 
 
 def test_endpoint_scenario_loads_the_given_path(stack: local.UpResult, settings: Settings) -> None:
@@ -163,6 +178,21 @@ def test_endpoint_scenario_loads_the_given_path(stack: local.UpResult, settings:
     assert meta["path"] == path
     assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
     assert summary["metrics"]["http_reqs"]["values"]["count"] > 2
+
+
+def test_endpoint_scenario_draws_a_random_page_for_offset(
+        stack: local.UpResult, settings: Settings) -> None:
+    path = "/api/v1/alumno/alumno?limit=10&offset={offset}"
+    result = run_bench(settings, BenchRequest(scenario="endpoint", vus=2, duration_seconds=2,
+                                              path=path))
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert json.loads((result.run_dir / "meta.json").read_text())["path"] == path
+    assert summary["metrics"]["http_req_failed"]["values"]["rate"] == 0
+    assert summary["metrics"]["http_reqs"]["values"]["count"] > 2
+    # Only a page of alumnos says how many offsets there are.
+    with pytest.raises(K6Error, match=r"has no total and limit: \{offset\} applies to pages"):
+        run_bench(settings, BenchRequest(scenario="endpoint", vus=1, duration_seconds=1,
+                                         path="/api/v1/ping?at={offset}"))
 
 
 @pytest.mark.parametrize("scenario", ["load", "stress", "soak", "pagination", "cache-cold"])

@@ -4,22 +4,26 @@ not load pg_stat_statements is named with how to enable it, and the run goes on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from alumnos_cli.bench.db_ceiling import database_ceiling_record
 from alumnos_cli.bench.request import BenchRequest
 from alumnos_cli.bench.run import run_bench
 from alumnos_cli.main import app
 from alumnos_cli.report.read import read_run
+from alumnos_cli.report.render.numbers import number
 from alumnos_cli.seed.load import seed_alumnos
 from alumnos_cli.settings import Settings
 from alumnos_cli.stack import local
 from alumnos_cli.stack.monitoring import WAIT_KINDS
 from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block, free_port
+from alumnos_cli.stack.state import running_state
 from tests.conftest import REDIS_URL
 
 pytestmark = pytest.mark.slow
@@ -67,10 +71,26 @@ def test_postgres_counts_no_page_query_for_a_cached_page_and_one_for_an_uncached
     assert cold.meta.queries is not None and cold.meta.queries.mean_ms is not None
     # What PostgreSQL's backends waited on, from the exporter's query: every kind, each scrape.
     assert cold.server is not None and set(cold.server.summary.pg_waits) == set(WAIT_KINDS)
+    # One round trip per uncached request: no ping on checkout, no BEGIN, no ROLLBACK.
+    state = running_state(private.state_dir)
+    assert state is not None and state.postgres is not None
+    besides = _calls_besides_the_page(state.postgres.url)
+    assert besides < 0.05 * cold.figures.requests, besides
+    # PostgreSQL's own ceiling for the page statement (what bench --calibrate adds), and the
+    # share of it the cold run reached: its page statements per second over that ceiling.
+    meta_file = cold.record.folder / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["calibration"] = {"database": database_ceiling_record(
+        state.postgres.url, cold.record.folder, clients=4, seconds=2)}
+    meta_file.write_text(json.dumps(meta))
+    ceiling = meta["calibration"]["database"]["queries_per_second"]
+    reached = cold.figures.requests_per_second * cold_per
     shown = CliRunner().invoke(app, ["report", cold.name, "--results-dir",
                                      str(private.results_dir), "--format", "markdown"])
     assert shown.exit_code == 0, shown.output
     assert "consultas de página por petición (pg_stat_statements)" in shown.output
+    assert f"- **parte del techo de PostgreSQL:** {number(reached / ceiling, 2, 'es')} " \
+           f"({number(reached, 0, 'es')} consultas de página/s)\n" in shown.output
 
 
 def test_a_server_without_pg_stat_statements_is_told_how_and_the_run_goes_on(
@@ -98,5 +118,23 @@ def _preloads_statements(database_url: str) -> bool:
         with engine.connect() as conn:
             return "pg_stat_statements" in str(
                 conn.execute(text("SHOW shared_preload_libraries")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _calls_besides_the_page(database_url: str) -> int:
+    """Calls PostgreSQL counted of the statements a pooled connection's upkeep would send."""
+    from sqlalchemy import text
+
+    from alumnos_cli.database import engine_for
+
+    engine = engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
+                "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
+                "AND lower(btrim(s.query, ' ;')) IN ('select $1', 'select 1', 'begin', "
+                "'rollback')")).scalar_one())
     finally:
         engine.dispose()

@@ -121,34 +121,71 @@ def test_redis_dying_mid_test_never_fails_a_request(
     assert cache.counters.bypassed == 20
 
 
-def test_postgres_down_gives_503_and_the_service_recovers_without_restart(
-        app_for: AppFor,
-        tmp_path: Path, cache_prefix: str, settings: Settings) -> None:
+class PrivatePostgres:
+    """A private cluster with 30 alumnos, which a test may stop and start again on its port."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.record = start_private_cluster(state_dir)
+
+    def stop(self) -> None:
+        stop_private_cluster(self.record)
+
+    def start_again(self) -> None:
+        url = self.record.url
+        self.record = start_private_cluster(self.state_dir)
+        assert self.record.url == url, "the cluster came back on another port"
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path, settings: Settings,
+                     cache_prefix: str) -> Iterator[tuple[PrivatePostgres, Settings]]:
     state_dir = tmp_path / "pg"
     root = cluster_root(state_dir)
-    record = start_private_cluster(state_dir)
+    cluster = PrivatePostgres(state_dir)
     try:
-        private = settings.with_database_url(record.url)
+        private = settings.with_database_url(cluster.record.url)
         seed_alumnos(private, count=30, cache_prefix=cache_prefix)
-        app = app_for(private, CACHE="off")
-        client = app.test_client()
-        assert client.get(f"{PAGE}?limit=2").status_code == 200
-        stop_private_cluster(record)
-        down = client.get(f"{PAGE}?limit=2")
-        assert down.status_code == 503
-        assert down.mimetype == "application/problem+json"
-        assert down.headers["Retry-After"] == "5"
-        assert client.get("/ready").status_code == 503
-        assert client.get("/health").status_code == 200
-        record = start_private_cluster(state_dir)
-        assert record.url == private.database_url, "the cluster came back on another port"
-        assert is_reachable(record.url)
-        back = client.get(f"{PAGE}?limit=2")
-        assert back.status_code == 200
-        assert back.get_json()["total"] == 30
+        yield cluster, private
     finally:
-        stop_private_cluster(record)
+        cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgres_down_gives_503_and_the_service_recovers_without_restart(
+        app_for: AppFor, private_postgres: tuple[PrivatePostgres, Settings]) -> None:
+    cluster, private = private_postgres
+    client = app_for(private, CACHE="off").test_client()
+    assert client.get(f"{PAGE}?limit=2").status_code == 200
+    cluster.stop()
+    down = client.get(f"{PAGE}?limit=2")
+    assert down.status_code == 503
+    assert down.mimetype == "application/problem+json"
+    assert down.headers["Retry-After"] == "5"
+    assert client.get("/ready").status_code == 503
+    assert client.get("/health").status_code == 200
+    cluster.start_again()
+    assert is_reachable(private.database_url)
+    back = client.get(f"{PAGE}?limit=2")
+    assert back.status_code == 200
+    assert back.get_json()["total"] == 30
+
+
+def test_a_request_after_a_postgres_restart_is_served_on_a_fresh_connection(
+        app_for: AppFor, private_postgres: tuple[PrivatePostgres, Settings]) -> None:
+    """No ping per checkout: the request that finds its pooled connection dropped tries once
+    more on a fresh one, so a restart between two requests costs no error."""
+    cluster, private = private_postgres
+    client = app_for(private, CACHE="off").test_client()
+    assert client.get(f"{PAGE}?limit=2").status_code == 200
+    assert client.get(f"{PAGE}/7").status_code == 200
+    cluster.stop()
+    cluster.start_again()
+    page = client.get(f"{PAGE}?limit=2&offset=4")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert [row["id"] for row in page.get_json()["items"]] == [5, 6]
+    assert client.get(f"{PAGE}/7").get_json()["id"] == 7
+    assert client.get("/ready").status_code == 200
 
 
 def test_metrics_count_requests_cache_and_queries(

@@ -283,3 +283,30 @@ def test_unknown_methods_share_one_metrics_label(client: FlaskClient) -> None:
     exposition = client.get(METRICS_PATH).get_data(as_text=True)
     assert 'method="OTHER"' in exposition
     assert "BREW" not in exposition  # before: one new series per invented method
+
+
+def test_a_page_and_a_row_are_exactly_the_bytes_postgresql_renders(
+        client: FlaskClient, seeded: Settings) -> None:
+    """The service splices PostgreSQL's JSON into the envelope untouched: names with accents
+    come out as PostgreSQL wrote them, byte for byte, for a page and for one alumno."""
+    fields = ", ".join(COLUMNS)
+    items = _sql_text(seeded.database_url,
+                      f"SELECT json_agg(p ORDER BY p.id)::text FROM (SELECT {fields} FROM "
+                      f"alumnos ORDER BY id LIMIT 240 OFFSET 1) p")
+    page = client.get(f"{PAGE}?limit=240&offset=1")
+    assert page.data == (
+        b'{"items": ' + items.encode() + b', "limit": 240, "offset": 1, "total": 250, '
+        b'"next": "/api/v1/alumno/alumno?limit=240&offset=241"}')
+    assert not page.data.isascii()  # es_AR names: UTF-8 as PostgreSQL wrote it, not \\u escapes
+    row = _sql_text(seeded.database_url, f"SELECT row_to_json(p)::text FROM (SELECT {fields} "
+                                         f"FROM alumnos WHERE id = 41) p")
+    assert client.get(f"{PAGE}/41").data == row.encode()
+
+
+def _sql_text(url: str, sql: str) -> str:
+    engine = create_engine(driver_url(url))
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()

@@ -16,6 +16,7 @@ from alumnos_cli.bench.balancer import balancer_record, watcher_view
 from alumnos_cli.bench.breakdown import record_breakdown
 from alumnos_cli.bench.costs import run_costs, snapshot
 from alumnos_cli.bench.crosscheck import run_wrk
+from alumnos_cli.bench.db_ceiling import database_ceiling_record
 from alumnos_cli.bench.generators.abort import AbortRule
 from alumnos_cli.bench.generators.run import run_distributed
 from alumnos_cli.bench.generators.spec import refuse_loopback_target
@@ -178,8 +179,8 @@ def run_bench(settings: Settings, request: BenchRequest,
         meta["costs"] = run_costs(before, after, requests=_requests(run_dir), state=stack,
                                   k6_cpu_seconds=float(outcome.usage["k6_cpu_seconds"]))
         meta["placement"] = placement(stack, request, outcome)
-    calibration = _calibrate(binary, script, request, url, run_dir, on_sample, meta) \
-        if request.calibrate and finished else None
+    calibration = _calibrate(binary, script, request, url, run_dir, on_sample, meta,
+                             database) if request.calibrate and finished else None
     if request.cross_check and finished:
         meta["cross_check"] = asdict(run_wrk(url, request.path or SCENARIOS[request.scenario]
                                              .request_path, request.vus,
@@ -241,13 +242,15 @@ def _missing(meta: dict[str, Any], *, asked: bool) -> tuple[str, ...]:
 
 def _calibrate(binary: Path, script: Path, request: BenchRequest, url: str, run_dir: Path,
                on_sample: Callable[[LiveSample], None] | None,
-               meta: dict[str, Any]) -> K6Outcome:
-    """The same load on the ping endpoint: this machine's ceiling, in the run's folder."""
+               meta: dict[str, Any], database: str | None) -> K6Outcome:
+    """The same load on the ping endpoint: this machine's ceiling, in the run's folder; then
+    the page statement under pgbench alone: the database's."""
     folder = run_dir / CALIBRATION_DIR
     folder.mkdir()
     outcome = run_scenario(binary, script, request, url, folder, on_sample, path=PING_PATH)
     meta["calibration"] = {"path": PING_PATH, "folder": CALIBRATION_DIR,
-                           "k6_exit_code": outcome.exit_code}
+                           "k6_exit_code": outcome.exit_code,
+                           "database": database_ceiling_record(database, folder)}
     return outcome
 
 

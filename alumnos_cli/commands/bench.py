@@ -49,10 +49,12 @@ def bench(
     url: Annotated[str | None, typer.Option(
         "--url", help="Base URL to load \\[default: the stack started by alumnos up].")] = None,
     path: Annotated[str | None, typer.Option(
-        "--path", help="Path for the endpoint scenario, e.g. '/api/v1/alumno/alumno?offset=0'.")]
+        "--path", help="Path for the endpoint scenario, e.g. '/api/v1/alumno/alumno?offset=0'; "
+                       "{offset} in it is a random page's offset per request.")]
     = None,
     calibrate: Annotated[bool, typer.Option(
-        "--calibrate", help="Also run the same load on /api/v1/ping: the machine's ceiling.")]
+        "--calibrate", help="Also run the same load on /api/v1/ping (the machine's ceiling), "
+                            "then the page statement under pgbench (the database's).")]
     = False,
     rate: Annotated[int | None, typer.Option(
         "--rate", help="Open model: requests per second to start whatever the server does "

@@ -110,3 +110,36 @@ class PageQueries:
         if not self.page_queries or self.exec_ms is None:
             return None
         return self.exec_ms / self.page_queries
+
+
+@dataclass(frozen=True)
+class DatabaseCeiling:
+    """Page statements per second PostgreSQL served to pgbench alone (`bench --calibrate`),
+    or why that was not measured."""
+
+    queries_per_second: float | None
+    clients: int = 0
+    seconds: int = 0
+    limit: int = 0
+    protocol: str = "prepared"
+    missing: str | None = None
+
+    @classmethod
+    def from_meta(cls, raw: Mapping[str, object] | None) -> DatabaseCeiling | None:
+        """meta.json's `calibration.database` (None: not calibrated, or recorded before)."""
+        if not raw:
+            return None
+        if raw.get("missing"):
+            return cls(None, missing=str(raw["missing"]))
+        rate, clients, seconds, limit = (raw.get(k) for k in
+                                         ("queries_per_second", "clients", "seconds", "limit"))
+        if not isinstance(rate, int | float) or not isinstance(clients, int) \
+                or not isinstance(seconds, int) or not isinstance(limit, int):
+            return cls(None, missing="meta.json's database ceiling is not as alumnos writes it")
+        return cls(float(rate), clients, seconds, limit, str(raw.get("protocol") or "prepared"))
+
+    def share(self, page_queries_per_second: float | None) -> float | None:
+        """What share of this ceiling a run's page statements per second reached."""
+        if not self.queries_per_second or page_queries_per_second is None:
+            return None
+        return page_queries_per_second / self.queries_per_second

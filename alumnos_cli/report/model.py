@@ -14,6 +14,7 @@ from typing import Any
 from alumnos_cli.report.attribution import (
     Costs,
     CrossCheck,
+    DatabaseCeiling,
     PageQueries,
     Placement,
     Verification,
@@ -186,6 +187,7 @@ class RunMeta:
     placement: Placement | None = None
     balancer: BalancerActivity | None = None  # None: no balancer, or recorded before runs kept it
     queries: PageQueries | None = None  # None: recorded before runs counted them
+    database_ceiling: DatabaseCeiling | None = None  # bench --calibrate's pgbench
 
     @property
     def open_model(self) -> bool:

@@ -18,6 +18,7 @@ from alumnos_cli.report import legacy
 from alumnos_cli.report.attribution import (
     Costs,
     CrossCheck,
+    DatabaseCeiling,
     PageQueries,
     Placement,
     Verification,
@@ -184,6 +185,7 @@ def _meta(raw: Mapping[str, Any]) -> RunMeta:
         placement=_placement(raw.get("placement")),
         balancer=_balancer(raw.get("balancer")),
         queries=PageQueries.from_meta(raw.get("queries")),
+        database_ceiling=DatabaseCeiling.from_meta(calibration.get("database")),
     )
 
 

@@ -80,7 +80,12 @@ SERVER_TEXT = {
            "service_counted": "; the service counted {n}",
            "query_ms": "page query time in PostgreSQL (mean)",
            "queries_missing": "queries per request not counted",
-           "no_requests": "the load made no request"},
+           "no_requests": "the load made no request",
+           "db_ceiling": "PostgreSQL alone: the page statement (pgbench, {clients} clients, "
+           "{seconds} s)", "db_ceiling_value": "{rate} queries/s",
+           "db_share": "share of PostgreSQL's ceiling",
+           "db_share_value": "{share} ({rate} page queries/s)",
+           "db_missing": "PostgreSQL's ceiling not measured"},
     "es": {"replicas": "peticiones por réplica", "cache": "aciertos de caché (en el balanceador)",
            "cpu": "CPU del servicio (réplicas)", "cpu_value": "{avg} núcleos de promedio, {max} "
            "como máximo", "rss": "memoria del servicio (réplicas)", "rss_value": "{mib} MiB "
@@ -96,7 +101,12 @@ SERVER_TEXT = {
            "service_counted": "; el servicio contó {n}",
            "query_ms": "tiempo de la consulta de página en PostgreSQL (media)",
            "queries_missing": "consultas por petición sin contar",
-           "no_requests": "la carga no hizo ninguna petición"},
+           "no_requests": "la carga no hizo ninguna petición",
+           "db_ceiling": "PostgreSQL solo: la consulta de página (pgbench, {clients} clientes, "
+           "{seconds} s)", "db_ceiling_value": "{rate} consultas/s",
+           "db_share": "parte del techo de PostgreSQL",
+           "db_share_value": "{share} ({rate} consultas de página/s)",
+           "db_missing": "techo de PostgreSQL sin medir"},
 }
 
 
@@ -155,7 +165,7 @@ def waits_text(waits: Mapping[str, float], lang: str = "en") -> str:
 def server_side_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
     """The server side's rows, and what could not be read of it; empty when neither."""
     rows = server_rows(report.server, lang) if report.server else []
-    rows += queries_rows(report, lang)
+    rows += queries_rows(report, lang) + database_ceiling_rows(report, lang)
     if report.server_missing:
         rows.append((SERVER_TEXT[lang]["missing"], report.server_missing))
     return rows
@@ -179,6 +189,34 @@ def queries_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
     if queries.mean_ms is not None:
         rows.append((t["query_ms"], f"{number(queries.mean_ms, 3, lang)} ms"))
     return rows
+
+
+def database_ceiling_rows(report: RunReport, lang: str = "en") -> list[tuple[str, str]]:
+    """PostgreSQL's own ceiling for the page statement, and the share of it the run used."""
+    t, ceiling = SERVER_TEXT[lang], report.meta.database_ceiling
+    if ceiling is None:
+        return []
+    if ceiling.queries_per_second is None:
+        return [(t["db_missing"], ceiling.missing or "")]
+    rows = [(t["db_ceiling"].format(clients=ceiling.clients, seconds=ceiling.seconds),
+             t["db_ceiling_value"].format(rate=number(ceiling.queries_per_second, 0, lang)))]
+    rate = _page_queries_per_second(report)
+    share = ceiling.share(rate)
+    if share is not None and rate is not None:
+        rows.append((t["db_share"], t["db_share_value"].format(
+            share=number(share, 2, lang), rate=number(rate, 0, lang))))
+    return rows
+
+
+def _page_queries_per_second(report: RunReport) -> float | None:
+    """The run's page statements per second: as PostgreSQL counted them, else as the service
+    did (its alumnos_db_queries_total over the window), else unknown."""
+    figures, queries = report.figures, report.meta.queries
+    per = queries.per_request(figures.requests) if queries else None
+    if per is None and report.server is not None and figures.requests:
+        counted = report.server.summary.db_queries
+        per = counted / figures.requests if counted is not None else None
+    return figures.requests_per_second * per if per is not None else None
 
 
 LITTLE_TEXT = {
