@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import psycopg2
-from psycopg2.errors import UndefinedTable
+from psycopg2.errors import InvalidSqlStatementName, UndefinedTable
 from psycopg2.extensions import BYTES, register_type
 from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 
 from alumnos_service.schema import COLUMNS, alumnos, seed_state
 
@@ -110,7 +110,10 @@ def make_engine(url: str, pool_size: int, *, statement_timeout_ms: int,
         pool_pre_ping=False,
         pool_reset_on_return=None,
         isolation_level="AUTOCOMMIT",
+        # UTF-8 whatever the database's or the environment's encoding: pages go out as the
+        # bytes PostgreSQL sends (_text_as_bytes), and the contract's JSON is UTF-8.
         connect_args={"connect_timeout": 3, "application_name": "alumnos-service",
+                      "client_encoding": "utf8",
                       "options": f"-c statement_timeout={int(statement_timeout_ms)} "
                                  f"{PLAN_OPTION}"},
     )
@@ -133,7 +136,11 @@ def _run_prepared(link: _Link, name: str, params: Mapping[str, int]) -> Cursor:
     if name not in link.info:
         link.cursor.execute(_PREPARES[name])
         link.info[name] = True
-    link.cursor.execute(_EXECUTES[name], params)
+    try:
+        link.cursor.execute(_EXECUTES[name], params)
+    except InvalidSqlStatementName:  # let go on the server (DEALLOCATE, DISCARD ALL)
+        link.cursor.execute(_PREPARES[name])
+        link.cursor.execute(_EXECUTES[name], params)
     return link.cursor
 
 
@@ -244,15 +251,23 @@ class AlumnosRepository:
         self._attempts(lambda link: link.cursor.execute("SELECT 1"))
 
     def _attempts(self, work: Callable[[_Link], _T]) -> _T:
-        """work on a pooled connection; once more on a fresh one when PostgreSQL had dropped
-        the first (a restart: every pooled connection is then as old, so all are let go)."""
-        try:
-            return self._once(work)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            self.engine.dispose(close=False)
+        """work on a pooled connection; again on the next while PostgreSQL had dropped the one
+        tried (each is then let go). After a restart every pooled connection is dropped, so
+        the pool's whole capacity may be tried before a fresh connection is made; each failed
+        try costs an immediate error, not a wait. Every statement here reads: retrying is safe."""
+        capacity = self._capacity()
+        for _ in range(capacity):
+            try:
+                return self._once(work)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
         return self._once(work)
+
+    def _capacity(self) -> int:
+        """Connections the pool may hold: its size and as many again (make_engine's overflow)."""
+        pool = self.engine.pool
+        return 2 * pool.size() if isinstance(pool, QueuePool) else 1
 
     def _once(self, work: Callable[[_Link], _T]) -> _T:
         """work on a pooled connection's own cursor: the driver's, not SQLAlchemy's Connection
@@ -269,7 +284,7 @@ class AlumnosRepository:
         except psycopg2.Error as exc:
             raise self._translated(exc, pooled) from exc
         finally:
-            pooled.close()  # back to the pool (or let go, once invalidated)
+            pooled.close()  # back to the pool (or closed, once invalidated)
 
     def _translated(self, exc: psycopg2.Error, pooled: PoolProxiedConnection) -> Exception:
         """The driver's error as SQLAlchemy raises it; a dropped connection invalidated."""

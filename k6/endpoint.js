@@ -15,8 +15,9 @@ const TARGET_PATH = __ENV.TARGET_PATH || '/api/v1/alumno/alumno?limit=100&offset
 // (k6 --local-ips), it keeps every VU under a per-address rate limit, as distinct users are.
 const PACING_S = Number(__ENV.PACING_S || 0);
 const OFFSET_TOKEN = '{offset}';
-const RANDOM = TARGET_PATH.includes(OFFSET_TOKEN);
-const [HEAD, TAIL] = RANDOM ? TARGET_PATH.split(OFFSET_TOKEN, 2) : [TARGET_PATH, ''];
+// The path around each {offset}: the offset drawn goes wherever the token stands.
+const PARTS = TARGET_PATH.split(OFFSET_TOKEN);
+const RANDOM = PARTS.length > 1;
 const PARAMS = { tags: { name: 'endpoint' } };
 
 // Status only, judged by http_req_failed (lib/checks.js expects 200); bodies are discarded.
@@ -25,7 +26,7 @@ export const options = scenarioOptions('endpoint', 'constant');
 // Any path may be loaded here, so the check is only that it answers 200. With {offset}, the
 // first page also tells how many offsets hold a full page.
 export function setup() {
-  const url = `${BASE_URL}${HEAD}${RANDOM ? 0 : ''}${TAIL}`;
+  const url = `${BASE_URL}${PARTS.join('0')}`;
   const res = http.get(url, { responseType: 'text' });
   if (res.status !== 200) {
     throw new Error(`${url} answered ${res.status}, not 200: ${res.body}`);
@@ -41,7 +42,8 @@ export function setup() {
 }
 
 export default function (target) {
-  const path = RANDOM ? `${HEAD}${Math.floor(Math.random() * target.offsets)}${TAIL}` : HEAD;
+  const path = RANDOM ? PARTS.join(String(Math.floor(Math.random() * target.offsets)))
+    : TARGET_PATH;
   http.get(`${BASE_URL}${path}`, PARAMS);
   if (PACING_S > 0) {
     sleep(PACING_S);

@@ -310,3 +310,22 @@ def _sql_text(url: str, sql: str) -> str:
             return str(conn.execute(text(sql)).scalar_one())
     finally:
         engine.dispose()
+
+
+def test_a_prepared_statement_the_server_let_go_is_prepared_again(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    client = app_for(seeded, cache_prefix, CACHE="off").test_client()
+    assert client.get(f"{PAGE}?limit=3&offset=6").status_code == 200
+    assert client.get(f"{PAGE}/9").status_code == 200
+    engine = client.application.extensions["alumnos.repository"].engine
+    # The one pooled connection the test client's requests share forgets its statements.
+    pooled = engine.raw_connection()
+    try:
+        with pooled.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+    finally:
+        pooled.close()
+    page = client.get(f"{PAGE}?limit=3&offset=6")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert [row["id"] for row in page.get_json()["items"]] == [7, 8, 9]
+    assert client.get(f"{PAGE}/9").get_json()["id"] == 9

@@ -25,7 +25,7 @@ from alumnos_cli.database import engine_for, ensure_database, unreachable
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.seed.generate import copy_chunks
 from alumnos_cli.seed.request import DEFAULT_BATCH_ROWS, validate_request, validate_reset
-from alumnos_cli.seed.space import check_room
+from alumnos_cli.seed.space import check_room, table_bytes
 from alumnos_cli.seed.table import Prepared, finish, prepare
 from alumnos_cli.settings import Settings
 from alumnos_service.cache import PROPAGATION_SECONDS, invalidate_all
@@ -111,9 +111,11 @@ def _prepare(engine: Engine, url: str, *, count: int, seed: int, reset: bool,
         raise unreachable(url, exc) from None
     try:
         with connection, connection.begin():
+            freed = table_bytes(connection) if reset else 0
             prepared = prepare(connection, count=count, seed=seed, reset=reset, force=force)
             # Refused here, the whole transaction is rolled back: the table is as it was.
-            check_room(connection, url, rows_to_load=count - prepared.rows, rows_after=count)
+            check_room(connection, url, rows_to_load=count - prepared.rows, rows_after=count,
+                       freed=freed)
             return prepared
     except SQLAlchemyError as exc:
         raise AlumnosError(f"seeding failed: {_cause(exc)}",

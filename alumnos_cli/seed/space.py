@@ -1,8 +1,10 @@
 """Room on disk for a seed, checked before a single row is written.
 
 Only a server whose data directory is on this machine can be checked: its postmaster.pid,
-found where the server says its data lives, must name the port alumnos connects to. Other
-servers (a container's, another host's) are seeded without the check.
+found where the server says its data lives, must name the port alumnos connects to. That takes
+a role allowed to read the setting (a superuser, or pg_read_all_settings) and an OS user who may
+read the folder (root, or the server's own); others, and servers of a container or another
+host, are seeded without the check.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from alumnos_cli.errors import AlumnosError
+from alumnos_service.schema import alumnos
 
 # Measured on 2,000,000 seeded rows: 146 bytes a row in the table, 143 in its four indexes.
 TABLE_BYTES_PER_ROW = 146
@@ -63,14 +66,25 @@ def local_data_directory(conn: Connection, url: str) -> Path | None:
     return where if len(lines) > 3 and lines[3].strip() == str(parsed.port or 5432) else None
 
 
-def check_room(conn: Connection, url: str, *, rows_to_load: int, rows_after: int) -> None:
-    """Refuse, naming the space needed, when the server's disk cannot hold the seed."""
+def table_bytes(conn: Connection) -> int:
+    """What the alumnos table and its indexes take on disk now (0 when there is none): the
+    room a --reset gives back once its transaction commits."""
+    size = conn.execute(text(
+        f"SELECT coalesce(pg_total_relation_size(to_regclass('{alumnos.name}')), 0)"))
+    return int(size.scalar_one())
+
+
+def check_room(conn: Connection, url: str, *, rows_to_load: int, rows_after: int,
+               freed: int = 0) -> None:
+    """Refuse, naming the space needed, when the server's disk cannot hold the seed; `freed`
+    is what the same transaction dropped (still on disk until it commits)."""
     if rows_to_load <= 0:
         return
     where = local_data_directory(conn, url)
     if where is None:
         return
-    space = Space(where, bytes_needed(rows_to_load, rows_after), shutil.disk_usage(where).free)
+    space = Space(where, bytes_needed(rows_to_load, rows_after),
+                  shutil.disk_usage(where).free + freed)
     if space.free < space.needed:
         raise AlumnosError(
             f"not enough free disk for {rows_to_load:,} more alumnos: about "
