@@ -5,6 +5,7 @@ not load pg_stat_statements is named with how to enable it, and the run goes on.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from alumnos_cli.stack.http import http_get
 from alumnos_cli.stack.monitoring import WAIT_KINDS
 from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block, free_port
+from alumnos_cli.stack.postgres import cluster_root
 from alumnos_cli.stack.state import running_state
 from alumnos_service.paths import PAGE_PATH
 from tests.conftest import REDIS_URL
@@ -51,6 +53,8 @@ def private(tmp_path: Path, options: ServiceOptions) -> Iterator[Settings]:
         yield settings
     finally:
         local.down(settings)
+        # down keeps a private cluster's data for the next up; this one was the test's own.
+        shutil.rmtree(cluster_root(settings.state_dir), ignore_errors=True)
 
 
 def test_postgres_counts_no_page_query_for_a_cached_page_and_one_for_an_uncached(
