@@ -94,7 +94,7 @@ def make_engine(url: str, pool_size: int, *, statement_timeout_ms: int,
     of its time in the ping and 15% in the rollback, each a round trip of its own. Every
     statement here reads, so the connections run in autocommit (no BEGIN, nothing to end),
     and a connection a restarted PostgreSQL dropped is found by the request that uses it,
-    which tries once more on a fresh one (AlumnosRepository._attempts). Prepared statements
+    which lets it go and tries the next (AlumnosRepository._attempts). Prepared statements
     always run on their generic plan: the page's best plan (the primary key's index from the
     first id) is the same for every offset, and making one per call cost PostgreSQL a quarter
     of its time per page.
