@@ -27,6 +27,7 @@ from alumnos_cli.stack.options import ServiceOptions
 from alumnos_cli.stack.ports import free_block, free_port
 from alumnos_cli.stack.postgres import cluster_root
 from alumnos_cli.stack.state import running_state
+from alumnos_service.db import PAGE_ORDER
 from alumnos_service.paths import PAGE_PATH
 from tests.conftest import REDIS_URL
 
@@ -140,7 +141,7 @@ def _preloads_statements(database_url: str) -> bool:
 
 # The page statements, and those a pooled connection's upkeep would send (normalised).
 _PAGE_AND_UPKEEP_CALLS = (
-    "SELECT coalesce(sum(calls) FILTER (WHERE s.query LIKE '%json_agg(p ORDER BY p.id)%'), 0), "
+    f"SELECT coalesce(sum(calls) FILTER (WHERE s.query LIKE '%{PAGE_ORDER}%'), 0), "
     "coalesce(sum(calls) FILTER (WHERE lower(btrim(s.query, ' ;')) IN ('select $1', "
     "'select 1', 'begin', 'rollback')), 0) FROM pg_stat_statements s "
     "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()")

@@ -306,3 +306,23 @@ def test_a_full_disk_is_one_error_with_its_cause_and_keeps_committed_rows(
     checksum = table_checksum(url)
     seed_alumnos(settings, count=300_000, seed=5, reset=True)
     assert table_checksum(url) == checksum
+
+
+def test_a_table_an_older_alumnos_seeded_is_refused_then_recreated_by_reset(
+        settings: Settings) -> None:
+    """A table seeded before each row's JSON was stored: growing it would leave the new rows'
+    JSON and the old rows' apart, so seed says to reset it, keeps it as it is, and --reset
+    rebuilds it with the column, the same rows included."""
+    url = settings.database_url
+    seed_alumnos(settings, count=40, seed=3)
+    before = table_checksum(url)
+    _execute(url, "ALTER TABLE alumnos DROP COLUMN as_json")
+    code, output = _cli(settings, "--count", "60", "--seed", "3")
+    assert code == 1
+    assert "error: the alumnos table was created by an older alumnos" in output
+    assert "next: add --reset to recreate it" in output and "Traceback" not in output
+    assert _query(url, "SELECT count(*) FROM alumnos") == (40,)
+    code, output = _cli(settings, "--count", "40", "--seed", "3", "--reset")
+    assert code == 0, output
+    assert table_checksum(url) == before
+    assert _query(url, "SELECT count(*) FROM alumnos WHERE as_json IS NOT NULL") == (40,)

@@ -68,7 +68,7 @@ def test_page_has_the_documented_shape_and_equals_sql(client: FlaskClient,
     assert body["next"] == f"{PAGE}?limit=100&offset=100"
     assert [list(item) for item in body["items"]] == [list(COLUMNS)] * 100
     expected = _sql_rows(seeded.database_url,
-                         "SELECT * FROM alumnos ORDER BY id LIMIT 100 OFFSET 0")
+                         f"SELECT {', '.join(COLUMNS)} FROM alumnos ORDER BY id LIMIT 100")
     assert body["items"] == expected
 
 
@@ -329,3 +329,73 @@ def test_a_prepared_statement_the_server_let_go_is_prepared_again(
     assert page.status_code == 200, page.get_data(as_text=True)
     assert [row["id"] for row in page.get_json()["items"]] == [7, 8, 9]
     assert client.get(f"{PAGE}/9").get_json()["id"] == 9
+
+
+def _execute(url: str, sql: str) -> None:
+    engine = create_engine(driver_url(url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def _pages_equal_json_agg(client: FlaskClient, url: str, *, limit: int, offset: int) -> None:
+    """The service's page is json_agg's rendering of the same rows, byte for byte."""
+    items = _sql_text(url, f"SELECT json_agg(p ORDER BY p.id)::text FROM (SELECT "
+                           f"{', '.join(COLUMNS)} FROM alumnos ORDER BY id LIMIT {limit} "
+                           f"OFFSET {offset}) p")
+    page = client.get(f"{PAGE}?limit={limit}&offset={offset}")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert page.data.startswith(b'{"items": ' + items.encode() + b', "limit": ')
+
+
+# What a JSON writer must escape, and what it must not: quotes, backslashes, control
+# characters, accents, a character beyond the BMP.
+AWKWARD = "O'Brien \"el\" \\ Tab\tLF\nCR\r\x01\x1f ñandú 🎓"
+
+
+def test_rows_any_writer_adds_or_changes_carry_row_to_json_bytes(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    """Each row's JSON is stored beside it: written by PostgreSQL on every write path, not by
+    the seeder alone, so an INSERT or UPDATE from elsewhere is served as it now reads."""
+    url = seeded.database_url
+    _execute(url, f"INSERT INTO alumnos ({', '.join(COLUMNS)}) VALUES (1000, "
+                  f"$q${AWKWARD}$q$, 'Zoë', 1, 'DNI', '0099-12-31', 'X', 2, "
+                  f"'2024-02-29', 'x@example.org')")
+    _execute(url, f"UPDATE alumnos SET nombre = $q${AWKWARD}$q$ WHERE id = 7")
+    stale = _sql_text(url, f"SELECT count(*) FROM alumnos a WHERE as_json IS DISTINCT FROM "
+                           f"(SELECT row_to_json(p)::text FROM (SELECT {', '.join(COLUMNS)} "
+                           f"FROM alumnos b WHERE b.id = a.id) p)")
+    assert stale == "0"
+    client = app_for(seeded, cache_prefix, CACHE="off").test_client()
+    _pages_equal_json_agg(client, url, limit=5, offset=4)  # the updated row 7
+    _pages_equal_json_agg(client, url, limit=3, offset=ROWS - 1)  # the inserted row 1000
+    assert client.get(f"{PAGE}/1000").get_json()["apellido"] == AWKWARD
+
+
+def test_a_table_an_older_alumnos_seeded_is_served_the_same_bytes(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    """A table seeded before pages were stored keeps no JSON column: its pages are rendered
+    per request, as they were then, not refused as unseeded; also when the column goes while
+    the service runs (no write trigger says so)."""
+    client = app_for(seeded, cache_prefix, CACHE="off").test_client()
+    _pages_equal_json_agg(client, seeded.database_url, limit=5, offset=0)  # from as_json
+    _execute(seeded.database_url, "ALTER TABLE alumnos DROP COLUMN as_json")
+    _pages_equal_json_agg(client, seeded.database_url, limit=100, offset=17)
+    _pages_equal_json_agg(client, seeded.database_url, limit=10, offset=ROWS - 4)
+
+
+def test_the_service_connections_plan_once_and_never_compile(
+        app_for: AppFor, seeded: Settings, cache_prefix: str) -> None:
+    """Generic plans, and no JIT: at 20,000,000 rows the page's generic plan is costed past
+    jit_above_cost, and compiling it on every call served 7 times fewer pages."""
+    client = app_for(seeded, cache_prefix, CACHE="off").test_client()
+    engine = client.application.extensions["alumnos.repository"].engine
+    pooled = engine.raw_connection()
+    try:
+        with pooled.cursor() as cursor:
+            cursor.execute("SELECT current_setting('plan_cache_mode'), current_setting('jit')")
+            assert cursor.fetchone() == (b"force_generic_plan", b"off")
+    finally:
+        pooled.close()

@@ -1,7 +1,7 @@
 """The database's own ceiling for the service's page statement, measured in the same session.
 
 `bench --calibrate` runs it after the ping load: pgbench sends the statement the service
-prepares (alumnos_service.db.PAGE_SQL) with a random first id per call, prepared (the page's
+prepares (alumnos_service.db.page_sql) with a random first id per call, prepared (the page's
 limit and skip written in) and planned once as the service's is, from as many clients as the
 default service has database threads (2 workers x 4). The report then says what share of it
 the run reached.
@@ -22,14 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alumnos_cli.database import engine_for
 from alumnos_cli.report.attribution import DatabaseCeiling
-from alumnos_service.db import PAGE_SQL, PLAN_OPTION
+from alumnos_service.db import PLAN_OPTION, STORED_JSON_SQL, page_sql
 from alumnos_service.params import DEFAULT_LIMIT
 
 CLIENTS = 8
 SECONDS = 10
 _SCRIPT = "page.sql"
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
-_ID_RANGE = text("SELECT min(id), max(id) FROM alumnos")
+_ID_RANGE = text(f"SELECT min(id), max(id), {STORED_JSON_SQL} FROM alumnos")
 INSTALL_HINT = "install PostgreSQL's client tools (Debian: apt-get install postgresql-client)"
 
 
@@ -43,9 +43,12 @@ def find_pgbench() -> Path | None:
     return versions[-1] if versions else None
 
 
-def page_script(first_id: int, last_id: int, limit: int = DEFAULT_LIMIT) -> str:
-    """pgbench's script: the service's page statement from a random id, no rows skipped."""
-    statement = PAGE_SQL.replace("$1", ":start").replace("$2", "0").replace("$3", str(limit))
+def page_script(first_id: int, last_id: int, limit: int = DEFAULT_LIMIT, *,
+                stored_json: bool = True) -> str:
+    """pgbench's script: the service's page statement from a random id, no rows skipped (the
+    one it runs on this table: joining stored JSON, or rendering on an older alumnos's)."""
+    statement = (page_sql(stored_json=stored_json).replace("$1", ":start")
+                 .replace("$2", "0").replace("$3", str(limit)))
     return f"\\set start random({first_id}, {last_id})\n{statement};\n"
 
 
@@ -59,14 +62,14 @@ def database_ceiling_record(database_url: str | None, folder: Path, *,
     if pgbench is None:
         return {"missing": f"pgbench was not found: {INSTALL_HINT}"}
     try:
-        first, last = _id_range(database_url)
+        first, last, stored_json = _table_range(database_url)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         return {"missing": f"the alumnos table could not be read: {reason}"}
     if first is None:
         return {"missing": "the alumnos table is empty: seed it first (alumnos seed)"}
     script = folder / _SCRIPT
-    script.write_text(page_script(first, last))
+    script.write_text(page_script(first, last, stored_json=stored_json))
     try:
         # No terminal and no input: a server that wants a password the URL lacks fails fast
         # instead of pgbench asking for one.
@@ -88,14 +91,15 @@ def database_ceiling_record(database_url: str | None, folder: Path, *,
     return {k: v for k, v in asdict(ceiling).items() if k != "missing"}
 
 
-def _id_range(database_url: str) -> tuple[int | None, int]:
+def _table_range(database_url: str) -> tuple[int | None, int, bool]:
+    """The table's first and last ids, and whether it stores each row's JSON."""
     engine = engine_for(database_url)
     try:
         with engine.connect() as conn:
-            first, last = conn.execute(_ID_RANGE).one()
+            first, last, stored_json = conn.execute(_ID_RANGE).one()
     finally:
         engine.dispose()
-    return (None, 0) if first is None else (int(first), int(last))
+    return (None, 0, False) if first is None else (int(first), int(last), bool(stored_json))
 
 
 def _command(pgbench: Path, database_url: str, script: Path, clients: int,

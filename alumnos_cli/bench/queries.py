@@ -16,12 +16,12 @@ from sqlalchemy import make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from alumnos_cli.database import engine_for
+from alumnos_service.db import PAGE_ORDER
 
-# Every page statement of the service builds its page with this (alumnos_service/db.py).
-PAGE_MARKER = "json_agg(p ORDER BY p.id)"
 _PRELOADED = text("SELECT 'pg_stat_statements' = ANY(string_to_array("
                   "replace(current_setting('shared_preload_libraries'), ' ', ''), ','))")
 _CREATE = text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+# Every page statement of the service orders its page with PAGE_ORDER: how they are found.
 _PAGE_STATEMENTS = text(
     "SELECT coalesce(sum(calls), 0), coalesce(sum(total_exec_time), 0) FROM "
     "pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
@@ -58,7 +58,7 @@ def page_statements(database_url: str) -> PageStatements:
             conn.execute(_CREATE)
             conn.commit()
             calls, exec_ms = conn.execute(_PAGE_STATEMENTS,
-                                          {"marker": f"%{PAGE_MARKER}%"}).one()
+                                          {"marker": f"%{PAGE_ORDER}%"}).one()
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise StatementsUnreadable(f"{shown} cannot give pg_stat_statements ({reason}): create "

@@ -8,7 +8,13 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy import inspect as sa_inspect
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_service.schema import UNIQUE_INDEXES, alumnos, metadata, seed_state
+from alumnos_service.schema import (
+    ROW_JSON_COLUMN,
+    UNIQUE_INDEXES,
+    alumnos,
+    metadata,
+    seed_state,
+)
 
 PRIMARY_KEY = "alumnos_pkey"
 ANOTHER_DATABASE = "seed another database with --database-url"
@@ -101,12 +107,14 @@ def _not_ours(rows: int, *, reset: bool = False) -> AlumnosError:
 
 
 def _check_schema_is_current(conn: Connection) -> None:
-    """Refuse tables left by an older alumnos (no write-tracking triggers)."""
+    """Refuse tables left by an older alumnos (no write-tracking triggers, no stored JSON)."""
     triggers = conn.execute(text(
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'alumnos'::regclass "
         "AND tgname LIKE 'alumnos_track_%'")).scalar_one()
-    columns = {c["name"] for c in sa_inspect(conn).get_columns(seed_state.name)}
-    if triggers != 4 or not {"row_count", "version"} <= columns:
+    inspector = sa_inspect(conn)
+    columns = {c["name"] for c in inspector.get_columns(seed_state.name)}
+    stored_json = any(c["name"] == ROW_JSON_COLUMN for c in inspector.get_columns(alumnos.name))
+    if triggers != 4 or not {"row_count", "version"} <= columns or not stored_json:
         raise AlumnosError("the alumnos table was created by an older alumnos",
                            "add --reset to recreate it")
 
