@@ -74,9 +74,11 @@ _RANK_SQL = (
     f"SELECT count(*) FROM (SELECT 1 FROM {alumnos.name} WHERE id >= %(low)s "
     f"AND id <= %(after)s LIMIT %(every)s) r"
 )
-# Whether the table stores each row's JSON (an older alumnos's does not).
+# Whether the table stores each row's JSON (an older alumnos's does not): the generated
+# column itself, never a plain column of that name whose NULLs string_agg would skip.
 STORED_JSON_SQL = (f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{alumnos.name}'"
-                   f"::regclass AND attname = '{ROW_JSON_COLUMN}' AND NOT attisdropped)")
+                   f"::regclass AND attname = '{ROW_JSON_COLUMN}' AND attgenerated = 's' "
+                   f"AND attnotnull AND NOT attisdropped)")
 _SHAPE_SQL = (
     f"SELECT s.version, s.row_count, (SELECT min(id) FROM {alumnos.name}), "
     f"(SELECT max(id) FROM {alumnos.name}), {STORED_JSON_SQL} FROM {_STATE} s WHERE s.id = 1"
@@ -248,7 +250,10 @@ class AlumnosRepository:
             try:
                 version, total, items = _one(_run_prepared(
                     link, statement, {"start": start, "skip": skip, "limit": limit}))
-            except UndefinedColumn:  # the stored JSON was dropped, which no trigger tells
+            except UndefinedColumn:
+                if not shape.stored_json:
+                    raise
+                # The stored JSON was dropped, which no write trigger tells: look again.
                 self._refresh_shape(link, shape)
                 continue
             if (version, total) == (shape.version, shape.row_count):

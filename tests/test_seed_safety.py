@@ -16,11 +16,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from typer.testing import CliRunner
 
+from alumnos_cli.database import create_database, drop_database
 from alumnos_cli.errors import AlumnosError
 from alumnos_cli.main import app
 from alumnos_cli.seed.load import seed_alumnos, table_checksum
 from alumnos_cli.settings import Settings
 from alumnos_service.db import driver_url
+from alumnos_service.schema import COLUMNS
 from tests.conftest import SERVER_URL
 
 runner = CliRunner()
@@ -325,4 +327,42 @@ def test_a_table_an_older_alumnos_seeded_is_refused_then_recreated_by_reset(
     code, output = _cli(settings, "--count", "40", "--seed", "3", "--reset")
     assert code == 0, output
     assert table_checksum(url) == before
-    assert _query(url, "SELECT count(*) FROM alumnos WHERE as_json IS NOT NULL") == (40,)
+    assert _stored_json_as_row_to_json(url) == (40, 40)
+
+
+def _stored_json_as_row_to_json(url: str) -> tuple[object, ...]:
+    """(rows, rows whose stored JSON is row_to_json's rendering of their fields)."""
+    fields = ", ".join(COLUMNS)
+    return _query(url, f"SELECT count(*), count(*) FILTER (WHERE as_json = (SELECT "
+                       f"row_to_json(p)::text FROM (SELECT {fields} FROM alumnos b "
+                       f"WHERE b.id = a.id) p)) FROM alumnos a")
+
+
+def test_a_dump_restores_and_any_search_path_writes_the_same_json(settings: Settings) -> None:
+    """The stored JSON's function names its type with the schema: a restore (whose
+    search_path is empty, and which computes the column again for every row) and a writer
+    with another search_path store what row_to_json writes."""
+    url = settings.database_url
+    seed_alumnos(settings, count=30, seed=5)
+    _execute(url, "SET search_path = ''; INSERT INTO public.alumnos (id, apellido, nombre, "
+                  "nro_documento, tipo_documento, fecha_nacimiento, sexo, nro_legajo, "
+                  "fecha_ingreso, email) VALUES (100, 'Paz', 'Ana', 1, 'DNI', '2000-01-02', "
+                  "'F', 2, '2020-03-04', 'ana@example.org')")
+    assert _stored_json_as_row_to_json(url) == (31, 31)
+    copy = f"{make_url(url).database}_restored"
+    create_database(SERVER_URL, copy)
+    try:
+        copy_url = make_url(url).set(database=copy).render_as_string(hide_password=False)
+        dump = subprocess.run(["pg_dump", "--no-owner", _libpq(url)], capture_output=True,
+                              check=True)
+        restored = subprocess.run(["psql", "--quiet", "--set", "ON_ERROR_STOP=1",
+                                   _libpq(copy_url)], input=dump.stdout, capture_output=True,
+                                  check=False)
+        assert restored.returncode == 0, restored.stderr.decode()
+        assert _stored_json_as_row_to_json(copy_url) == (31, 31)
+    finally:
+        drop_database(SERVER_URL, copy)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

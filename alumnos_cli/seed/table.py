@@ -8,13 +8,8 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy import inspect as sa_inspect
 
 from alumnos_cli.errors import AlumnosError
-from alumnos_service.schema import (
-    ROW_JSON_COLUMN,
-    UNIQUE_INDEXES,
-    alumnos,
-    metadata,
-    seed_state,
-)
+from alumnos_service.db import STORED_JSON_SQL
+from alumnos_service.schema import UNIQUE_INDEXES, alumnos, metadata, seed_state
 
 PRIMARY_KEY = "alumnos_pkey"
 ANOTHER_DATABASE = "seed another database with --database-url"
@@ -111,9 +106,8 @@ def _check_schema_is_current(conn: Connection) -> None:
     triggers = conn.execute(text(
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'alumnos'::regclass "
         "AND tgname LIKE 'alumnos_track_%'")).scalar_one()
-    inspector = sa_inspect(conn)
-    columns = {c["name"] for c in inspector.get_columns(seed_state.name)}
-    stored_json = any(c["name"] == ROW_JSON_COLUMN for c in inspector.get_columns(alumnos.name))
+    columns = {c["name"] for c in sa_inspect(conn).get_columns(seed_state.name)}
+    stored_json = conn.execute(text(f"SELECT {STORED_JSON_SQL}")).scalar_one()
     if triggers != 4 or not {"row_count", "version"} <= columns or not stored_json:
         raise AlumnosError("the alumnos table was created by an older alumnos",
                            "add --reset to recreate it")
