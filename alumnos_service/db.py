@@ -254,7 +254,9 @@ class AlumnosRepository:
                 if not shape.stored_json:
                     raise
                 # The stored JSON was dropped, which no write trigger tells: look again.
-                self._refresh_shape(link, shape)
+                refreshed = self._refresh_shape(link, shape)
+                if refreshed is not None and refreshed.stored_json:
+                    raise  # another column: not what a refresh mends
                 continue
             if (version, total) == (shape.version, shape.row_count):
                 return bytes(items), int(total)

@@ -61,11 +61,8 @@ seed_state = Table(
     Column("status", Text, nullable=False),  # 'loading' | 'complete'
 )
 
-# It keeps the search_path it was made with: a writer with another one (a restore's is empty)
-# still updates this schema's bookkeeping instead of failing.
 _COUNT_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION alumnos_track_writes() RETURNS trigger LANGUAGE plpgsql
-SET search_path FROM CURRENT AS $$
+CREATE OR REPLACE FUNCTION alumnos_track_writes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     UPDATE {seed_state.name} SET row_count = row_count + (SELECT count(*) FROM new_rows),
@@ -91,8 +88,14 @@ _TRIGGERS = (
     "CREATE TRIGGER alumnos_track_truncate AFTER TRUNCATE ON alumnos "
     "FOR EACH STATEMENT EXECUTE FUNCTION alumnos_track_writes()",
 )
+# Its search_path is the schema it was made in, named: a writer with another one (a restore's
+# is empty, "$user" differs per role) still updates this schema's bookkeeping.
+_COUNT_FUNCTION_PATH = (
+    "DO $do$ BEGIN EXECUTE 'ALTER FUNCTION ' || quote_ident(current_schema()) || "
+    "'.alumnos_track_writes() SET search_path = ' || quote_ident(current_schema()); END $do$")
 # The triggers come with the table: created with it, dropped with it.
 event.listen(alumnos, "after_create", DDL(_COUNT_FUNCTION))  # type: ignore[no-untyped-call]
+event.listen(alumnos, "after_create", DDL(_COUNT_FUNCTION_PATH))  # type: ignore[no-untyped-call]
 for _trigger in _TRIGGERS:
     event.listen(alumnos, "after_create", DDL(_trigger))  # type: ignore[no-untyped-call]
 
@@ -136,7 +139,8 @@ def row_json_ddl() -> str:
         "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; "
         f"EXECUTE 'CREATE OR REPLACE FUNCTION ' || home || '.{ROW_JSON_FUNCTION}({arguments}) "
         "RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $f$ BEGIN RETURN "
-        f"row_to_json(ROW({', '.join(COLUMNS)})::' || home || '.{row_type})::text; END $f$'; "
+        f"pg_catalog.row_to_json(ROW({', '.join(COLUMNS)})::' || home || '.{row_type})"
+        "::pg_catalog.text; END $f$'; "
         "END $do$")
 
 
