@@ -35,18 +35,20 @@ _STATE = seed_state.name
 # stored JSON PostgreSQL serves about twice the pages per second (pgbench).
 # `bench --calibrate` runs the same statement under pgbench: the database's own ceiling.
 PAGE_ORDER = "ORDER BY p.id"  # in every page statement: how pg_stat_statements finds them
-_ITEMS = {
-    True: f"coalesce('[' || string_agg(p.{ROW_JSON_COLUMN}, E', \\n ' {PAGE_ORDER}) || ']', "
-          f"'[]') FROM (SELECT id, {ROW_JSON_COLUMN}",
-    # A table an older alumnos seeded keeps no JSON: each page renders its rows.
-    False: f"coalesce(json_agg(p {PAGE_ORDER}), '[]')::text FROM (SELECT {_FIELDS}",
-}
+_STORED_ITEMS = (f"coalesce('[' || string_agg(p.{ROW_JSON_COLUMN}, E', \\n ' {PAGE_ORDER}) "
+                 f"|| ']', '[]')")
+# Rows of subquery p rendered per request: a table an older alumnos seeded keeps no JSON, and
+# tables without the seeder's bookkeeping (_PLAIN_PAGE_SQL) may not either.
+_RENDERED_ITEMS = f"coalesce(json_agg(p {PAGE_ORDER}), '[]')::text"
 
 
 def page_sql(*, stored_json: bool = True) -> str:
     """The page statement, on a table that stores each row's JSON or one that does not."""
-    return (f"SELECT s.version, s.row_count, (SELECT {_ITEMS[stored_json]} FROM {alumnos.name} "
-            f"WHERE id >= $1 ORDER BY id LIMIT $3 OFFSET $2) p) FROM {_STATE} s WHERE s.id = 1")
+    items, fields = ((_STORED_ITEMS, f"id, {ROW_JSON_COLUMN}") if stored_json
+                     else (_RENDERED_ITEMS, _FIELDS))
+    return (f"SELECT s.version, s.row_count, (SELECT {items} FROM (SELECT {fields} FROM "
+            f"{alumnos.name} WHERE id >= $1 ORDER BY id LIMIT $3 OFFSET $2) p) FROM {_STATE} s "
+            f"WHERE s.id = 1")
 
 
 PAGE_SQL = page_sql()
@@ -90,11 +92,11 @@ _BOOKMARKS_SQL = (
 # Tables without the seeder's bookkeeping (loaded by other means): plain OFFSET, and a count(*)
 # shared by the requests of a few seconds.
 _PLAIN_PAGE_SQL = (
-    f"SELECT coalesce(json_agg(p {PAGE_ORDER}), '[]')::text FROM "
+    f"SELECT {_RENDERED_ITEMS} FROM "
     f"(SELECT {_FIELDS} FROM {alumnos.name} ORDER BY id LIMIT %(limit)s OFFSET %(offset)s) p"
 )
 _PLAIN_KEYSET_SQL = (
-    f"SELECT coalesce(json_agg(p {PAGE_ORDER}), '[]')::text FROM "
+    f"SELECT {_RENDERED_ITEMS} FROM "
     f"(SELECT {_FIELDS} FROM {alumnos.name} WHERE id > %(after)s ORDER BY id "
     f"LIMIT %(limit)s OFFSET %(offset)s) p"
 )
